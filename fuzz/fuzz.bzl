@@ -1,0 +1,37 @@
+"""vhdx_fuzzer(): one harness, its seed generator and its regression test."""
+
+load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
+
+def vhdx_fuzzer(name):
+    """Declares the targets of the harness fuzz/<name>.c.
+
+    <name>          the harness: a libFuzzer binary under --config=fuzz or
+                    --config=afl, otherwise linked with the standalone driver.
+    seeds_<name>    writes the seed corpus (corpus/<name>/) from our encoders.
+    <name>_regress  a test running the harness over corpus/<name>/ and
+                    corpus/regressions/<name>/ with no fuzzing engine.
+    """
+    driver = select({
+        ":engine_libfuzzer": [],
+        ":engine_afl": [],
+        "//conditions:default": [":standalone_main"],
+    })
+    cc_binary(
+        name = name,
+        srcs = [name + ".c"],
+        deps = [":fuzz_common", "//:vhdx"] + driver,
+    )
+    cc_binary(
+        name = "seeds_" + name,
+        srcs = [name + ".c", "seed_main.c"],
+        copts = ["-DFUZZ_SEEDS"],
+        deps = [":fuzz_common", "//:vhdx"],
+    )
+    cc_test(
+        name = name + "_regress",
+        size = "small",
+        srcs = [name + ".c"],
+        deps = [":fuzz_common", "//:vhdx"] + driver,
+        data = ["//corpus:" + name],
+        args = ["$(locations //corpus:" + name + ")"],
+    )

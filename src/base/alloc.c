@@ -1,0 +1,69 @@
+#include "base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/checked.h"
+
+void alloc_acct_init(struct alloc_acct *acct, const vhdx_allocator *allocator, uint64_t limit)
+{
+    memset(acct, 0, sizeof(*acct));
+    if (allocator != NULL)
+        acct->allocator = *allocator;
+    acct->limit = limit;
+}
+
+void *acct_alloc(struct alloc_acct *acct, size_t size, vhdx_status *status)
+{
+    uint64_t after;
+    void *p;
+
+    if (size == 0) {
+        *status = VHDX_E_INVALID_ARG;
+        return NULL;
+    }
+    if (!ck_add_u64(acct->in_use, size, &after)) {
+        *status = VHDX_E_OVERFLOW;
+        return NULL;
+    }
+    if (acct->limit != 0 && after > acct->limit) {
+        *status = VHDX_E_LIMIT;
+        return NULL;
+    }
+    if (acct->allocator.alloc != NULL)
+        p = acct->allocator.alloc(acct->allocator.ctx, size);
+    else
+        p = malloc(size);
+    if (p == NULL) {
+        *status = VHDX_E_NOMEM;
+        return NULL;
+    }
+    memset(p, 0, size);
+    acct->in_use = after;
+    acct->count++;
+    if (after > acct->peak)
+        acct->peak = after;
+    *status = VHDX_OK;
+    return p;
+}
+
+void *acct_alloc_array(struct alloc_acct *acct, size_t count, size_t size, vhdx_status *status)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        *status = VHDX_E_OVERFLOW;
+        return NULL;
+    }
+    return acct_alloc(acct, total, status);
+}
+
+void acct_free(struct alloc_acct *acct, void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return;
+    if (acct->allocator.free != NULL)
+        acct->allocator.free(acct->allocator.ctx, ptr, size);
+    else
+        free(ptr);
+    acct->in_use = size <= acct->in_use ? acct->in_use - size : 0;
+}

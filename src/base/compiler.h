@@ -1,0 +1,23 @@
+/* Compiler helpers shared by every module. */
+#ifndef VHDX_BASE_COMPILER_H
+#define VHDX_BASE_COMPILER_H
+
+#define MUST_USE __attribute__((warn_unused_result))
+#define PRINTF_LIKE(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * ALWAYS(x) / NEVER(x) mark conditions believed impossible. Debug builds
+ * assert them; release builds evaluate them and let the caller take the safe
+ * branch, so a wrong belief never turns hostile input into a crash.
+ */
+#if defined(VHDX_DEBUG_ASSERTS)
+#include <assert.h>
+#define ALWAYS(x) ((x) ? 1 : (assert(0 && #x), 0))
+#define NEVER(x) ((x) ? (assert(0 && #x), 1) : 0)
+#else
+#define ALWAYS(x) (!!(x))
+#define NEVER(x) (!!(x))
+#endif
+
+#endif

@@ -1,0 +1,95 @@
+#include "test_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void test_sink_init(struct test_sink *ts)
+{
+    memset(ts, 0, sizeof(*ts));
+    diag_sink_init(&ts->sink, ts->records, sizeof(ts->records) / sizeof(ts->records[0]));
+}
+
+void test_assert_status(vhdx_status actual, vhdx_status expected, const char *expr,
+                        const char *file, int line)
+{
+    if (actual == expected)
+        return;
+    print_error("%s:%d: %s is %s (%d), expected %s (%d)\n", file, line, expr,
+                vhdx_status_name(actual), (int)actual, vhdx_status_name(expected), (int)expected);
+    _fail(file, line);
+}
+
+static void dump_sink(const struct test_sink *ts)
+{
+    for (size_t i = 0; i < ts->sink.stored; i++) {
+        const vhdx_diag *d = &ts->records[i];
+        print_error("  [%s] %s %s @%llu: %s\n", vhdx_severity_name(d->severity),
+                    vhdx_status_name(d->code), d->rule ? d->rule : "(null)",
+                    (unsigned long long)d->offset, d->message);
+    }
+}
+
+const vhdx_diag *test_assert_diag(const struct test_sink *ts, vhdx_severity severity,
+                                  vhdx_status code, const char *rule, const char *file, int line)
+{
+    for (size_t i = 0; i < ts->sink.stored; i++) {
+        const vhdx_diag *d = &ts->records[i];
+        if (d->severity == severity && d->code == code && d->rule != NULL &&
+            strcmp(d->rule, rule) == 0)
+            return d;
+    }
+    print_error("%s:%d: no %s %s %s among %zu findings:\n", file, line,
+                vhdx_severity_name(severity), vhdx_status_name(code), rule, ts->sink.stored);
+    dump_sink(ts);
+    _fail(file, line);
+    return NULL;
+}
+
+const vhdx_diag *test_assert_only_diag(const struct test_sink *ts, vhdx_severity severity,
+                                       vhdx_status code, const char *rule, const char *file,
+                                       int line)
+{
+    if (ts->sink.total != 1) {
+        print_error("%s:%d: expected exactly one finding (%s), got %zu:\n", file, line, rule,
+                    ts->sink.total);
+        dump_sink(ts);
+        _fail(file, line);
+    }
+    return test_assert_diag(ts, severity, code, rule, file, line);
+}
+
+void test_assert_no_findings(const struct test_sink *ts, const char *file, int line)
+{
+    if (ts->sink.errors == 0 && ts->sink.warnings == 0)
+        return;
+    print_error("%s:%d: expected no errors or warnings, got:\n", file, line);
+    dump_sink(ts);
+    _fail(file, line);
+}
+
+void test_rng_seed(struct test_rng *r, uint64_t seed)
+{
+    r->state = seed != 0 ? seed : 0x9E3779B97F4A7C15ull;
+}
+
+uint64_t test_rng_next(struct test_rng *r)
+{
+    uint64_t x = r->state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+void test_rng_fill(struct test_rng *r, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        uint64_t v = test_rng_next(r);
+        size_t n = len < 8 ? len : 8;
+        memcpy(p, &v, n);
+        p += n;
+        len -= n;
+    }
+}
