@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/compiler.h"
 #include "base/crc32c.h"
 
 typedef uint32_t (*crc_fn)(uint32_t crc, const void *data, size_t len);

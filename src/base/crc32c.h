@@ -22,7 +22,10 @@ uint32_t crc32c_portable(uint32_t crc, const void *data, size_t len);
 /* The SSE4.2 implementation; only call it when crc32c_hw_available(). */
 uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len);
 
-/* True when the CPU supports the SSE4.2 crc32 instruction. */
+/*
+ * True when the CPU supports the SSE4.2 crc32 instruction and PCLMULQDQ
+ * (which joins the three interleaved streams).
+ */
 bool crc32c_hw_available(void);
 
 /*
