@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds every fuzz harness following the OSS-Fuzz contract:
+#   compile with $CC $CFLAGS, link with $CXX $CXXFLAGS $LIB_FUZZING_ENGINE,
+#   put binaries, <fuzzer>_seed_corpus.zip, <fuzzer>.dict and
+#   <fuzzer>.options in $OUT.
+# Locally: CC=clang CXX=clang++ CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+#          CXXFLAGS="-fsanitize=address,undefined" LIB_FUZZING_ENGINE=-fsanitize=fuzzer \
+#          OUT=/tmp/out fuzz/build.sh
+set -euo pipefail
+
+SRC_DIR="$(cd "$(dirname "$0")/.." && pwd)"
+: "${CC:=clang}"
+: "${CXX:=clang++}"
+: "${CFLAGS:=-O1 -g -fsanitize=fuzzer-no-link,address,undefined}"
+: "${CXXFLAGS:=-fsanitize=address,undefined}"
+: "${LIB_FUZZING_ENGINE:=-fsanitize=fuzzer}"
+: "${OUT:=$SRC_DIR/fuzz/out}"
+WORK="${WORK:-$(mktemp -d)}"
+mkdir -p "$OUT" "$WORK/obj"
+
+# The harness build may skip checksum enforcement (src/base/crc32c.h).
+FLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+  -I$SRC_DIR/include -I$SRC_DIR/src -I$SRC_DIR/fuzz"
+
+objs=()
+for c in "$SRC_DIR"/src/*/*.c; do
+    o="$WORK/obj/$(basename "$(dirname "$c")")_$(basename "${c%.c}").o"
+    # shellcheck disable=SC2086
+    $CC $CFLAGS $FLAGS -c "$c" -o "$o"
+    objs+=("$o")
+done
+
+FUZZERS=$(sed -n 's/^ *"\(fuzz_[a-z_]*\)",$/\1/p' "$SRC_DIR/fuzz/BUILD")
+for f in $FUZZERS; do
+    # shellcheck disable=SC2086
+    $CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/$f.c" -o "$WORK/obj/$f.o"
+    # shellcheck disable=SC2086
+    $CXX $CXXFLAGS "$WORK/obj/$f.o" "${objs[@]}" $LIB_FUZZING_ENGINE -luuid -o "$OUT/$f"
+    cp "$SRC_DIR/fuzz/$f.dict" "$OUT/$f.dict"
+    cp "$SRC_DIR/fuzz/$f.options" "$OUT/$f.options"
+    rm -f "$OUT/${f}_seed_corpus.zip"
+    (cd "$SRC_DIR/corpus/$f" && zip -q -r "$OUT/${f}_seed_corpus.zip" .)
+    echo "built $OUT/$f"
+done
