@@ -3,7 +3,7 @@
 #   1. installs missing Debian packages (tools/setup.sh);
 #   2. bazel test //...                  (cmocka suites, regression drivers, rule check)
 #   3. bazel test --config=asan //...    (the same under ASan + UBSan)
-#   4. bazel build --config=fuzz         (the libFuzzer configuration builds)
+#   4. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
 #   5. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
 # Ends with one line "N passed, M failed".
 set -uo pipefail
@@ -37,6 +37,8 @@ step "bazel test //..." bazel test "${BAZEL_FLAGS[@]}" //...
 step "bazel test --config=asan //..." bazel test "${BAZEL_FLAGS[@]}" --config=asan //...
 step "bazel build --config=fuzz //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=fuzz //fuzz:all_fuzzers
+step "bazel build --config=afl //fuzz:all_fuzzers" \
+    bazel build "${BAZEL_FLAGS[@]}" --config=afl //fuzz:all_fuzzers
 step "fuzz smoke run" tools/fuzz_smoke.sh
 
 ntests=$(count_tests)
