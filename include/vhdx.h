@@ -94,8 +94,8 @@ typedef struct vhdx_diag {
 
 /*
  * A caller-supplied allocator. alloc returns NULL on failure; free receives
- * the size that was allocated. Either may be NULL in which case malloc and
- * free are used.
+ * the size that was allocated. Both must be set; if either is NULL, malloc
+ * and free are used for both.
  */
 typedef struct vhdx_allocator {
     void *(*alloc)(void *ctx, size_t size);

@@ -8,7 +8,8 @@
 void alloc_acct_init(struct alloc_acct *acct, const vhdx_allocator *allocator, uint64_t limit)
 {
     memset(acct, 0, sizeof(*acct));
-    if (allocator != NULL)
+    /* A half-set allocator would free one allocator's memory with another's free. */
+    if (allocator != NULL && allocator->alloc != NULL && allocator->free != NULL)
         acct->allocator = *allocator;
     acct->limit = limit;
 }

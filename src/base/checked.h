@@ -104,12 +104,13 @@ MUST_USE static inline bool ck_range_end(uint64_t off, uint64_t len, uint64_t *e
     return ck_add_u64(off, len, end);
 }
 
-/* True when [a_off, a_off+a_len) and [b_off, b_off+b_len) share a byte; ends must not overflow. */
+/* True when [a_off, a_off+a_len) and [b_off, b_off+b_len) share a byte. */
 static inline bool ranges_overlap(uint64_t a_off, uint64_t a_len, uint64_t b_off, uint64_t b_len)
 {
     if (a_len == 0 || b_len == 0)
         return false;
-    return a_off < b_off + b_len && b_off < a_off + a_len;
+    /* Written so that no end is computed: correct even when an end would overflow. */
+    return a_off <= b_off ? b_off - a_off < a_len : a_off - b_off < b_len;
 }
 
 #endif

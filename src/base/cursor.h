@@ -72,7 +72,7 @@ static inline const uint8_t *rc_take(struct rcursor *c, size_t n)
 
 static inline bool rc_seek(struct rcursor *c, size_t pos)
 {
-    if (pos > c->len) {
+    if (c->failed || pos > c->len) {
         c->failed = true;
         return false;
     }
@@ -167,7 +167,7 @@ static inline uint8_t *wc_take(struct wcursor *c, size_t n)
 
 static inline bool wc_seek(struct wcursor *c, size_t pos)
 {
-    if (pos > c->len) {
+    if (c->failed || pos > c->len) {
         c->failed = true;
         return false;
     }

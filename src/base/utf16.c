@@ -39,20 +39,21 @@ static vhdx_status next_code_point(const uint8_t *s, size_t len, size_t *pos, ui
 
 vhdx_status utf16le_validate(const uint8_t *s, size_t len, size_t *bad_offset)
 {
-    size_t pos = 0;
-    if (len % 2 != 0) {
-        if (bad_offset != NULL)
-            *bad_offset = len - 1;
-        return VHDX_E_ENCODING;
-    }
-    while (pos < len) {
+    size_t pos = 0, even = len & ~(size_t)1;
+    /* Whole code units first, so the first bad one is reported even in odd input. */
+    while (pos < even) {
         uint32_t cp;
         size_t at = pos;
-        if (next_code_point(s, len, &pos, &cp) != VHDX_OK) {
+        if (next_code_point(s, even, &pos, &cp) != VHDX_OK) {
             if (bad_offset != NULL)
                 *bad_offset = at;
             return VHDX_E_ENCODING;
         }
+    }
+    if (len != even) {
+        if (bad_offset != NULL)
+            *bad_offset = len - 1;
+        return VHDX_E_ENCODING;
     }
     return VHDX_OK;
 }
@@ -62,6 +63,8 @@ vhdx_status utf16le_to_utf8(const uint8_t *s, size_t len, char *dst, size_t cap,
     size_t pos = 0, o = 0;
     vhdx_status st = VHDX_OK;
 
+    if (out_len != NULL)
+        *out_len = 0;
     if (cap == 0)
         return VHDX_E_LIMIT;
     if (len % 2 != 0) {
