@@ -12,7 +12,7 @@ import re
 import sys
 
 ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-DIAG_CALL = re.compile(r'DIAG_(?:ERROR|WARN|INFO)\s*\(([^;]*?)\)\s*[;),]', re.S)
+DIAG_CALL = re.compile(r'DIAG_(?:ERROR|WARN|INFO)\s*\(')
 RULE_LIT = re.compile(r'"([a-z0-9_]+(?:\.[a-z0-9_]+)+)"')
 ROW = re.compile(r'^\|\s*`?([a-z0-9_]+(?:\.[a-z0-9_]+)+)`?\s*\|(.*)\|\s*$')
 
@@ -22,7 +22,11 @@ def code_rules():
     for path in sorted((ROOT / "src").rglob("*.c")):
         text = path.read_text()
         for call in DIAG_CALL.finditer(text):
-            for lit in RULE_LIT.findall(call.group(1)):
+            # The rule id is the first dotted string literal among the arguments
+            # (a conditional expression may choose between several).
+            window = text[call.end():call.end() + 300]
+            window = window.split('",', 3)  # sink, code, rule(s) come first
+            for lit in RULE_LIT.findall('",'.join(window[:3])):
                 rules.setdefault(lit, path.relative_to(ROOT))
     return rules
 
