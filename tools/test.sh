@@ -5,7 +5,7 @@
 #   3. bazel test --config=asan //...    (the same under ASan + UBSan)
 #   4. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
 #   5. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
-# Ends with one line "N passed, M failed".
+# Ends with one line "N passed, M failed" counting test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,20 +29,37 @@ step() {
     fi
 }
 
-count_tests() {
-    bazel query 'tests(//...)' 2>/dev/null | wc -l
+# Counts the test cases of the last `bazel test` from its logs: cmocka's
+# "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)", the regression
+# drivers' and shell tests' "N passed, N failed" lines.
+cases_passed=0
+cases_failed=0
+count_cases() {
+    local p f
+    p=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
+        sed -n -e 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' \
+               -e 's/^[a-z_]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' \
+               -e 's/^.*: \([0-9]*\) inputs run$/\1/p' | awk '{s+=$1} END {print s+0}')
+    f=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
+        sed -n -e 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' | awk '{s+=$1} END {print s+0}')
+    echo "test cases in this run: $p passed, $f failed"
+    cases_passed=$((cases_passed + p))
+    cases_failed=$((cases_failed + f))
 }
 
-step "bazel test //..." bazel test "${BAZEL_FLAGS[@]}" //...
-step "bazel test --config=asan //..." bazel test "${BAZEL_FLAGS[@]}" --config=asan //...
+step "bazel test //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no //...
+count_cases
+step "bazel test --config=asan //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no --config=asan //...
+count_cases
 step "bazel build --config=fuzz //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=fuzz //fuzz:all_fuzzers
 step "bazel build --config=afl //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=afl //fuzz:all_fuzzers
 step "fuzz smoke run" tools/fuzz_smoke.sh
 
-ntests=$(count_tests)
 bazel shutdown >/dev/null 2>&1 || true
-echo "bazel test targets: $ntests, each run plain and under ASan/UBSan"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "steps: $passed passed, $failed failed"
+echo "test cases (plain + ASan/UBSan, cmocka cases, regression inputs, CLI checks): $cases_passed passed, $cases_failed failed"
+# The closing line counts test cases; any failed step counts as a failure too.
+echo "$cases_passed passed, $((cases_failed + failed)) failed"
+[ "$failed" -eq 0 ] && [ "$cases_failed" -eq 0 ]
