@@ -121,6 +121,187 @@ VHDX_API vhdx_limits vhdx_limits_default(void);
 
 VHDX_API const char *vhdx_version(void);
 
+/* ------------------------------------------------------------------------
+ * I/O: everything the library reads or writes goes through a vhdx_io.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * pread/pwrite-style callbacks over one file-like object.
+ *   read:     reads up to len bytes at off into buf; *got receives the count,
+ *             which is less than len only at the end of the file. Returns
+ *             VHDX_OK or VHDX_E_IO.
+ *   write:    writes len bytes at off, extending the file if needed
+ *             (NULL for a read-only back end).
+ *   flush:    makes every completed write durable (NULL: nothing to flush).
+ *   size:     the current size in bytes.
+ *   truncate: sets the size (NULL for a read-only back end).
+ *   close:    releases ctx (NULL: nothing to release). vhdx_close() and
+ *             vhdx_io_close() call it.
+ */
+typedef struct vhdx_io {
+    void *ctx;
+    vhdx_status (*read)(void *ctx, void *buf, size_t len, uint64_t off, size_t *got);
+    vhdx_status (*write)(void *ctx, const void *buf, size_t len, uint64_t off);
+    vhdx_status (*flush)(void *ctx);
+    vhdx_status (*size)(void *ctx, uint64_t *size);
+    vhdx_status (*truncate)(void *ctx, uint64_t size);
+    void (*close)(void *ctx);
+} vhdx_io;
+
+/* A back end over a file descriptor (not closed by the io unless own_fd). */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_io_from_fd(int fd, int writable, int own_fd,
+                                                   vhdx_io *out);
+
+/* A read-only back end over caller memory, which must outlive the io. */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_io_from_memory(const void *data, size_t len,
+                                                       vhdx_io *out);
+
+/* Calls io->close if set, then clears *io. */
+VHDX_API void vhdx_io_close(vhdx_io *io);
+
+/* ------------------------------------------------------------------------
+ * Images
+ * ------------------------------------------------------------------------ */
+
+typedef struct vhdx_image vhdx_image;
+
+/*
+ * Opens the parent named by a differencing image's locator. `path` is the
+ * UTF-8 value of the locator key `key` ("relative_path", "volume_path" or
+ * "absolute_win32_path"), exactly as stored. Returns VHDX_OK with *out set,
+ * VHDX_E_MISSING when there is no such file (the next key is tried), or
+ * another status to stop. The library validates the parent it gets.
+ */
+typedef vhdx_status (*vhdx_parent_opener)(void *ctx, const char *key, const char *path,
+                                          vhdx_io *out);
+
+/* Open flags. */
+#define VHDX_OPEN_READ_ONLY 0u  /* the default: never writes (the io may lack write) */
+#define VHDX_OPEN_WRITABLE 1u   /* reserved for the writer */
+#define VHDX_OPEN_NO_PARENT 2u  /* open a differencing image without its parent: reads fail */
+
+typedef struct vhdx_open_options {
+    unsigned flags;
+    const vhdx_limits *limits;         /* NULL: vhdx_limits_default() */
+    const vhdx_allocator *allocator;   /* NULL: malloc/free */
+    vhdx_parent_opener open_parent;    /* NULL: differencing images open as with NO_PARENT */
+    void *open_parent_ctx;
+    /* Every finding made while opening (and by vhdx_check), as it is made. */
+    void (*on_diag)(void *ctx, const vhdx_diag *d);
+    void *diag_ctx;
+} vhdx_open_options;
+
+/*
+ * Opens an image: the strict open order (file identifier, headers, log,
+ * region tables, metadata, BAT, space map, parent chain). Every finding is
+ * passed to options->on_diag. Fails with the first error's status; *out is
+ * NULL then. Takes ownership of *io (closed by vhdx_close, or on failure).
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options,
+                                             vhdx_image **out);
+
+/*
+ * Convenience: opens the file at `path` (read-only unless VHDX_OPEN_WRITABLE)
+ * with vhdx_open. When options->open_parent is NULL, parents are opened by a
+ * built-in opener that resolves relative_path against the child's directory
+ * and refuses anything that is not a regular file inside the directories it
+ * allows (by default the child's own directory; see SECURITY.md).
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_open_path(const char *path,
+                                                  const vhdx_open_options *options,
+                                                  vhdx_image **out);
+
+/* Closes the image, its parent chain and their back ends. NULL is a no-op. */
+VHDX_API void vhdx_close(vhdx_image *image);
+
+/*
+ * Reads len bytes of the virtual disk at offset. Reading past the virtual
+ * size is VHDX_E_RANGE. A failed read leaves the handle usable unless the
+ * back end failed (then it is in a failed state: VHDX_E_BAD_STATE after).
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_read(vhdx_image *image, uint64_t offset, void *buf,
+                                             size_t len);
+
+typedef enum vhdx_disk_type {
+    VHDX_DISK_FIXED = 0,
+    VHDX_DISK_DYNAMIC = 1,
+    VHDX_DISK_DIFFERENCING = 2
+} vhdx_disk_type;
+
+#define VHDX_GUID_TEXT_SIZE 39 /* "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" + NUL */
+
+typedef struct vhdx_info {
+    vhdx_disk_type type;
+    uint64_t virtual_size;
+    uint64_t file_size;
+    uint32_t block_size;
+    uint32_t logical_sector_size;
+    uint32_t physical_sector_size;
+    uint32_t chunk_ratio;
+    uint64_t bat_entries;
+    uint64_t blocks_allocated;        /* FULLY or PARTIALLY_PRESENT */
+    uint64_t header_sequence;
+    int current_header;               /* 1 or 2 */
+    char creator[1024];               /* UTF-8 */
+    char file_write_guid[VHDX_GUID_TEXT_SIZE];
+    char data_write_guid[VHDX_GUID_TEXT_SIZE];
+    char log_guid[VHDX_GUID_TEXT_SIZE];
+    char virtual_disk_id[VHDX_GUID_TEXT_SIZE];
+    uint64_t log_offset;
+    uint32_t log_length;
+    int log_dirty;                    /* LogGuid != 0: the log needed replay */
+    uint32_t log_entries_replayed;    /* entries applied (in memory for read-only opens) */
+    char parent_linkage[VHDX_GUID_TEXT_SIZE]; /* differencing only */
+    char parent_path[4096];           /* the locator path that opened the parent, UTF-8 */
+    uint32_t chain_depth;             /* 0 for a base image */
+} vhdx_info;
+
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_get_info(const vhdx_image *image, vhdx_info *out);
+
+/* What backs a run of the virtual disk (vhdx_map_next). */
+typedef enum vhdx_extent_kind {
+    VHDX_EXTENT_DATA = 0,       /* read from this file at file_offset */
+    VHDX_EXTENT_ZERO = 1,       /* reads as zeros (ZERO, UNMAPPED, UNDEFINED, unallocated) */
+    VHDX_EXTENT_PARENT = 2      /* read from the parent (differencing images) */
+} vhdx_extent_kind;
+
+typedef struct vhdx_extent {
+    uint64_t offset;       /* virtual offset */
+    uint64_t length;
+    vhdx_extent_kind kind;
+    uint8_t bat_state;     /* the payload block state behind it */
+    uint64_t file_offset;  /* DATA only */
+} vhdx_extent;
+
+/*
+ * The extent that contains virtual offset `offset`: the longest run from it
+ * of one kind with contiguous file offsets, not crossing a block of another
+ * state. Iterate with offset = ext.offset + ext.length until virtual_size.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_map_next(vhdx_image *image, uint64_t offset,
+                                                 vhdx_extent *out);
+
+/* ------------------------------------------------------------------------
+ * Checking
+ * ------------------------------------------------------------------------ */
+
+typedef struct vhdx_check_result {
+    size_t errors;
+    size_t warnings;
+    size_t infos;
+    vhdx_status first_error;  /* VHDX_OK when there is no error */
+} vhdx_check_result;
+
+/*
+ * Judges an image without writing to it: runs every check of vhdx_open and
+ * continues past errors where the rest can still be examined, passing each
+ * finding to options->on_diag. Returns VHDX_OK when it could judge the
+ * image (whatever the verdict, in *result) and VHDX_E_IO / VHDX_E_NOMEM /
+ * VHDX_E_INVALID_ARG when it could not. Takes ownership of *io.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options,
+                                              vhdx_check_result *result);
+
 #ifdef __cplusplus
 }
 #endif
