@@ -302,6 +302,15 @@ typedef struct vhdx_check_result {
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options,
                                               vhdx_check_result *result);
 
+/*
+ * vhdx_check on the file at `path`, resolving a differencing image's
+ * parents like vhdx_open_path. Returns VHDX_E_MISSING when the file does
+ * not exist and VHDX_E_IO when it cannot be opened or is not a regular file.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_check_path(const char *path,
+                                                   const vhdx_open_options *options,
+                                                   vhdx_check_result *result);
+
 #ifdef __cplusplus
 }
 #endif

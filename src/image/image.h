@@ -1,0 +1,101 @@
+/*
+ * The image handle and the internal interface between the image modules
+ * (open, space map, BAT cache, read, map, check).
+ */
+#ifndef VHDX_IMAGE_IMAGE_H
+#define VHDX_IMAGE_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/alloc.h"
+#include "base/compiler.h"
+#include "base/diag.h"
+#include "base/guid.h"
+#include "format/bat.h"
+#include "format/file_identifier.h"
+#include "format/header.h"
+#include "format/region_table.h"
+#include "vhdx.h"
+
+/* BAT pages: 4096 entries (32 KiB) each, 8 of them cached (256 KiB). */
+#define BAT_PAGE_ENTRIES 4096u
+#define BAT_CACHE_PAGES 8u
+
+struct bat_page {
+    uint64_t index; /* page number, or UINT64_MAX when empty */
+    uint64_t *entries;
+    uint64_t last_use;
+};
+
+struct bat_cache {
+    struct bat_page pages[BAT_CACHE_PAGES];
+    uint64_t clock;
+};
+
+struct vhdx_image {
+    vhdx_io io;
+    struct alloc_acct acct;
+    vhdx_limits limits;
+    vhdx_open_options options;
+    struct diag_sink sink;
+    vhdx_status first_error;
+    bool failed; /* sticky: the back end failed during a read */
+
+    uint64_t file_size;
+    struct file_identifier identifier;
+    struct header header;
+    int current_header; /* 1 or 2 */
+
+    struct region_entry bat_region;
+    struct region_entry metadata_region;
+
+    uint32_t block_size;
+    uint32_t logical_sector_size;
+    uint32_t physical_sector_size;
+    uint64_t virtual_size;
+    struct guid virtual_disk_id;
+    bool has_parent;
+    bool leave_blocks_allocated;
+    struct bat_geometry geo;
+    uint64_t blocks_allocated;
+
+    /* Differencing: the locator and the opened parent. */
+    bool has_parent_linkage;
+    struct guid parent_linkage;
+    bool has_parent_linkage2;
+    struct guid parent_linkage2;
+    char parent_paths[3][1024]; /* relative_path, volume_path, absolute_win32_path (UTF-8) */
+    char parent_path_used[4096];
+    struct vhdx_image *parent;
+    uint32_t depth;
+    char dir[4096]; /* directory of the file when opened by path, else "" */
+
+    struct bat_cache bat;
+};
+
+/* Reads exactly len bytes at off from the image's back end (short = VHDX_E_IO). */
+MUST_USE vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf,
+                                      size_t len);
+
+/* The raw BAT entry in slot s (through the page cache). */
+MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw);
+
+void image_bat_cache_free(struct vhdx_image *img);
+
+/*
+ * Opens with the parent directory known (vhdx_open_path passes the file's
+ * directory so the built-in parent opener can resolve relative paths);
+ * depth and the chain's FileWriteGuids detect over-long chains and cycles.
+ */
+struct open_chain {
+    const struct open_chain *child;
+    struct guid file_write_guid;
+};
+
+MUST_USE vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
+                                uint32_t depth, const struct open_chain *chain, bool check_mode,
+                                vhdx_image **out);
+
+#endif

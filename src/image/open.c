@@ -1,0 +1,899 @@
+/*
+ * Opening an image: the strict open order of VHDX-FORMAT.md §12.
+ *
+ *  1. the file is at least 1 MiB; the file type identifier;
+ *  2. both headers, the current one chosen by sequence number (§3.2);
+ *  3. the log: a log that needs replay is refused until replay exists;
+ *  4. both region tables, copy 1 used when valid (§4.5);
+ *  5. the metadata table and every item (§5), the parent locator;
+ *  6. the BAT geometry and every BAT entry, streamed page by page (§7);
+ *  7. the space map: every structure's MiB units, overlaps named (§1.1);
+ *  8. the parent chain of a differencing image (§5.4.6).
+ *
+ * Every finding goes to the caller's on_diag. In check mode the load goes
+ * on past errors wherever what follows can still be examined.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/checked.h"
+#include "base/endian.h"
+#include "base/utf16.h"
+#include "format/constants.h"
+#include "format/metadata_items.h"
+#include "format/metadata_table.h"
+#include "format/parent_locator.h"
+#include "image/image.h"
+#include "image/space_map.h"
+#include "io/path.h"
+
+static const char IMAGE[] = "image";
+
+/* The sink callback: forwards every finding and remembers the first error. */
+static void on_finding(void *ctx, const vhdx_diag *d)
+{
+    struct vhdx_image *img = ctx;
+    if (d->severity == VHDX_SEVERITY_ERROR && img->first_error == VHDX_OK)
+        img->first_error = d->code;
+    if (img->options.on_diag != NULL)
+        img->options.on_diag(img->options.diag_ctx, d);
+}
+
+static struct diag_sink *sink_at(struct vhdx_image *img, uint64_t base)
+{
+    img->sink.base = base;
+    return &img->sink;
+}
+
+vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf, size_t len)
+{
+    size_t got = 0;
+    vhdx_status st;
+    if (img->io.read == NULL)
+        return VHDX_E_IO;
+    st = img->io.read(img->io.ctx, buf, len, off, &got);
+    if (st != VHDX_OK)
+        return VHDX_E_IO;
+    if (got != len)
+        return VHDX_E_TRUNCATED;
+    return VHDX_OK;
+}
+
+/* Reads into an accounted buffer; the caller frees it with acct_free(len). */
+static vhdx_status read_alloc(struct vhdx_image *img, uint64_t off, size_t len, uint8_t **out)
+{
+    vhdx_status st;
+    uint8_t *buf = acct_alloc(&img->acct, len, &st);
+    *out = NULL;
+    if (buf == NULL)
+        return st;
+    st = image_read_exact(img, off, buf, len);
+    if (st != VHDX_OK) {
+        acct_free(&img->acct, buf, len);
+        return st;
+    }
+    *out = buf;
+    return VHDX_OK;
+}
+
+static vhdx_status io_failure(struct vhdx_image *img, vhdx_status st, const char *what,
+                              uint64_t off, size_t len)
+{
+    if (st == VHDX_E_TRUNCATED)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_TRUNCATED, "image.file.truncated", IMAGE, off,
+                          "the file ends inside %s [0x%llx, 0x%llx)", what,
+                          (unsigned long long)off, (unsigned long long)(off + len));
+    if (st == VHDX_E_IO)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_IO, "image.io", IMAGE, off,
+                          "reading %s failed", what);
+    return DIAG_ERROR(sink_at(img, 0), st, "image.limit.memory", IMAGE, VHDX_OFFSET_NONE,
+                      "cannot hold %s (%zu bytes) within the memory limit", what, len);
+}
+
+/* ---- 1. File and identifier ---- */
+
+static vhdx_status load_identifier(struct vhdx_image *img)
+{
+    uint8_t *buf;
+    vhdx_status st;
+
+    if (img->io.size == NULL || img->io.size(img->io.ctx, &img->file_size) != VHDX_OK)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_IO, "image.io", IMAGE, VHDX_OFFSET_NONE,
+                          "cannot get the size of the file");
+    /* §1.1: the fixed 1 MiB header section comes first. */
+    if (img->file_size < VHDX_HEADER_SECTION_SIZE) {
+        /* Still say whether it is a VHDX file at all, which is the more useful message. */
+        uint8_t sig[8];
+        if (image_read_exact(img, 0, sig, sizeof(sig)) == VHDX_OK &&
+            memcmp(sig, VHDX_SIG_FILE, 8) != 0)
+            return DIAG_ERROR(sink_at(img, 0), VHDX_E_SIGNATURE, "file_identifier.signature",
+                              "file identifier", 0, "signature is not 'vhdxfile': not a VHDX file");
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_TRUNCATED, "image.file.too_small", IMAGE, 0,
+                          "the file is %llu bytes, smaller than the 1 MiB header section",
+                          (unsigned long long)img->file_size);
+    }
+    st = read_alloc(img, 0, FILE_IDENTIFIER_SIZE, &buf);
+    if (st != VHDX_OK)
+        return io_failure(img, st, "the file identifier", 0, FILE_IDENTIFIER_SIZE);
+    st = file_identifier_decode(buf, FILE_IDENTIFIER_SIZE, &img->identifier, sink_at(img, 0));
+    acct_free(&img->acct, buf, FILE_IDENTIFIER_SIZE);
+    if (st != VHDX_OK)
+        return st;
+    status_ignore(file_identifier_validate(&img->identifier, sink_at(img, 0))); /* warnings only */
+    return VHDX_OK;
+}
+
+/* ---- 2. Headers ---- */
+
+static vhdx_status load_headers(struct vhdx_image *img)
+{
+    static const uint64_t offsets[2] = {VHDX_HEADER1_OFFSET, VHDX_HEADER2_OFFSET};
+    uint8_t *buf[2] = {NULL, NULL};
+    struct header h[2];
+    bool valid[2] = {false, false};
+    vhdx_status st = VHDX_OK;
+    int cur = -1;
+
+    for (int i = 0; i < 2; i++) {
+        st = read_alloc(img, offsets[i], HEADER_SIZE, &buf[i]);
+        if (st != VHDX_OK) {
+            st = io_failure(img, st, i == 0 ? "header 1" : "header 2", offsets[i], HEADER_SIZE);
+            goto out;
+        }
+        valid[i] = header_decode(buf[i], HEADER_SIZE, &h[i], sink_at(img, offsets[i])) == VHDX_OK;
+        /* QEMU treats a header with Version != 1 as invalid; so do we when choosing. */
+        if (valid[i] && h[i].version != 1) {
+            (void)DIAG_ERROR(sink_at(img, offsets[i]), VHDX_E_VERSION, "header.version", "header",
+                             66, "version is %u, must be 1", h[i].version);
+            valid[i] = false;
+        }
+    }
+
+    /* §3.2: the current header is the only valid one, or the one with the greater sequence. */
+    if (valid[0] && valid[1]) {
+        if (h[0].sequence_number > h[1].sequence_number) {
+            cur = 0;
+        } else if (h[1].sequence_number > h[0].sequence_number) {
+            cur = 1;
+        } else if (memcmp(buf[0], buf[1], HEADER_SIZE) == 0) {
+            /* Disk2VHD writes two identical headers with the same sequence number (§11.2 item 9). */
+            (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.equal_identical", IMAGE,
+                            VHDX_HEADER2_OFFSET,
+                            "both headers have sequence number %llu and identical bytes (as Disk2VHD writes them); header 1 is used",
+                            (unsigned long long)h[0].sequence_number);
+            cur = 0;
+        } else {
+            st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.equal_sequence", IMAGE,
+                            VHDX_HEADER2_OFFSET,
+                            "both headers are valid with sequence number %llu but differ: no header is current",
+                            (unsigned long long)h[0].sequence_number);
+            goto out;
+        }
+    } else if (valid[0] || valid[1]) {
+        cur = valid[0] ? 0 : 1;
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.one_valid", IMAGE,
+                        offsets[1 - cur], "header %d is not valid; header %d is used", 2 - cur,
+                        cur + 1);
+    } else {
+        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.none_valid", IMAGE,
+                        VHDX_HEADER1_OFFSET, "neither header is valid");
+        goto out;
+    }
+    img->header = h[cur];
+    img->current_header = cur + 1;
+    st = header_validate(&img->header, img->file_size, sink_at(img, offsets[cur]));
+out:
+    for (int i = 0; i < 2; i++)
+        acct_free(&img->acct, buf[i], HEADER_SIZE);
+    return st;
+}
+
+/* ---- 3. Log ---- */
+
+static vhdx_status check_log(struct vhdx_image *img)
+{
+    if (guid_is_nil(&img->header.log_guid))
+        return VHDX_OK;
+    /* §8.7.1: replay must happen before anything else is read; until replay exists, refuse. */
+    return DIAG_ERROR(sink_at(img, 0), VHDX_E_UNSUPPORTED, "image.log.replay_needed", IMAGE,
+                      img->current_header == 1 ? VHDX_HEADER1_OFFSET + 48
+                                               : VHDX_HEADER2_OFFSET + 48,
+                      "the log GUID is set: the log must be replayed before the image can be read, "
+                      "and this version cannot replay it (the image is not read, not stale)");
+}
+
+/* ---- 4. Region tables ---- */
+
+static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
+{
+    static const uint64_t offsets[2] = {VHDX_REGION_TABLE1_OFFSET, VHDX_REGION_TABLE2_OFFSET};
+    struct region_table *t[2] = {NULL, NULL};
+    bool valid[2] = {false, false};
+    struct region_table_context ctx = {img->file_size, img->header.log_offset,
+                                       img->header.log_length};
+    vhdx_status st = VHDX_OK, vst[2] = {VHDX_OK, VHDX_OK};
+    const struct region_entry *bat, *meta;
+    int use;
+
+    for (int i = 0; i < 2; i++) {
+        uint8_t *buf;
+        t[i] = acct_alloc(&img->acct, sizeof(*t[i]), &st);
+        if (t[i] == NULL) {
+            st = io_failure(img, st, "a region table", offsets[i], sizeof(*t[i]));
+            goto out;
+        }
+        st = read_alloc(img, offsets[i], REGION_TABLE_SIZE, &buf);
+        if (st != VHDX_OK) {
+            st = io_failure(img, st, i == 0 ? "region table 1" : "region table 2", offsets[i],
+                            REGION_TABLE_SIZE);
+            goto out;
+        }
+        valid[i] = region_table_decode(buf, REGION_TABLE_SIZE, t[i], sink_at(img, offsets[i])) ==
+                   VHDX_OK;
+        acct_free(&img->acct, buf, REGION_TABLE_SIZE);
+        if (valid[i])
+            vst[i] = region_table_validate(t[i], &ctx, sink_at(img, offsets[i]));
+    }
+    /* §4.5: copy 1 when it is valid, else copy 2 (openvmm); report a mismatch. */
+    if (!valid[0] && !valid[1]) {
+        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.none_valid", IMAGE,
+                        VHDX_REGION_TABLE1_OFFSET, "neither region table copy is valid");
+        goto out;
+    }
+    use = valid[0] ? 0 : 1;
+    if (!valid[0])
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.copy1_invalid", IMAGE,
+                        VHDX_REGION_TABLE1_OFFSET,
+                        "region table copy 1 is not valid; copy 2 is used");
+    else if (!valid[1])
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.copy2_invalid", IMAGE,
+                        VHDX_REGION_TABLE2_OFFSET,
+                        "region table copy 2 is not valid; copy 1 is used");
+    else if (!region_table_equal(t[0], t[1]))
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.mismatch", IMAGE,
+                        VHDX_REGION_TABLE2_OFFSET,
+                        "the two region table copies are valid but differ; copy 1 is used");
+    st = vst[use];
+    bat = region_table_find(t[use], &VHDX_GUID_REGION_BAT);
+    meta = region_table_find(t[use], &VHDX_GUID_REGION_METADATA);
+    if (bat != NULL)
+        img->bat_region = *bat;
+    if (meta != NULL)
+        img->metadata_region = *meta;
+    /* Without both regions, or with unusable ones, nothing further can be read. */
+    if (bat == NULL || meta == NULL)
+        st = status_first(st, VHDX_E_MISSING);
+    if (st != VHDX_OK && !check_mode)
+        goto out;
+    if (bat == NULL || meta == NULL)
+        goto out;
+    st = VHDX_OK;
+out:
+    for (int i = 0; i < 2; i++)
+        acct_free(&img->acct, t[i], sizeof(*t[i]));
+    return st;
+}
+
+/* True when the region can be read: inside the file, no overflow, aligned. */
+static bool region_usable(const struct vhdx_image *img, const struct region_entry *r)
+{
+    uint64_t end;
+    return r->length != 0 && r->file_offset >= VHDX_MiB && ck_range_end(r->file_offset, r->length, &end) &&
+           end <= img->file_size;
+}
+
+/* ---- 5. Metadata ---- */
+
+struct metadata_load {
+    struct metadata_table *table;
+    uint8_t *item;     /* one item buffer, METADATA_ITEM_MAX_LENGTH */
+    size_t item_len;
+};
+
+static vhdx_status read_item(struct vhdx_image *img, struct metadata_load *ml, const struct guid *id,
+                             const char *name, uint64_t *item_off)
+{
+    const struct metadata_entry *e = metadata_table_find(ml->table, id, false);
+    uint64_t off;
+    vhdx_status st;
+
+    ml->item_len = 0;
+    if (e == NULL)
+        return VHDX_E_MISSING; /* metadata_table_validate reported it */
+    if (e->length > img->limits.max_metadata_item || e->length > METADATA_ITEM_MAX_LENGTH ||
+        (uint64_t)e->offset + e->length > img->metadata_region.length)
+        return VHDX_E_RANGE; /* reported by the table validation */
+    off = img->metadata_region.file_offset + e->offset;
+    *item_off = off;
+    if (e->length == 0)
+        return VHDX_OK;
+    st = image_read_exact(img, off, ml->item, e->length);
+    if (st != VHDX_OK)
+        return io_failure(img, st, name, off, e->length);
+    ml->item_len = e->length;
+    return VHDX_OK;
+}
+
+static vhdx_status load_parent_locator(struct vhdx_image *img, struct metadata_load *ml)
+{
+    static const char *const keys[3] = {"relative_path", "volume_path", "absolute_win32_path"};
+    struct parent_locator *pl;
+    uint64_t off = 0;
+    vhdx_status st;
+    char text[GUID_TEXT_SIZE + 8];
+    size_t n;
+
+    st = read_item(img, ml, &VHDX_GUID_PARENT_LOCATOR, "the parent locator", &off);
+    if (st != VHDX_OK)
+        return st;
+    pl = acct_alloc(&img->acct, sizeof(*pl), &st);
+    if (pl == NULL)
+        return io_failure(img, st, "the parent locator", off, sizeof(*pl));
+    st = parent_locator_decode(ml->item, ml->item_len, img->limits.max_locator_entries, pl,
+                               sink_at(img, off));
+    if (st == VHDX_OK)
+        st = parent_locator_validate(pl, ml->item, ml->item_len, sink_at(img, off));
+    if (st == VHDX_OK) {
+        if (parent_locator_find(pl, ml->item, ml->item_len, "parent_linkage", 14, text,
+                                sizeof(text), &n) == VHDX_OK &&
+            guid_from_text(text, n, &img->parent_linkage) == VHDX_OK)
+            img->has_parent_linkage = true;
+        if (parent_locator_find(pl, ml->item, ml->item_len, "parent_linkage2", 15, text,
+                                sizeof(text), &n) == VHDX_OK &&
+            guid_from_text(text, n, &img->parent_linkage2) == VHDX_OK)
+            img->has_parent_linkage2 = true;
+        for (int k = 0; k < 3; k++) {
+            if (parent_locator_find(pl, ml->item, ml->item_len, keys[k], strlen(keys[k]),
+                                    img->parent_paths[k], sizeof(img->parent_paths[k]),
+                                    &n) != VHDX_OK)
+                img->parent_paths[k][0] = '\0';
+        }
+    }
+    acct_free(&img->acct, pl, sizeof(*pl));
+    return st;
+}
+
+static vhdx_status load_metadata(struct vhdx_image *img)
+{
+    struct metadata_load ml = {NULL, NULL, 0};
+    const struct region_entry *r = &img->metadata_region;
+    struct file_parameters fp;
+    struct virtual_disk_size vds;
+    struct virtual_disk_id vdi;
+    struct logical_sector_size lss;
+    struct physical_sector_size pss;
+    uint8_t *table_buf = NULL;
+    uint64_t off = 0;
+    vhdx_status st, first = VHDX_OK;
+
+    if (!region_usable(img, r))
+        return VHDX_E_RANGE; /* the region table validation reported why */
+    if (r->length > img->limits.max_metadata_region)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_LIMIT, "image.limit.metadata_region", IMAGE,
+                          r->file_offset,
+                          "the metadata region is %u bytes, more than the limit of %u",
+                          r->length, img->limits.max_metadata_region);
+    if (r->length < METADATA_TABLE_SIZE)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_RANGE, "image.metadata.region_too_small", IMAGE,
+                          r->file_offset,
+                          "the metadata region is %u bytes, smaller than its 64 KiB table",
+                          r->length);
+
+    ml.table = acct_alloc(&img->acct, sizeof(*ml.table), &st);
+    if (ml.table == NULL)
+        return io_failure(img, st, "the metadata table", r->file_offset, sizeof(*ml.table));
+    ml.item = acct_alloc(&img->acct, METADATA_ITEM_MAX_LENGTH, &st);
+    if (ml.item == NULL) {
+        st = io_failure(img, st, "a metadata item", r->file_offset, METADATA_ITEM_MAX_LENGTH);
+        goto out;
+    }
+    st = read_alloc(img, r->file_offset, METADATA_TABLE_SIZE, &table_buf);
+    if (st != VHDX_OK) {
+        st = io_failure(img, st, "the metadata table", r->file_offset, METADATA_TABLE_SIZE);
+        goto out;
+    }
+    st = metadata_table_decode(table_buf, METADATA_TABLE_SIZE, ml.table,
+                               sink_at(img, r->file_offset));
+    acct_free(&img->acct, table_buf, METADATA_TABLE_SIZE);
+    if (st != VHDX_OK)
+        goto out;
+    first = metadata_table_validate(ml.table, r->length, sink_at(img, r->file_offset));
+
+    /* The five items every file needs (§5.4); each decoder insists on its exact length. */
+    st = read_item(img, &ml, &VHDX_GUID_FILE_PARAMETERS, "file parameters", &off);
+    if (st == VHDX_OK)
+        st = file_parameters_decode(ml.item, ml.item_len, &fp, sink_at(img, off));
+    if (st == VHDX_OK)
+        st = file_parameters_validate(&fp, sink_at(img, off));
+    first = status_first(first, st);
+    st = read_item(img, &ml, &VHDX_GUID_LOGICAL_SECTOR_SIZE, "logical sector size", &off);
+    if (st == VHDX_OK)
+        st = logical_sector_size_decode(ml.item, ml.item_len, &lss, sink_at(img, off));
+    if (st == VHDX_OK)
+        st = logical_sector_size_validate(&lss, sink_at(img, off));
+    first = status_first(first, st);
+    st = read_item(img, &ml, &VHDX_GUID_PHYSICAL_SECTOR_SIZE, "physical sector size", &off);
+    if (st == VHDX_OK)
+        st = physical_sector_size_decode(ml.item, ml.item_len, &pss, sink_at(img, off));
+    if (st == VHDX_OK)
+        st = physical_sector_size_validate(&pss, sink_at(img, off));
+    first = status_first(first, st);
+    st = read_item(img, &ml, &VHDX_GUID_VIRTUAL_DISK_SIZE, "virtual disk size", &off);
+    if (st == VHDX_OK)
+        st = virtual_disk_size_decode(ml.item, ml.item_len, &vds, sink_at(img, off));
+    if (st == VHDX_OK)
+        st = virtual_disk_size_validate(&vds, lss.size, sink_at(img, off));
+    first = status_first(first, st);
+    st = read_item(img, &ml, &VHDX_GUID_VIRTUAL_DISK_ID, "virtual disk id", &off);
+    if (st == VHDX_OK)
+        st = virtual_disk_id_decode(ml.item, ml.item_len, &vdi, sink_at(img, off));
+    if (st == VHDX_OK)
+        st = virtual_disk_id_validate(&vdi, sink_at(img, off));
+    first = status_first(first, st);
+    if (first != VHDX_OK) {
+        st = first;
+        goto out;
+    }
+    img->block_size = fp.block_size;
+    img->has_parent = fp.has_parent;
+    img->leave_blocks_allocated = fp.leave_blocks_allocated;
+    img->logical_sector_size = lss.size;
+    img->physical_sector_size = pss.size;
+    img->virtual_size = vds.size;
+    img->virtual_disk_id = vdi.id;
+
+    /* §5.4: a parent locator if and only if HasParent. */
+    st = metadata_table_check_parent_locator(ml.table, fp.has_parent, sink_at(img, r->file_offset));
+    if (st == VHDX_OK && fp.has_parent)
+        st = load_parent_locator(img, &ml);
+out:
+    acct_free(&img->acct, ml.item, METADATA_ITEM_MAX_LENGTH);
+    acct_free(&img->acct, ml.table, sizeof(*ml.table));
+    return st;
+}
+
+/* ---- 6 and 7. BAT and space map ---- */
+
+/* Claims every structure of the file in a fixed order (run twice when naming overlaps). */
+static vhdx_status claim_all(struct vhdx_image *img, struct space_map *m, bool first_pass);
+
+static void report_overlaps(struct vhdx_image *img, struct space_map *m)
+{
+    for (uint32_t i = 0; i < m->ncollisions; i++) {
+        const struct space_collision *c = &m->collisions[i];
+        char a[96], b[96];
+        if (c->second.kind >= SPACE_REGION_OTHER)
+            snprintf(a, sizeof(a), "%s %llu", space_owner_kind_name(c->second.kind),
+                     (unsigned long long)c->second.number);
+        else
+            snprintf(a, sizeof(a), "%s", space_owner_kind_name(c->second.kind));
+        if (!c->first_found)
+            snprintf(b, sizeof(b), "another structure");
+        else if (c->first.kind >= SPACE_REGION_OTHER)
+            snprintf(b, sizeof(b), "%s %llu", space_owner_kind_name(c->first.kind),
+                     (unsigned long long)c->first.number);
+        else
+            snprintf(b, sizeof(b), "%s", space_owner_kind_name(c->first.kind));
+        (void)DIAG_ERROR(sink_at(img, 0), VHDX_E_OVERLAP, "image.space.overlap", IMAGE,
+                         c->unit * VHDX_MiB, "%s overlaps %s at file offset 0x%llx", a, b,
+                         (unsigned long long)(c->unit * VHDX_MiB));
+    }
+    if (m->collisions_total > m->ncollisions)
+        (void)DIAG_ERROR(sink_at(img, 0), VHDX_E_OVERLAP, "image.space.overlap", IMAGE,
+                         VHDX_OFFSET_NONE, "%llu more overlapping structures are not listed",
+                         (unsigned long long)(m->collisions_total - m->ncollisions));
+}
+
+/* Validates every BAT entry (first pass) and claims the blocks it allocates. */
+static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool first_pass)
+{
+    const struct bat_geometry *g = &img->geo;
+    bool chunk_has_partial = false;
+    vhdx_status first = VHDX_OK;
+    uint64_t allocated = 0;
+
+    for (uint64_t slot = 0; slot < g->total_entries; slot++) {
+        uint64_t raw, number;
+        struct bat_entry e;
+        enum bat_slot_kind kind;
+        vhdx_status st = image_bat_get(img, slot, &raw);
+        if (st != VHDX_OK)
+            return io_failure(img, st, "the BAT", img->bat_region.file_offset + slot * 8,
+                              BAT_PAGE_ENTRIES * 8);
+        e = bat_entry_decode(raw);
+        kind = bat_slot_classify(g, slot, &number);
+        if (first_pass) {
+            struct bat_entry_context ctx = {img->file_size, slot};
+            st = bat_entry_validate(g, raw, &ctx, sink_at(img, img->bat_region.file_offset));
+            first = status_first(first, st);
+        }
+        if (kind == BAT_SLOT_PAYLOAD) {
+            bool anchored = e.file_offset_mb != 0 &&
+                            (e.state == BAT_PAYLOAD_FULLY_PRESENT ||
+                             e.state == BAT_PAYLOAD_PARTIALLY_PRESENT ||
+                             e.state == BAT_PAYLOAD_UNDEFINED || e.state == BAT_PAYLOAD_UNMAPPED);
+            if (e.state == BAT_PAYLOAD_FULLY_PRESENT || e.state == BAT_PAYLOAD_PARTIALLY_PRESENT)
+                allocated++;
+            if (e.state == BAT_PAYLOAD_PARTIALLY_PRESENT)
+                chunk_has_partial = true;
+            if (anchored) {
+                struct space_owner o = {SPACE_PAYLOAD_BLOCK, number};
+                (void)space_map_claim(m, bat_entry_file_offset(&e), g->block_size, o);
+            }
+        } else if (kind == BAT_SLOT_SECTOR_BITMAP) {
+            if (e.state == BAT_SB_PRESENT && e.file_offset_mb != 0) {
+                struct space_owner o = {SPACE_SECTOR_BITMAP, number};
+                (void)space_map_claim(m, bat_entry_file_offset(&e), VHDX_MiB, o);
+            }
+            /* §7.6 item 7: a chunk with a PARTIALLY_PRESENT block needs its sector bitmap. */
+            if (first_pass && chunk_has_partial && g->has_parent && e.state != BAT_SB_PRESENT)
+                first = status_first(first, DIAG_ERROR(sink_at(img, img->bat_region.file_offset),
+                                                       VHDX_E_STATE, "image.bat.partial_without_bitmap",
+                                                       "BAT", slot * 8,
+                                                       "chunk %llu has PARTIALLY_PRESENT blocks but its sector bitmap is not present",
+                                                       (unsigned long long)number));
+            chunk_has_partial = false;
+        }
+    }
+    if (first_pass)
+        img->blocks_allocated = allocated;
+    return first;
+}
+
+static vhdx_status claim_all(struct vhdx_image *img, struct space_map *m, bool first_pass)
+{
+    struct space_owner o;
+    o.number = 0;
+    o.kind = SPACE_HEADER_AREA;
+    (void)space_map_claim(m, 0, VHDX_HEADER_SECTION_SIZE, o);
+    if (img->header.log_length != 0 && img->header.log_offset >= VHDX_MiB) {
+        o.kind = SPACE_LOG;
+        (void)space_map_claim(m, img->header.log_offset, img->header.log_length, o);
+    }
+    /* Regions overlapping each other or the log were reported by the region table check. */
+    o.kind = SPACE_REGION_BAT;
+    (void)space_map_claim(m, img->bat_region.file_offset, img->bat_region.length, o);
+    o.kind = SPACE_REGION_METADATA;
+    (void)space_map_claim(m, img->metadata_region.file_offset, img->metadata_region.length, o);
+    return walk_bat(img, m, first_pass);
+}
+
+static vhdx_status load_bat(struct vhdx_image *img, bool check_mode)
+{
+    struct space_map m;
+    vhdx_status st;
+    uint64_t units_used;
+
+    st = bat_geometry_init(&img->geo, img->virtual_size, img->block_size, img->logical_sector_size,
+                           img->has_parent, sink_at(img, img->metadata_region.file_offset));
+    if (st != VHDX_OK)
+        return st;
+    if (!region_usable(img, &img->bat_region))
+        return VHDX_E_RANGE; /* reported by the region table check */
+    st = bat_region_check(&img->geo, img->bat_region.length,
+                          sink_at(img, img->bat_region.file_offset));
+    if (st != VHDX_OK)
+        return st;
+
+    st = space_map_init(&m, &img->acct, img->file_size);
+    if (st != VHDX_OK)
+        return DIAG_ERROR(sink_at(img, 0), st, "image.limit.memory", IMAGE, VHDX_OFFSET_NONE,
+                          "the space map of a %llu-byte file does not fit the memory limit",
+                          (unsigned long long)img->file_size);
+    st = claim_all(img, &m, true);
+    if (m.collisions_total != 0) {
+        space_map_begin_naming(&m);
+        status_ignore(claim_all(img, &m, false)); /* only names the first owners */
+        report_overlaps(img, &m);
+        st = status_first(st, VHDX_E_OVERLAP);
+    }
+    /* Data past the last structure: allowed, but a careful reader should know. */
+    units_used = m.highest_end;
+    if (units_used % VHDX_MiB != 0)
+        units_used += VHDX_MiB - units_used % VHDX_MiB;
+    if (img->file_size > units_used)
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_RANGE, "image.space.trailing_data", IMAGE,
+                        units_used,
+                        "%llu bytes after the last structure (which ends at 0x%llx) belong to nothing",
+                        (unsigned long long)(img->file_size - units_used),
+                        (unsigned long long)units_used);
+    space_map_free(&m, &img->acct);
+    (void)check_mode;
+    return st;
+}
+
+/* ---- 8. Parent chain ---- */
+
+static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *chain,
+                               bool check_mode)
+{
+    static const char *const keys[3] = {"relative_path", "volume_path", "absolute_win32_path"};
+    struct open_chain link = {chain, img->header.file_write_guid};
+    vhdx_status st = VHDX_E_MISSING;
+
+    if ((img->options.flags & VHDX_OPEN_NO_PARENT) != 0)
+        return VHDX_OK;
+    if (img->options.open_parent == NULL && img->dir[0] == '\0') {
+        (void)DIAG_INFO(sink_at(img, 0), "image.parent.not_opened", IMAGE, VHDX_OFFSET_NONE,
+                        "the parent is not opened (no parent opener); reads that need it fail");
+        return VHDX_OK;
+    }
+    if (img->depth + 1 > img->limits.max_parent_depth)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_LIMIT, "image.parent.depth", IMAGE,
+                          VHDX_OFFSET_NONE, "the differencing chain is deeper than the limit of %u",
+                          img->limits.max_parent_depth);
+
+    for (int k = 0; k < 3; k++) {
+        vhdx_io io;
+        char resolved[4096];
+        char parent_dir[4096];
+        vhdx_image *parent = NULL;
+        const char *path = img->parent_paths[k];
+
+        if (path[0] == '\0')
+            continue;
+        memset(&io, 0, sizeof(io));
+        resolved[0] = '\0';
+        parent_dir[0] = '\0';
+        /* §5.4.6: try relative_path, then volume_path, then absolute_win32_path. */
+        if (img->options.open_parent != NULL)
+            st = img->options.open_parent(img->options.open_parent_ctx, keys[k], path, &io);
+        else
+            st = io_path_resolve_parent(img->dir, keys[k], path, &io, resolved, sizeof(resolved));
+        if (st == VHDX_E_MISSING)
+            continue;
+        if (st != VHDX_OK) {
+            (void)DIAG_ERROR(sink_at(img, 0), st, "image.parent.refused", IMAGE, VHDX_OFFSET_NONE,
+                             "the parent path %s = \"%s\" was refused: %s", keys[k], path,
+                             vhdx_strerror(st));
+            continue;
+        }
+        if (resolved[0] != '\0') {
+            char *slash;
+            snprintf(parent_dir, sizeof(parent_dir), "%s", resolved);
+            slash = strrchr(parent_dir, '/');
+            if (slash != NULL)
+                *(slash == parent_dir ? slash + 1 : slash) = '\0';
+        }
+        st = image_open(&io, &img->options, parent_dir, img->depth + 1, &link, check_mode, &parent);
+        if (st != VHDX_OK) {
+            vhdx_close(parent); /* check mode hands back a handle even on errors */
+            (void)DIAG_ERROR(sink_at(img, 0), st, "image.parent.invalid", IMAGE, VHDX_OFFSET_NONE,
+                             "the parent %s = \"%s\" could not be opened: %s", keys[k], path,
+                             vhdx_strerror(st));
+            return st;
+        }
+        /* §5.4.6: the parent's DataWriteGuid MUST equal parent_linkage (or parent_linkage2). */
+        if (!(img->has_parent_linkage && guid_equal(&parent->header.data_write_guid, &img->parent_linkage)) &&
+            !(img->has_parent_linkage2 &&
+              guid_equal(&parent->header.data_write_guid, &img->parent_linkage2))) {
+            char want[GUID_TEXT_SIZE], got[GUID_TEXT_SIZE];
+            guid_to_text(&img->parent_linkage, want);
+            guid_to_text(&parent->header.data_write_guid, got);
+            st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.parent.linkage_mismatch", IMAGE,
+                            VHDX_OFFSET_NONE,
+                            "the parent \"%s\" has DataWriteGuid %s, but the child expects %s: it is not this child's parent (or it changed)",
+                            path, got, want);
+            vhdx_close(parent);
+            return st;
+        }
+        /* §5.4.4: a parent and its child MUST have the same logical sector size. */
+        if (parent->logical_sector_size != img->logical_sector_size) {
+            st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.parent.sector_size_mismatch",
+                            IMAGE, VHDX_OFFSET_NONE,
+                            "the parent has %u-byte logical sectors, the child %u",
+                            parent->logical_sector_size, img->logical_sector_size);
+            vhdx_close(parent);
+            return st;
+        }
+        if (parent->virtual_size != img->virtual_size)
+            (void)DIAG_WARN(sink_at(img, 0), VHDX_E_RANGE, "image.parent.size_mismatch", IMAGE,
+                            VHDX_OFFSET_NONE,
+                            "the parent's virtual size %llu differs from the child's %llu",
+                            (unsigned long long)parent->virtual_size,
+                            (unsigned long long)img->virtual_size);
+        img->parent = parent;
+        snprintf(img->parent_path_used, sizeof(img->parent_path_used), "%s",
+                 resolved[0] != '\0' ? resolved : path);
+        return VHDX_OK;
+    }
+    return DIAG_ERROR(sink_at(img, 0), VHDX_E_MISSING, "image.parent.not_found", IMAGE,
+                      VHDX_OFFSET_NONE, "no parent path of the locator names an existing file");
+}
+
+/* ---- Open ---- */
+
+static bool chain_has(const struct open_chain *chain, const struct guid *g)
+{
+    for (; chain != NULL; chain = chain->child) {
+        if (guid_equal(&chain->file_write_guid, g))
+            return true;
+    }
+    return false;
+}
+
+vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
+                       uint32_t depth, const struct open_chain *chain, bool check_mode,
+                       vhdx_image **out)
+{
+    static const vhdx_open_options defaults;
+    struct alloc_acct acct;
+    vhdx_image *img;
+    vhdx_status st;
+    const vhdx_open_options *opts = options != NULL ? options : &defaults;
+    vhdx_limits limits = opts->limits != NULL ? *opts->limits : vhdx_limits_default();
+
+    *out = NULL;
+    alloc_acct_init(&acct, opts->allocator, limits.max_memory);
+    img = acct_alloc(&acct, sizeof(*img), &st);
+    if (img == NULL) {
+        vhdx_io_close(io);
+        return st;
+    }
+    img->acct = acct;
+    img->io = *io;
+    memset(io, 0, sizeof(*io));
+    img->limits = limits;
+    img->options = *opts;
+    img->depth = depth;
+    img->first_error = VHDX_OK;
+    snprintf(img->dir, sizeof(img->dir), "%s", dir != NULL ? dir : "");
+    diag_sink_init(&img->sink, NULL, 0);
+    img->sink.on_diag = on_finding;
+    img->sink.ctx = img;
+    for (unsigned i = 0; i < BAT_CACHE_PAGES; i++)
+        img->bat.pages[i].index = UINT64_MAX;
+
+    if ((opts->flags & VHDX_OPEN_WRITABLE) != 0) {
+        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_UNSUPPORTED, "image.open.writable", IMAGE,
+                        VHDX_OFFSET_NONE, "writable opens are not supported yet");
+        goto fail;
+    }
+
+    st = load_identifier(img);
+    if (st == VHDX_OK)
+        st = load_headers(img);
+    if (st == VHDX_OK && chain_has(chain, &img->header.file_write_guid))
+        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.parent.cycle", IMAGE,
+                        VHDX_OFFSET_NONE,
+                        "the differencing chain loops back to an image already in it");
+    if (st == VHDX_OK)
+        st = check_log(img);
+    if (st == VHDX_OK)
+        st = load_region_tables(img, check_mode);
+    if (st == VHDX_OK || (check_mode && st != VHDX_E_MISSING && img->metadata_region.length != 0)) {
+        vhdx_status mst = load_metadata(img);
+        st = status_first(st, mst);
+        if (mst == VHDX_OK && img->bat_region.length != 0 && (st == VHDX_OK || check_mode))
+            st = status_first(st, load_bat(img, check_mode));
+    }
+    if (st == VHDX_OK && img->has_parent)
+        st = open_parent(img, chain, check_mode);
+    /* Any error reported on the way makes the open fail, even one a step tolerated. */
+    if (st == VHDX_OK && img->first_error != VHDX_OK)
+        st = img->first_error;
+    if (st != VHDX_OK && !check_mode)
+        goto fail;
+    *out = img;
+    return st;
+fail:
+    vhdx_close(img);
+    return st;
+}
+
+vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options, vhdx_image **out)
+{
+    if (io == NULL || out == NULL)
+        return VHDX_E_INVALID_ARG;
+    return image_open(io, options, "", 0, NULL, false, out);
+}
+
+void vhdx_close(vhdx_image *img)
+{
+    struct alloc_acct acct;
+    if (img == NULL)
+        return;
+    vhdx_close(img->parent);
+    image_bat_cache_free(img);
+    vhdx_io_close(&img->io);
+    acct = img->acct;
+    acct_free(&acct, img, sizeof(*img));
+}
+
+struct check_counter {
+    vhdx_check_result *result;
+    void (*inner)(void *ctx, const vhdx_diag *d);
+    void *inner_ctx;
+    bool io_failed;
+};
+
+/* Counts every finding of the image and its parents, then forwards it. */
+static void check_count(void *ctx, const vhdx_diag *d)
+{
+    struct check_counter *cc = ctx;
+    switch (d->severity) {
+    case VHDX_SEVERITY_ERROR:
+        cc->result->errors++;
+        if (cc->result->first_error == VHDX_OK)
+            cc->result->first_error = d->code;
+        if (d->code == VHDX_E_IO)
+            cc->io_failed = true;
+        break;
+    case VHDX_SEVERITY_WARNING:
+        cc->result->warnings++;
+        break;
+    case VHDX_SEVERITY_INFO:
+    default:
+        cc->result->infos++;
+        break;
+    }
+    if (cc->inner != NULL)
+        cc->inner(cc->inner_ctx, d);
+}
+
+static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, const char *dir,
+                               vhdx_check_result *result)
+{
+    struct check_counter cc;
+    vhdx_open_options opts;
+    vhdx_image *img = NULL;
+    vhdx_status st;
+
+    if (io == NULL || result == NULL)
+        return VHDX_E_INVALID_ARG;
+    memset(result, 0, sizeof(*result));
+    if (options != NULL)
+        opts = *options;
+    else
+        memset(&opts, 0, sizeof(opts));
+    cc.result = result;
+    cc.inner = opts.on_diag;
+    cc.inner_ctx = opts.diag_ctx;
+    cc.io_failed = false;
+    opts.on_diag = check_count;
+    opts.diag_ctx = &cc;
+    st = image_open(io, &opts, dir, 0, NULL, true, &img);
+    if (img == NULL)
+        return st; /* the handle itself could not be allocated */
+    vhdx_close(img);
+    /* A failing back end means the image could not be judged. */
+    return cc.io_failed ? VHDX_E_IO : VHDX_OK;
+}
+
+vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options, vhdx_check_result *result)
+{
+    return image_check(io, options, "", result);
+}
+
+vhdx_status vhdx_open_path(const char *path, const vhdx_open_options *options, vhdx_image **out)
+{
+    char dir[IO_PATH_MAX];
+    vhdx_io io;
+    vhdx_status st;
+    int writable = options != NULL && (options->flags & VHDX_OPEN_WRITABLE) != 0;
+
+    if (out == NULL)
+        return VHDX_E_INVALID_ARG;
+    *out = NULL;
+    st = io_path_open_image(path, writable, &io, dir, sizeof(dir));
+    if (st != VHDX_OK)
+        return st;
+    return image_open(&io, options, dir, 0, NULL, false, out);
+}
+
+vhdx_status vhdx_check_path(const char *path, const vhdx_open_options *options,
+                            vhdx_check_result *result)
+{
+    char dir[IO_PATH_MAX];
+    vhdx_io io;
+    vhdx_status st;
+
+    if (result == NULL)
+        return VHDX_E_INVALID_ARG;
+    memset(result, 0, sizeof(*result));
+    st = io_path_open_image(path, 0, &io, dir, sizeof(dir));
+    if (st != VHDX_OK)
+        return st == VHDX_E_INVALID_ARG && path != NULL && path[0] != '\0' ? VHDX_E_IO : st;
+    return image_check(&io, options, dir, result);
+}
