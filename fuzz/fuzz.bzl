@@ -2,7 +2,7 @@
 
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
 
-def vhdx_fuzzer(name):
+def vhdx_fuzzer(name, seed_srcs = [], seed_deps = []):
     """Declares the targets of the harness fuzz/<name>.c.
 
     <name>          the harness: a libFuzzer binary under --config=fuzz or
@@ -23,9 +23,10 @@ def vhdx_fuzzer(name):
     )
     cc_binary(
         name = "seeds_" + name,
-        srcs = [name + ".c", "seed_main.c"],
+        testonly = True,
+        srcs = [name + ".c", "seed_main.c"] + seed_srcs,
         copts = ["-DFUZZ_SEEDS"],
-        deps = [":fuzz_common", "//:vhdx"],
+        deps = [":fuzz_common", "//:vhdx"] + seed_deps,
     )
     cc_test(
         name = name + "_regress",

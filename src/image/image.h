@@ -50,6 +50,7 @@ struct vhdx_image {
 
     struct region_entry bat_region;
     struct region_entry metadata_region;
+    struct region_table *regions; /* the copy in use (accounted), for unknown regions */
 
     uint32_t block_size;
     uint32_t logical_sector_size;

@@ -46,6 +46,36 @@ static struct diag_sink *sink_at(struct vhdx_image *img, uint64_t base)
     return &img->sink;
 }
 
+/* Findings held back until it is known whether the structure is used. */
+struct held_findings {
+    struct diag_sink sink;
+    vhdx_diag records[8];
+};
+
+static struct diag_sink *hold_at(struct held_findings *h, uint64_t base)
+{
+    diag_sink_init(&h->sink, h->records, sizeof(h->records) / sizeof(h->records[0]));
+    h->sink.base = base;
+    return &h->sink;
+}
+
+/*
+ * Passes held findings on. A redundant copy that is damaged while the other
+ * copy serves (a torn header write is what the two headers exist for) makes
+ * its errors warnings: the image is readable, but the damage is reported.
+ */
+static void release_findings(struct vhdx_image *img, const struct held_findings *h, bool demote)
+{
+    for (size_t i = 0; i < h->sink.stored; i++) {
+        const vhdx_diag *d = &h->records[i];
+        vhdx_severity sev = demote && d->severity == VHDX_SEVERITY_ERROR ? VHDX_SEVERITY_WARNING
+                                                                         : d->severity;
+        img->sink.base = 0;
+        (void)diag_report(&img->sink, d->src_file, d->src_line, sev, d->code, d->rule,
+                          d->structure, d->offset, "%s", d->message);
+    }
+}
+
 vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf, size_t len)
 {
     size_t got = 0;
@@ -131,6 +161,7 @@ static vhdx_status load_headers(struct vhdx_image *img)
     static const uint64_t offsets[2] = {VHDX_HEADER1_OFFSET, VHDX_HEADER2_OFFSET};
     uint8_t *buf[2] = {NULL, NULL};
     struct header h[2];
+    struct held_findings held[2];
     bool valid[2] = {false, false};
     vhdx_status st = VHDX_OK;
     int cur = -1;
@@ -141,14 +172,18 @@ static vhdx_status load_headers(struct vhdx_image *img)
             st = io_failure(img, st, i == 0 ? "header 1" : "header 2", offsets[i], HEADER_SIZE);
             goto out;
         }
-        valid[i] = header_decode(buf[i], HEADER_SIZE, &h[i], sink_at(img, offsets[i])) == VHDX_OK;
+        valid[i] = header_decode(buf[i], HEADER_SIZE, &h[i], hold_at(&held[i], offsets[i])) ==
+                   VHDX_OK;
         /* QEMU treats a header with Version != 1 as invalid; so do we when choosing. */
         if (valid[i] && h[i].version != 1) {
-            (void)DIAG_ERROR(sink_at(img, offsets[i]), VHDX_E_VERSION, "header.version", "header",
-                             66, "version is %u, must be 1", h[i].version);
+            (void)DIAG_ERROR(&held[i].sink, VHDX_E_VERSION, "header.version", "header", 66,
+                             "version is %u, must be 1", h[i].version);
             valid[i] = false;
         }
     }
+    /* A damaged header is only a warning while the other one is valid. */
+    release_findings(img, &held[0], valid[1]);
+    release_findings(img, &held[1], valid[0]);
 
     /* §3.2: the current header is the only valid one, or the one with the greater sequence. */
     if (valid[0] && valid[1]) {
@@ -213,6 +248,7 @@ static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
     struct region_table_context ctx = {img->file_size, img->header.log_offset,
                                        img->header.log_length};
     vhdx_status st = VHDX_OK, vst[2] = {VHDX_OK, VHDX_OK};
+    struct held_findings held[2];
     const struct region_entry *bat, *meta;
     int use;
 
@@ -229,9 +265,14 @@ static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
                             REGION_TABLE_SIZE);
             goto out;
         }
-        valid[i] = region_table_decode(buf, REGION_TABLE_SIZE, t[i], sink_at(img, offsets[i])) ==
-                   VHDX_OK;
+        valid[i] = region_table_decode(buf, REGION_TABLE_SIZE, t[i],
+                                       hold_at(&held[i], offsets[i])) == VHDX_OK;
         acct_free(&img->acct, buf, REGION_TABLE_SIZE);
+    }
+    /* A copy that fails to decode is only a warning while the other one serves. */
+    release_findings(img, &held[0], valid[1]);
+    release_findings(img, &held[1], valid[0]);
+    for (int i = 0; i < 2; i++) {
         if (valid[i])
             vst[i] = region_table_validate(t[i], &ctx, sink_at(img, offsets[i]));
     }
@@ -261,6 +302,9 @@ static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
         img->bat_region = *bat;
     if (meta != NULL)
         img->metadata_region = *meta;
+    /* Keep the copy in use: its unknown regions are preserved structures too. */
+    img->regions = t[use];
+    t[use] = NULL;
     /* Without both regions, or with unusable ones, nothing further can be read. */
     if (bat == NULL || meta == NULL)
         st = status_first(st, VHDX_E_MISSING);
@@ -556,6 +600,14 @@ static vhdx_status claim_all(struct vhdx_image *img, struct space_map *m, bool f
     (void)space_map_claim(m, img->bat_region.file_offset, img->bat_region.length, o);
     o.kind = SPACE_REGION_METADATA;
     (void)space_map_claim(m, img->metadata_region.file_offset, img->metadata_region.length, o);
+    o.kind = SPACE_REGION_OTHER;
+    for (uint32_t i = 0; img->regions != NULL && i < img->regions->entry_count; i++) {
+        const struct region_entry *r = &img->regions->entries[i];
+        if (region_guid_is_known(&r->guid))
+            continue;
+        o.number = i;
+        (void)space_map_claim(m, r->file_offset, r->length, o);
+    }
     return walk_bat(img, m, first_pass);
 }
 
@@ -796,6 +848,7 @@ void vhdx_close(vhdx_image *img)
         return;
     vhdx_close(img->parent);
     image_bat_cache_free(img);
+    acct_free(&img->acct, img->regions, sizeof(*img->regions));
     vhdx_io_close(&img->io);
     acct = img->acct;
     acct_free(&acct, img, sizeof(*img));

@@ -135,7 +135,7 @@ static vhdx_status bitmap_bit(struct vhdx_image *img, struct bitmap_window *w, u
         w->first_byte = byte;
         w->len = (uint32_t)n;
     }
-    *set = (w->bytes[byte - w->first_byte] >> (bit % 8)) & 1u;
+    *set = ((unsigned)w->bytes[byte - w->first_byte] >> (bit % 8)) & 1u;
     return VHDX_OK;
 }
 

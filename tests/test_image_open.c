@@ -1,0 +1,1022 @@
+/*
+ * The image layer (src/image): one test per rule of the open and check
+ * path, each breaking exactly that rule in an otherwise valid image built
+ * by tests/image_builder, plus read semantics of every payload state,
+ * 4096-byte sectors, differencing chains and the allocation map.
+ */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/endian.h"
+#include "format/constants.h"
+#include "image_builder.h"
+#include "vhdx.h"
+
+#define MiB (1024ull * 1024ull)
+
+/* ---- Collecting findings through the public on_diag callback ---- */
+
+static struct test_sink ts;
+
+static void collect(void *ctx, const vhdx_diag *d)
+{
+    struct test_sink *t = ctx;
+    struct diag_sink *s = &t->sink;
+    s->total++;
+    if (d->severity == VHDX_SEVERITY_ERROR)
+        s->errors++;
+    else if (d->severity == VHDX_SEVERITY_WARNING)
+        s->warnings++;
+    else
+        s->infos++;
+    if (s->stored < s->capacity)
+        s->records[s->stored++] = *d;
+}
+
+static vhdx_open_options opts(void)
+{
+    vhdx_open_options o;
+    memset(&o, 0, sizeof(o));
+    o.on_diag = collect;
+    o.diag_ctx = &ts;
+    return o;
+}
+
+static vhdx_status open_with(const struct ib_image *img, const vhdx_open_options *o,
+                             vhdx_image **out)
+{
+    vhdx_io io;
+    test_sink_init(&ts);
+    assert_status(vhdx_io_from_memory(img->data, img->len, &io), VHDX_OK);
+    return vhdx_open(&io, o, out);
+}
+
+static vhdx_status open_img(const struct ib_image *img, vhdx_image **out)
+{
+    vhdx_open_options o = opts();
+    return open_with(img, &o, out);
+}
+
+static vhdx_status check_img(const struct ib_image *img, vhdx_check_result *r)
+{
+    vhdx_open_options o = opts();
+    vhdx_io io;
+    test_sink_init(&ts);
+    assert_status(vhdx_io_from_memory(img->data, img->len, &io), VHDX_OK);
+    return vhdx_check(&io, &o, r);
+}
+
+/* Opening must fail with `code`, and check must report `rule` as an error. */
+static void expect_open_error(const struct ib_image *img, vhdx_status code, const char *rule)
+{
+    vhdx_image *h = NULL;
+    vhdx_check_result r;
+    assert_status(open_img(img, &h), code);
+    assert_null(h);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, code, rule);
+    assert_status(check_img(img, &r), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, code, rule);
+    assert_true(r.errors > 0);
+}
+
+static void build(struct ib_image *img, int type, uint64_t size, uint32_t block_size)
+{
+    struct ib_params p;
+    memset(&p, 0, sizeof(p));
+    p.type = type;
+    p.virtual_size = size;
+    p.block_size = block_size;
+    assert_int_equal(ib_build(&p, img), 0);
+}
+
+static void fill(uint8_t *buf, size_t len, uint8_t seed)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(seed + i * 13u + (i >> 9));
+}
+
+/* Reads the whole disk through the library and compares with the builder's model. */
+static void assert_reads_like_model(vhdx_image *h, const struct ib_image *img)
+{
+    static uint8_t got[1u << 20], want[1u << 20];
+    uint64_t size = img->vds.size;
+    for (uint64_t off = 0; off < size; off += sizeof(got)) {
+        size_t n = size - off < sizeof(got) ? (size_t)(size - off) : sizeof(got);
+        assert_status(vhdx_read(h, off, got, n), VHDX_OK);
+        assert_int_equal(ib_expected_read(img, off, n, want), 0);
+        assert_memory_equal(got, want, n);
+    }
+}
+
+/* ---- Valid images ---- */
+
+static void test_open_valid_dynamic_reads_like_model(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_info info;
+    uint8_t data[3 * 4096];
+    (void)state;
+    build(&img, IB_DYNAMIC, 64 * MiB, (uint32_t)(8 * MiB));
+    fill(data, sizeof(data), 1);
+    assert_int_equal(ib_write(&img, 8 * MiB - 4096, data, sizeof(data)), 0);
+    assert_int_equal(ib_write(&img, 40 * MiB + 512, data, 1000), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DYNAMIC);
+    assert_int_equal(info.virtual_size, 64 * MiB);
+    assert_int_equal(info.block_size, 8 * MiB);
+    assert_int_equal(info.blocks_allocated, 3);
+    assert_int_equal(info.current_header, 2);
+    assert_reads_like_model(h, &img);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_open_valid_fixed_4k_sectors_partial_last_block(void **state)
+{
+    struct ib_params p;
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_info info;
+    uint8_t data[8192];
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_FIXED;
+    p.virtual_size = 5 * MiB + 4096; /* the last 2 MiB block is mostly past the disk */
+    p.block_size = (uint32_t)(2 * MiB);
+    p.logical_sector_size = 4096;
+    p.physical_sector_size = 4096;
+    assert_int_equal(ib_build(&p, &img), 0);
+    fill(data, sizeof(data), 7);
+    assert_int_equal(ib_write(&img, 5 * MiB - 4096, data, sizeof(data)), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_FIXED);
+    assert_int_equal(info.logical_sector_size, 4096);
+    assert_reads_like_model(h, &img);
+    /* One byte past the disk is out of range. */
+    assert_status(vhdx_read(h, 5 * MiB + 4096, data, 1), VHDX_E_RANGE);
+    assert_status(vhdx_read(h, 5 * MiB, data, 4097), VHDX_E_RANGE);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_read_every_payload_state(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    uint8_t data[4096], got[4096], zeros[4096];
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(data, sizeof(data), 3);
+    memset(zeros, 0, sizeof(zeros));
+    for (uint64_t b = 0; b < 4; b++)
+        assert_int_equal(ib_write(&img, b * MiB, data, sizeof(data)), 0);
+    /* Blocks 1-3 keep their data in the file, but their states say "zeros". */
+    {
+        uint64_t raw;
+        assert_int_equal(ib_get_block_entry(&img, 1, &raw), 0);
+        assert_int_equal(ib_set_block_state(&img, 1, BAT_PAYLOAD_UNDEFINED, raw >> 20), 0);
+        assert_int_equal(ib_get_block_entry(&img, 2, &raw), 0);
+        assert_int_equal(ib_set_block_state(&img, 2, BAT_PAYLOAD_UNMAPPED, raw >> 20), 0);
+        assert_int_equal(ib_set_block_state(&img, 3, BAT_PAYLOAD_ZERO, 0), 0);
+    }
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got)); /* FULLY_PRESENT */
+    for (uint64_t b = 1; b < 5; b++) {
+        assert_status(vhdx_read(h, b * MiB, got, sizeof(got)), VHDX_OK);
+        assert_memory_equal(got, zeros, sizeof(got)); /* UNDEFINED, UNMAPPED, ZERO, NOT_PRESENT */
+    }
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_map_reports_runs(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_extent e;
+    uint8_t data[4096];
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(data, sizeof(data), 9);
+    assert_int_equal(ib_write(&img, 2 * MiB, data, sizeof(data)), 0);
+    assert_int_equal(ib_write(&img, 3 * MiB, data, sizeof(data)), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_status(vhdx_map_next(h, 0, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_ZERO);
+    assert_int_equal(e.length, 2 * MiB);
+    assert_status(vhdx_map_next(h, 2 * MiB, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.length, 2 * MiB); /* blocks 2 and 3 are adjacent in the file */
+    assert_status(vhdx_map_next(h, 4 * MiB, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_ZERO);
+    assert_int_equal(e.offset + e.length, 8 * MiB);
+    assert_status(vhdx_map_next(h, 8 * MiB, &e), VHDX_E_RANGE);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+/* ---- Differencing chains through a caller-supplied opener ---- */
+
+struct chain_files {
+    const struct ib_image *by_name[4];
+    const char *names[4];
+    vhdx_status refuse_with;
+};
+
+static vhdx_status memory_opener(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    struct chain_files *cf = ctx;
+    (void)key;
+    if (cf->refuse_with != VHDX_OK)
+        return cf->refuse_with;
+    for (int i = 0; i < 4; i++) {
+        if (cf->names[i] != NULL && strcmp(cf->names[i], path) == 0)
+            return vhdx_io_from_memory(cf->by_name[i]->data, cf->by_name[i]->len, out);
+    }
+    return VHDX_E_MISSING;
+}
+
+static void build_child(struct ib_image *child, const struct ib_image *parent, const char *rel)
+{
+    static const uint8_t d4[8] = {0xC1, 0x1D, 0, 0, 0, 0, 0, 0};
+    static uint32_t serial = 1;
+    struct ib_params p;
+    memset(&p, 0, sizeof(p));
+    /* Every child gets GUIDs of its own, as a real writer gives it. */
+    p.file_write_guid = guid_make(0xF11E0000u + serial, 1, 2, d4);
+    p.data_write_guid = guid_make(0xDA7A0000u + serial, 1, 2, d4);
+    serial++;
+    p.type = IB_DIFFERENCING;
+    p.virtual_size = parent->vds.size;
+    p.block_size = parent->fp.block_size;
+    p.logical_sector_size = parent->lss.size;
+    p.physical_sector_size = parent->pss.size;
+    p.parent = parent;
+    p.relative_path = rel;
+    assert_int_equal(ib_build(&p, child), 0);
+}
+
+static void test_differencing_reads_through_sector_bitmap(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    vhdx_info info;
+    uint8_t a[3 * MiB], b[5000];
+    (void)state;
+    build(&parent, IB_DYNAMIC, 16 * MiB, (uint32_t)MiB);
+    fill(a, sizeof(a), 0x40);
+    assert_int_equal(ib_write(&parent, MiB, a, sizeof(a)), 0);
+    build_child(&child, &parent, "parent.vhdx");
+    fill(b, sizeof(b), 0x90);
+    assert_int_equal(ib_write(&child, MiB + 700, b, sizeof(b)), 0);   /* partial sectors */
+    assert_int_equal(ib_write(&child, 3 * MiB - 512, b, 1024), 0);     /* across two blocks */
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DIFFERENCING);
+    assert_int_equal(info.chain_depth, 1);
+    assert_string_equal(info.parent_path, "parent.vhdx");
+    assert_reads_like_model(h, &child);
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_differencing_4k_sectors_chain_of_two(void **state)
+{
+    struct ib_params p;
+    struct ib_image base, mid, top;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    vhdx_info info;
+    uint8_t d[3 * 4096];
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 12 * MiB;
+    p.block_size = (uint32_t)MiB;
+    p.logical_sector_size = 4096;
+    assert_int_equal(ib_build(&p, &base), 0);
+    fill(d, sizeof(d), 1);
+    assert_int_equal(ib_write(&base, 0, d, sizeof(d)), 0);
+    build_child(&mid, &base, "base.vhdx");
+    fill(d, sizeof(d), 2);
+    assert_int_equal(ib_write(&mid, 4096, d, 4096), 0);
+    build_child(&top, &mid, "mid.vhdx");
+    fill(d, sizeof(d), 3);
+    assert_int_equal(ib_write(&top, 8192, d, 4096), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "base.vhdx";
+    cf.by_name[0] = &base;
+    cf.names[1] = "mid.vhdx";
+    cf.by_name[1] = &mid;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&top, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.chain_depth, 2);
+    assert_reads_like_model(h, &top);
+    vhdx_close(h);
+    ib_free(&top);
+    ib_free(&mid);
+    ib_free(&base);
+}
+
+static void test_parent_not_opened_without_opener_is_info(void **state)
+{
+    struct ib_image parent, child;
+    vhdx_image *h;
+    uint8_t buf[512];
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    assert_status(open_img(&child, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "image.parent.not_opened");
+    /* A read that needs the parent fails rather than inventing zeros. */
+    assert_status(vhdx_read(h, 0, buf, sizeof(buf)), VHDX_E_MISSING);
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void open_child_with(const struct ib_image *child, struct chain_files *cf,
+                            const vhdx_limits *limits, vhdx_status expect, const char *rule,
+                            vhdx_severity sev)
+{
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = cf;
+    o.limits = limits;
+    assert_status(open_with(child, &o, &h), expect);
+    assert_diag(&ts, sev, sev == VHDX_SEVERITY_WARNING ? VHDX_E_RANGE : expect, rule);
+    vhdx_close(h);
+}
+
+static void test_parent_linkage_mismatch(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    /* The parent changed after the child was made: a new DataWriteGuid. */
+    parent.header.data_write_guid.b[0] ^= 1;
+    assert_int_equal(ib_refresh(&parent), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.linkage_mismatch",
+                    VHDX_SEVERITY_ERROR);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_parent_sector_size_mismatch(void **state)
+{
+    struct ib_params p;
+    struct ib_image parent, other, child;
+    struct chain_files cf;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    /* Another image with 4096-byte sectors but the same DataWriteGuid. */
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    p.logical_sector_size = 4096;
+    p.data_write_guid = parent.header.data_write_guid;
+    assert_int_equal(ib_build(&p, &other), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &other;
+    open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.sector_size_mismatch",
+                    VHDX_SEVERITY_ERROR);
+    ib_free(&child);
+    ib_free(&other);
+    ib_free(&parent);
+}
+
+static void test_parent_size_mismatch_warns(void **state)
+{
+    struct ib_params p;
+    struct ib_image parent, bigger, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 16 * MiB;
+    p.block_size = (uint32_t)MiB;
+    p.data_write_guid = parent.header.data_write_guid;
+    assert_int_equal(ib_build(&p, &bigger), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &bigger;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.parent.size_mismatch");
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&bigger);
+    ib_free(&parent);
+}
+
+static void test_parent_not_found(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    memset(&cf, 0, sizeof(cf));
+    open_child_with(&child, &cf, NULL, VHDX_E_MISSING, "image.parent.not_found",
+                    VHDX_SEVERITY_ERROR);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_parent_refused_by_opener(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    memset(&cf, 0, sizeof(cf));
+    cf.refuse_with = VHDX_E_INVALID_ARG;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_E_MISSING);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_INVALID_ARG, "image.parent.refused");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_MISSING, "image.parent.not_found");
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_parent_invalid(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    memcpy(parent.data, "vhdxfilX", 8);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    open_child_with(&child, &cf, NULL, VHDX_E_SIGNATURE, "image.parent.invalid",
+                    VHDX_SEVERITY_ERROR);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_parent_depth_limit(void **state)
+{
+    struct ib_image base, mid, top;
+    struct chain_files cf;
+    vhdx_limits limits = vhdx_limits_default();
+    (void)state;
+    build(&base, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&mid, &base, "base.vhdx");
+    build_child(&top, &mid, "mid.vhdx");
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "base.vhdx";
+    cf.by_name[0] = &base;
+    cf.names[1] = "mid.vhdx";
+    cf.by_name[1] = &mid;
+    limits.max_parent_depth = 1;
+    open_child_with(&top, &cf, &limits, VHDX_E_LIMIT, "image.parent.depth", VHDX_SEVERITY_ERROR);
+    ib_free(&top);
+    ib_free(&mid);
+    ib_free(&base);
+}
+
+static void test_parent_cycle(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "self.vhdx");
+    /* The child names itself as its parent and links to its own DataWriteGuid. */
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "self.vhdx";
+    cf.by_name[0] = &child;
+    open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.cycle", VHDX_SEVERITY_ERROR);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+/* ---- File, header and log rules ---- */
+
+static void test_file_too_small(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_resize(&img, MiB - 512), 0);
+    expect_open_error(&img, VHDX_E_TRUNCATED, "image.file.too_small");
+    /* A short file that is not VHDX at all says so. */
+    memcpy(img.data, "not vhdx", 8);
+    expect_open_error(&img, VHDX_E_SIGNATURE, "file_identifier.signature");
+    ib_free(&img);
+}
+
+/* A back end whose size() claims more than its read() delivers, or that fails. */
+struct lying_io {
+    const struct ib_image *img;
+    uint64_t claimed;
+    uint64_t fail_reads_from;
+};
+
+static vhdx_status lying_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct lying_io *l = ctx;
+    if (off >= l->fail_reads_from)
+        return VHDX_E_IO;
+    *got = 0;
+    if (off < l->img->len) {
+        size_t n = l->img->len - off < len ? (size_t)(l->img->len - off) : len;
+        memcpy(buf, l->img->data + off, n);
+        *got = n;
+    }
+    return VHDX_OK;
+}
+
+static vhdx_status lying_size(void *ctx, uint64_t *size)
+{
+    *size = ((struct lying_io *)ctx)->claimed;
+    return VHDX_OK;
+}
+
+static vhdx_status open_lying(struct lying_io *l)
+{
+    vhdx_io io;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_status st;
+    memset(&io, 0, sizeof(io));
+    io.ctx = l;
+    io.read = lying_read;
+    io.size = lying_size;
+    test_sink_init(&ts);
+    st = vhdx_open(&io, &o, &h);
+    vhdx_close(h);
+    return st;
+}
+
+static void test_file_truncated_under_a_lying_size(void **state)
+{
+    struct ib_image img;
+    struct lying_io l;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    l.img = &img;
+    l.claimed = img.len;
+    l.fail_reads_from = UINT64_MAX;
+    assert_int_equal(ib_resize(&img, img.metadata_offset + 4096), 0);
+    l.claimed = img.metadata_offset + MiB + 64 * MiB; /* claims more than it has */
+    assert_status(open_lying(&l), VHDX_E_TRUNCATED);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_TRUNCATED, "image.file.truncated");
+    ib_free(&img);
+}
+
+static void test_io_failure(void **state)
+{
+    struct ib_image img;
+    struct lying_io l;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    l.img = &img;
+    l.claimed = img.len;
+    l.fail_reads_from = VHDX_HEADER2_OFFSET;
+    assert_status(open_lying(&l), VHDX_E_IO);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+    ib_free(&img);
+}
+
+static void test_memory_limit(void **state)
+{
+    struct ib_image img;
+    vhdx_limits limits = vhdx_limits_default();
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    limits.max_memory = 40 * 1024; /* the handle fits; the 64 KiB identifier does not */
+    o.limits = &limits;
+    assert_status(open_with(&img, &o, &h), VHDX_E_LIMIT);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "image.limit.memory");
+    ib_free(&img);
+}
+
+static void test_headers_equal_and_identical_warns(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_info info;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    memcpy(img.data + VHDX_HEADER1_OFFSET, img.data + VHDX_HEADER2_OFFSET, HEADER_SIZE);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.equal_identical");
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.current_header, 1);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_headers_equal_sequence_but_different(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header_old.sequence_number = img.header.sequence_number;
+    assert_int_equal(ib_refresh(&img), 0); /* header 1 keeps an older FileWriteGuid? make it differ */
+    img.data[VHDX_HEADER1_OFFSET + 16] ^= 0x55;
+    assert_int_equal(ib_restamp_checksums(&img), 0);
+    expect_open_error(&img, VHDX_E_CORRUPT, "image.header.equal_sequence");
+    ib_free(&img);
+}
+
+static void test_header_one_valid_warns_and_uses_the_other(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_info info;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_HEADER2_OFFSET + 200] ^= 1; /* header 2 (the current one) fails its CRC */
+    assert_status(open_img(&img, &h), VHDX_OK);
+    /* A torn header is what the second copy is for: reported, but the image is readable. */
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CHECKSUM, "header.checksum");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.one_valid");
+    assert_int_equal(ts.sink.total, 2);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.current_header, 1);
+    assert_int_equal(info.header_sequence, 1);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_header_none_valid(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_HEADER1_OFFSET + 200] ^= 1;
+    img.data[VHDX_HEADER2_OFFSET + 200] ^= 1;
+    expect_open_error(&img, VHDX_E_CORRUPT, "image.header.none_valid");
+    ib_free(&img);
+}
+
+static void test_log_replay_needed(void **state)
+{
+    static const uint8_t d4[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    struct ib_image img;
+    struct guid g = guid_make(0xABCD, 1, 2, d4);
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    expect_open_error(&img, VHDX_E_UNSUPPORTED, "image.log.replay_needed");
+    ib_free(&img);
+}
+
+static void test_writable_open_refused(void **state)
+{
+    struct ib_image img;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    o.flags = VHDX_OPEN_WRITABLE;
+    assert_status(open_with(&img, &o, &h), VHDX_E_UNSUPPORTED);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_UNSUPPORTED, "image.open.writable");
+    ib_free(&img);
+}
+
+/* ---- Region tables ---- */
+
+static void test_region_tables_none_valid(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 100] ^= 1;
+    img.data[VHDX_REGION_TABLE2_OFFSET + 100] ^= 1;
+    expect_open_error(&img, VHDX_E_CORRUPT, "image.region_table.none_valid");
+    ib_free(&img);
+}
+
+static void test_region_table_copy_invalid_warns(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_check_result r;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 100] ^= 1;
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy1_invalid");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CHECKSUM, "region_table.checksum");
+    assert_int_equal(r.errors, 0);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 100] ^= 1;
+    img.data[VHDX_REGION_TABLE2_OFFSET + 100] ^= 1;
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy2_invalid");
+    assert_int_equal(ts.sink.total, 2);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_region_table_copies_differ_warns(void **state)
+{
+    static const uint8_t d4[8] = {8, 8, 8, 8, 8, 8, 8, 8};
+    struct ib_image img;
+    struct region_table *t = malloc(sizeof(*t));
+    vhdx_image *h;
+    uint64_t off;
+    (void)state;
+    assert_non_null(t);
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    /* Copy 2 gains an optional unknown region that copy 1 lacks. */
+    *t = img.rt;
+    assert_int_equal(ib_alloc_space(&img, MiB, &off), 0);
+    t->entries[t->entry_count].guid = guid_make(0x1234, 5, 6, d4);
+    t->entries[t->entry_count].file_offset = off;
+    t->entries[t->entry_count].length = (uint32_t)MiB;
+    t->entries[t->entry_count].required = 0;
+    t->entry_count++;
+    assert_status(region_table_encode(t, img.data + VHDX_REGION_TABLE2_OFFSET, REGION_TABLE_SIZE),
+                  VHDX_OK);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.mismatch");
+    /* Both copies are validated (copy 2 lists its unknown region), but copy 1 is in use, */
+    assert_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "region_table.entry.unknown");
+    /* so the space only copy 2 claims belongs to nothing. */
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.space.trailing_data");
+    assert_int_equal(ts.sink.total, 3);
+    vhdx_close(h);
+    free(t);
+    ib_free(&img);
+}
+
+/* ---- Metadata ---- */
+
+static void test_metadata_region_over_limit(void **state)
+{
+    struct ib_image img;
+    vhdx_limits limits = vhdx_limits_default();
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    limits.max_metadata_region = 512 * 1024;
+    o.limits = &limits;
+    assert_status(open_with(&img, &o, &h), VHDX_E_LIMIT);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "image.limit.metadata_region");
+    ib_free(&img);
+}
+
+static void test_metadata_region_smaller_than_table(void **state)
+{
+    struct ib_image img;
+    vhdx_check_result r;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    for (uint32_t i = 0; i < img.rt.entry_count; i++) {
+        if (guid_equal(&img.rt.entries[i].guid, &VHDX_GUID_REGION_METADATA))
+            img.rt.entries[i].length = 32 * 1024;
+    }
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_ALIGNMENT, "region_table.entry.length.alignment");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "image.metadata.region_too_small");
+    ib_free(&img);
+}
+
+/* ---- BAT and space map ---- */
+
+static void test_block_overlapping_metadata(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h = NULL;
+    const vhdx_diag *d;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_set_block_state(&img, 5, BAT_PAYLOAD_FULLY_PRESENT,
+                                        img.metadata_offset / MiB),
+                     0);
+    assert_status(open_img(&img, &h), VHDX_E_OVERLAP);
+    d = assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP, "image.space.overlap");
+    assert_non_null(strstr(d->message, "payload block 5 overlaps the metadata region"));
+    assert_int_equal(d->offset, img.metadata_offset);
+    ib_free(&img);
+}
+
+static void test_two_blocks_share_an_offset(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h = NULL;
+    const vhdx_diag *d;
+    uint8_t data[512] = {1};
+    uint64_t raw;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_write(&img, 0, data, sizeof(data)), 0);
+    assert_int_equal(ib_get_block_entry(&img, 0, &raw), 0);
+    assert_int_equal(ib_set_block_state(&img, 6, BAT_PAYLOAD_FULLY_PRESENT, raw >> 20), 0);
+    assert_status(open_img(&img, &h), VHDX_E_OVERLAP);
+    d = assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP, "image.space.overlap");
+    assert_non_null(strstr(d->message, "payload block 6 overlaps payload block 0"));
+    ib_free(&img);
+}
+
+static void test_block_overlapping_log_and_header(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_set_block_state(&img, 1, BAT_PAYLOAD_UNMAPPED, img.log_offset / MiB), 0);
+    assert_status(open_img(&img, &h), VHDX_E_OVERLAP);
+    assert_non_null(strstr(assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP,
+                                            "image.space.overlap")
+                               ->message,
+                           "payload block 1 overlaps the log"));
+    ib_free(&img);
+}
+
+static void test_block_past_eof(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_set_block_state(&img, 2, BAT_PAYLOAD_FULLY_PRESENT, img.len / MiB), 0);
+    expect_open_error(&img, VHDX_E_RANGE, "bat.entry.past_eof");
+    ib_free(&img);
+}
+
+static void test_bat_reserved_state_and_bits(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_set_bat_raw(&img, 3, 4), 0);
+    expect_open_error(&img, VHDX_E_STATE, "bat.entry.state");
+    assert_int_equal(ib_set_bat_raw(&img, 3, 1u << 7), 0);
+    expect_open_error(&img, VHDX_E_RESERVED, "bat.entry.reserved");
+    ib_free(&img);
+}
+
+static void test_zero_block_with_offset_warns(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_set_block_state(&img, 4, BAT_PAYLOAD_ZERO, 3), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RESERVED, "bat.entry.offset.reserved");
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_partial_block_without_bitmap(void **state)
+{
+    struct ib_image parent, child;
+    uint8_t data[512] = {9};
+    uint64_t sb_slot;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    assert_int_equal(ib_write(&child, 0, data, sizeof(data)), 0);
+    assert_status(bat_sb_index(&child.geo, 0, &sb_slot), VHDX_OK);
+    assert_int_equal(ib_set_bat_raw(&child, sb_slot, 0), 0);
+    expect_open_error(&child, VHDX_E_STATE, "image.bat.partial_without_bitmap");
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_trailing_data_warns(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_resize(&img, img.len + 4096), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.space.trailing_data");
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+static void test_has_parent_without_locator(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.fp.has_parent = true;
+    assert_int_equal(ib_refresh(&img), 0);
+    expect_open_error(&img, VHDX_E_MISSING, "metadata_table.parent_locator.missing");
+    ib_free(&img);
+}
+
+/* ---- Huge claims: fast errors, no big allocations ---- */
+
+static void test_huge_claims_fail_fast_with_small_memory(void **state)
+{
+    struct ib_image img;
+    vhdx_limits limits = vhdx_limits_default();
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    limits.max_memory = 2 * MiB; /* everything the open needs fits in far less */
+    o.limits = &limits;
+
+    /* A 64 TiB disk with 1 MiB blocks whose BAT region is 1 MiB. */
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.vds.size = 64ull << 40;
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(open_with(&img, &o, &h), VHDX_E_RANGE);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "bat.region.too_small");
+
+    /* A BAT region, a metadata region and a log of 4095 MiB each in an 8 MiB file. */
+    for (uint32_t i = 0; i < img.rt.entry_count; i++)
+        img.rt.entries[i].length = 0xFFF00000u;
+    img.header.log_length = 0xFFF00000u;
+    img.vds.size = 8 * MiB;
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(open_with(&img, &o, &h), VHDX_E_RANGE);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "header.log.past_eof");
+    ib_free(&img);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_valid_dynamic_reads_like_model),
+        cmocka_unit_test(test_open_valid_fixed_4k_sectors_partial_last_block),
+        cmocka_unit_test(test_read_every_payload_state),
+        cmocka_unit_test(test_map_reports_runs),
+        cmocka_unit_test(test_differencing_reads_through_sector_bitmap),
+        cmocka_unit_test(test_differencing_4k_sectors_chain_of_two),
+        cmocka_unit_test(test_parent_not_opened_without_opener_is_info),
+        cmocka_unit_test(test_parent_linkage_mismatch),
+        cmocka_unit_test(test_parent_sector_size_mismatch),
+        cmocka_unit_test(test_parent_size_mismatch_warns),
+        cmocka_unit_test(test_parent_not_found),
+        cmocka_unit_test(test_parent_refused_by_opener),
+        cmocka_unit_test(test_parent_invalid),
+        cmocka_unit_test(test_parent_depth_limit),
+        cmocka_unit_test(test_parent_cycle),
+        cmocka_unit_test(test_file_too_small),
+        cmocka_unit_test(test_file_truncated_under_a_lying_size),
+        cmocka_unit_test(test_io_failure),
+        cmocka_unit_test(test_memory_limit),
+        cmocka_unit_test(test_headers_equal_and_identical_warns),
+        cmocka_unit_test(test_headers_equal_sequence_but_different),
+        cmocka_unit_test(test_header_one_valid_warns_and_uses_the_other),
+        cmocka_unit_test(test_header_none_valid),
+        cmocka_unit_test(test_log_replay_needed),
+        cmocka_unit_test(test_writable_open_refused),
+        cmocka_unit_test(test_region_tables_none_valid),
+        cmocka_unit_test(test_region_table_copy_invalid_warns),
+        cmocka_unit_test(test_region_table_copies_differ_warns),
+        cmocka_unit_test(test_metadata_region_over_limit),
+        cmocka_unit_test(test_metadata_region_smaller_than_table),
+        cmocka_unit_test(test_block_overlapping_metadata),
+        cmocka_unit_test(test_two_blocks_share_an_offset),
+        cmocka_unit_test(test_block_overlapping_log_and_header),
+        cmocka_unit_test(test_block_past_eof),
+        cmocka_unit_test(test_bat_reserved_state_and_bits),
+        cmocka_unit_test(test_zero_block_with_offset_warns),
+        cmocka_unit_test(test_partial_block_without_bitmap),
+        cmocka_unit_test(test_trailing_data_warns),
+        cmocka_unit_test(test_has_parent_without_locator),
+        cmocka_unit_test(test_huge_claims_fail_fast_with_small_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
