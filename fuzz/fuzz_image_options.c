@@ -109,6 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (vhdx_io_from_memory(file, len, &io) == VHDX_OK) {
         vhdx_status st = vhdx_check(&io, &options, &result);
+        if (!(st == VHDX_OK || st == VHDX_E_NOMEM || st == VHDX_E_LIMIT))
+            fprintf(stderr, "check returned %s\n", vhdx_status_name(st));
         FUZZ_CHECK(st == VHDX_OK || st == VHDX_E_NOMEM || st == VHDX_E_LIMIT);
     }
     fa.count = 0;

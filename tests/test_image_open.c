@@ -717,6 +717,24 @@ static void test_writable_open_refused(void **state)
     ib_free(&img);
 }
 
+/* Regression (fuzz_image_options): check with the writable flag must still judge, read-only. */
+static void test_check_ignores_writable_flag(void **state)
+{
+    struct ib_image img;
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    o.flags = VHDX_OPEN_WRITABLE;
+    test_sink_init(&ts);
+    assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(ts.sink.total, 0);
+    ib_free(&img);
+}
+
 /* ---- Region tables ---- */
 
 static void test_region_tables_none_valid(void **state)
@@ -1002,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_header_none_valid),
         cmocka_unit_test(test_log_replay_needed),
         cmocka_unit_test(test_writable_open_refused),
+        cmocka_unit_test(test_check_ignores_writable_flag),
         cmocka_unit_test(test_region_tables_none_valid),
         cmocka_unit_test(test_region_table_copy_invalid_warns),
         cmocka_unit_test(test_region_table_copies_differ_warns),

@@ -904,6 +904,8 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     cc.inner = opts.on_diag;
     cc.inner_ctx = opts.diag_ctx;
     cc.io_failed = false;
+    /* Checking never writes, whatever flags the caller passed. */
+    opts.flags &= ~VHDX_OPEN_WRITABLE;
     opts.on_diag = check_count;
     opts.diag_ctx = &cc;
     st = image_open(io, &opts, dir, 0, NULL, true, &img);
