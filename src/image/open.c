@@ -272,10 +272,13 @@ static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
     /* A copy that fails to decode is only a warning while the other one serves. */
     release_findings(img, &held[0], valid[1]);
     release_findings(img, &held[1], valid[0]);
+    /* Identical copies are checked once, so each problem is reported once. */
     for (int i = 0; i < 2; i++) {
-        if (valid[i])
+        if (valid[i] && !(i == 1 && valid[0] && region_table_equal(t[0], t[1])))
             vst[i] = region_table_validate(t[i], &ctx, sink_at(img, offsets[i]));
     }
+    if (valid[0] && valid[1] && region_table_equal(t[0], t[1]))
+        vst[1] = vst[0];
     /* §4.5: copy 1 when it is valid, else copy 2 (openvmm); report a mismatch. */
     if (!valid[0] && !valid[1]) {
         st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.none_valid", IMAGE,
@@ -529,57 +532,92 @@ static void report_overlaps(struct vhdx_image *img, struct space_map *m)
                          (unsigned long long)(m->collisions_total - m->ncollisions));
 }
 
-/* Validates every BAT entry (first pass) and claims the blocks it allocates. */
+/* Entries the walk reads at once: 1 MiB of BAT. */
+#define WALK_ENTRIES (128u * 1024u)
+
+/*
+ * Validates every BAT entry (first pass) and claims the blocks it allocates.
+ * The BAT is streamed a MiB at a time; an all-zero entry (NOT_PRESENT, no
+ * offset) is valid in every slot and claims nothing, so sparse tables cost
+ * little more than reading them.
+ */
 static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool first_pass)
 {
     const struct bat_geometry *g = &img->geo;
     bool chunk_has_partial = false;
-    vhdx_status first = VHDX_OK;
-    uint64_t allocated = 0;
+    vhdx_status first = VHDX_OK, st;
+    uint64_t allocated = 0, per_group = (uint64_t)g->chunk_ratio + 1;
+    uint8_t *page = acct_alloc(&img->acct, WALK_ENTRIES * BAT_ENTRY_SIZE, &st);
 
-    for (uint64_t slot = 0; slot < g->total_entries; slot++) {
-        uint64_t raw, number;
-        struct bat_entry e;
-        enum bat_slot_kind kind;
-        vhdx_status st = image_bat_get(img, slot, &raw);
-        if (st != VHDX_OK)
-            return io_failure(img, st, "the BAT", img->bat_region.file_offset + slot * 8,
-                              BAT_PAGE_ENTRIES * 8);
-        e = bat_entry_decode(raw);
-        kind = bat_slot_classify(g, slot, &number);
-        if (first_pass) {
-            struct bat_entry_context ctx = {img->file_size, slot};
-            st = bat_entry_validate(g, raw, &ctx, sink_at(img, img->bat_region.file_offset));
-            first = status_first(first, st);
+    if (page == NULL)
+        return io_failure(img, st, "a BAT page", img->bat_region.file_offset,
+                          WALK_ENTRIES * BAT_ENTRY_SIZE);
+    for (uint64_t base = 0; base < g->total_entries; base += WALK_ENTRIES) {
+        uint64_t n = g->total_entries - base;
+        if (n > WALK_ENTRIES)
+            n = WALK_ENTRIES;
+        st = image_read_exact(img, img->bat_region.file_offset + base * BAT_ENTRY_SIZE, page,
+                              (size_t)n * BAT_ENTRY_SIZE);
+        if (st != VHDX_OK) {
+            first = io_failure(img, st, "the BAT", img->bat_region.file_offset + base * 8,
+                               (size_t)n * BAT_ENTRY_SIZE);
+            break;
         }
-        if (kind == BAT_SLOT_PAYLOAD) {
-            bool anchored = e.file_offset_mb != 0 &&
-                            (e.state == BAT_PAYLOAD_FULLY_PRESENT ||
-                             e.state == BAT_PAYLOAD_PARTIALLY_PRESENT ||
-                             e.state == BAT_PAYLOAD_UNDEFINED || e.state == BAT_PAYLOAD_UNMAPPED);
-            if (e.state == BAT_PAYLOAD_FULLY_PRESENT || e.state == BAT_PAYLOAD_PARTIALLY_PRESENT)
-                allocated++;
-            if (e.state == BAT_PAYLOAD_PARTIALLY_PRESENT)
-                chunk_has_partial = true;
-            if (anchored) {
-                struct space_owner o = {SPACE_PAYLOAD_BLOCK, number};
-                (void)space_map_claim(m, bat_entry_file_offset(&e), g->block_size, o);
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t slot = base + k, number;
+            uint64_t raw = le64_load_no_bounds_check(page + k * BAT_ENTRY_SIZE);
+            bool sb_slot = slot % per_group == g->chunk_ratio;
+            struct bat_entry e;
+
+            if (raw == 0 && !(sb_slot && chunk_has_partial)) {
+                if (sb_slot)
+                    chunk_has_partial = false;
+                continue;
             }
-        } else if (kind == BAT_SLOT_SECTOR_BITMAP) {
-            if (e.state == BAT_SB_PRESENT && e.file_offset_mb != 0) {
-                struct space_owner o = {SPACE_SECTOR_BITMAP, number};
-                (void)space_map_claim(m, bat_entry_file_offset(&e), VHDX_MiB, o);
+            e = bat_entry_decode(raw);
+            if (first_pass) {
+                struct bat_entry_context ctx = {img->file_size, slot};
+                first = status_first(first, bat_entry_validate(g, raw, &ctx,
+                                                               sink_at(img, img->bat_region.file_offset)));
             }
-            /* §7.6 item 7: a chunk with a PARTIALLY_PRESENT block needs its sector bitmap. */
-            if (first_pass && chunk_has_partial && g->has_parent && e.state != BAT_SB_PRESENT)
-                first = status_first(first, DIAG_ERROR(sink_at(img, img->bat_region.file_offset),
-                                                       VHDX_E_STATE, "image.bat.partial_without_bitmap",
-                                                       "BAT", slot * 8,
-                                                       "chunk %llu has PARTIALLY_PRESENT blocks but its sector bitmap is not present",
-                                                       (unsigned long long)number));
-            chunk_has_partial = false;
+            switch (bat_slot_classify(g, slot, &number)) {
+            case BAT_SLOT_PAYLOAD: {
+                bool anchored = e.file_offset_mb != 0 &&
+                                (e.state == BAT_PAYLOAD_FULLY_PRESENT ||
+                                 e.state == BAT_PAYLOAD_PARTIALLY_PRESENT ||
+                                 e.state == BAT_PAYLOAD_UNDEFINED ||
+                                 e.state == BAT_PAYLOAD_UNMAPPED);
+                if (e.state == BAT_PAYLOAD_FULLY_PRESENT || e.state == BAT_PAYLOAD_PARTIALLY_PRESENT)
+                    allocated++;
+                if (e.state == BAT_PAYLOAD_PARTIALLY_PRESENT)
+                    chunk_has_partial = true;
+                if (anchored) {
+                    struct space_owner o = {SPACE_PAYLOAD_BLOCK, number};
+                    (void)space_map_claim(m, bat_entry_file_offset(&e), g->block_size, o);
+                }
+                break;
+            }
+            case BAT_SLOT_SECTOR_BITMAP:
+                if (e.state == BAT_SB_PRESENT && e.file_offset_mb != 0) {
+                    struct space_owner o = {SPACE_SECTOR_BITMAP, number};
+                    (void)space_map_claim(m, bat_entry_file_offset(&e), VHDX_MiB, o);
+                }
+                /* §7.6 item 7: a chunk with a PARTIALLY_PRESENT block needs its sector bitmap. */
+                if (first_pass && chunk_has_partial && g->has_parent && e.state != BAT_SB_PRESENT)
+                    first = status_first(first, DIAG_ERROR(sink_at(img, img->bat_region.file_offset),
+                                                           VHDX_E_STATE, "image.bat.partial_without_bitmap",
+                                                           "BAT", slot * 8,
+                                                           "chunk %llu has PARTIALLY_PRESENT blocks but its sector bitmap is not present",
+                                                           (unsigned long long)number));
+                chunk_has_partial = false;
+                break;
+            case BAT_SLOT_PADDING:
+            default:
+                break;
+            }
         }
     }
+    acct_free(&img->acct, page, WALK_ENTRIES * BAT_ENTRY_SIZE);
     if (first_pass)
         img->blocks_allocated = allocated;
     return first;
