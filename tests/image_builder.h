@@ -57,11 +57,12 @@ struct ib_params {
     uint32_t log_length;       /* 0 = 1 MiB */
     int layout;                /* IB_LAYOUT_QEMU or IB_LAYOUT_OPENVMM */
     const char *creator;       /* UTF-8, NULL = "vhdx test builder" */
-    /* nil = fixed deterministic defaults (IB_DEFAULT_*_GUID below) */
+    /* nil = fixed deterministic defaults (IB_DEFAULT_*_GUID) */
     struct guid data_write_guid, file_write_guid, virtual_disk_id;
     /* differencing only: */
     const struct ib_image *parent; /* optional; becomes img->parent */
-    struct guid parent_linkage;    /* nil = parent's DataWriteGuid, else IB_DEFAULT_DATA_WRITE_GUID */
+    /* nil = the parent's DataWriteGuid, or IB_DEFAULT_DATA_WRITE_GUID without a parent */
+    struct guid parent_linkage;
     /* NULL = omitted; when all three are NULL, relative_path = "parent.vhdx"
      * (the locator needs at least one path, §5.4.6) */
     const char *relative_path, *absolute_win32_path, *volume_path;

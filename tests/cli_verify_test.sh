@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# vhdx-verify on the bundled Microsoft-made images and on broken copies:
+# exact verdict lines, findings, exit statuses (0 no errors, 1 errors,
+# 2 usage or cannot judge, 2 wins over 1), --quiet, the --json schema
+# (docs/verify-json.md) checked with python3, and the promise that the
+# images are never modified.
+set -euo pipefail
+root="${TEST_SRCDIR:?}/${TEST_WORKSPACE:?}"
+verify="$root/tools/vhdx-verify"
+tmp="${TEST_TMPDIR:?}"
+name=cli_verify_test
+passed=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    echo "$name: $passed passed, 1 failed"
+    exit 1
+}
+ok() { passed=$((passed + 1)); }
+
+# run CMD...: runs with errexit off; sets rc, out (stdout) and err (stderr).
+run() {
+    set +e
+    "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+    rc=$?
+    set -e
+    out=$(cat "$tmp/stdout")
+    err=$(cat "$tmp/stderr")
+}
+expect_rc() { [ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stderr: $err"; ok; }
+expect_out() { [ "$out" = "$1" ] || fail "$2: stdout is:
+$out
+expected:
+$1"; ok; }
+expect_line() { grep -qxF -- "$1" <<<"$2" || fail "$3: no line '$1' in:
+$2"; ok; }
+expect_empty() { [ -z "$1" ] || fail "$2: expected no output, got: $1"; ok; }
+# expect_json FILE PYTHON-BODY: the body gets `doc` (the parsed file) and
+# calls check(cond, what) for each assertion; each one counts.
+expect_json() {
+    local n
+    n=$(python3 - "$1" <<EOF
+import json, sys
+count = 0
+def check(cond, what):
+    global count
+    if not cond:
+        print("assertion failed: " + what, file=sys.stderr)
+        sys.exit(1)
+    count += 1
+with open(sys.argv[1], encoding="utf-8") as f:
+    doc = json.load(f)
+count += 1  # it parsed
+$2
+print(count)
+EOF
+    ) || fail "$3: JSON assertions failed on $(cat "$1")"
+    passed=$((passed + n))
+}
+
+cd "$tmp"
+bunzip2 -c "$root/corpus/images/hyperv-dynamic-1G.vhdx.bz2" >hv.vhdx
+bunzip2 -c "$root/corpus/images/disk2vhd-256M.vhdx.bz2" >d2v.vhdx
+# Header 2 of the Hyper-V image (the current one) with one byte changed,
+# and a copy with both headers changed.
+cp hv.vhdx bad-h2.vhdx
+printf '\xff' | dd of=bad-h2.vhdx bs=1 seek=$((0x20000 + 100)) conv=notrunc status=none
+cp bad-h2.vhdx bad-both.vhdx
+printf '\xff' | dd of=bad-both.vhdx bs=1 seek=$((0x10000 + 100)) conv=notrunc status=none
+# 100 bytes of text (4 lines of 25).
+for _ in 1 2 3 4; do echo 'this is not a disk image'; done >text.vhdx
+[ "$(wc -c <text.vhdx)" -eq 100 ] || fail "text file size"
+ok
+# A name that is not UTF-8, for the JSON escaping of paths.
+cp text.vhdx "$(printf 'name\xff.vhdx')"
+mkdir -p adir
+images=(hv.vhdx d2v.vhdx bad-h2.vhdx bad-both.vhdx text.vhdx)
+before=$(sha256sum "${images[@]}")
+
+# --- the Hyper-V image: valid, no warnings, one info finding ---
+run "$verify" hv.vhdx
+expect_rc 0 "hyperv image"
+expect_line "hv.vhdx: ok (0 warnings)" "$out" "hyperv verdict"
+grep -q '^  info    metadata_table.trailing_nonzero  at 0x2000c0: ' <<<"$out" \
+    || fail "hyperv info finding: $out"
+ok
+[ "$(wc -l <<<"$out")" -eq 2 ] || fail "hyperv: expected 2 lines, got: $out"
+ok
+expect_empty "$err" "hyperv stderr"
+
+# --- the Disk2VHD image: valid with two warnings, equal headers accepted ---
+run "$verify" d2v.vhdx
+expect_rc 0 "disk2vhd image"
+[ "$(head -n 1 <<<"$out")" = "d2v.vhdx: ok (2 warnings)" ] || fail "disk2vhd verdict: $out"
+ok
+grep -q '^  warning image.header.equal_identical  at 0x20000: ' <<<"$out" \
+    || fail "disk2vhd equal headers warning: $out"
+ok
+grep -q '^  warning image.space.trailing_data  at 0x10400000: ' <<<"$out" \
+    || fail "disk2vhd trailing data warning: $out"
+ok
+[ "$(wc -l <<<"$out")" -eq 3 ] || fail "disk2vhd: expected 3 lines, got: $out"
+ok
+
+# --- header 2 corrupted: header 1 is used; with one valid header left the
+# checksum is a warning (an interrupted header update looks like this) ---
+run "$verify" bad-h2.vhdx
+expect_rc 0 "corrupt header 2"
+expect_line "bad-h2.vhdx: ok (2 warnings)" "$out" "corrupt header 2 verdict"
+grep -q '^  warning header.checksum  at 0x20004: ' <<<"$out" || fail "header.checksum: $out"
+ok
+grep -q '^  warning image.header.one_valid  at 0x20000: ' <<<"$out" || fail "one_valid: $out"
+ok
+
+# --- both headers corrupted: errors ---
+run "$verify" bad-both.vhdx
+expect_rc 1 "both headers corrupt"
+expect_out "bad-both.vhdx: errors (3 errors, 0 warnings)
+  error   header.checksum  at 0x10004: checksum is 0x37fabb18, computed 0x1dde0d3c
+  error   header.checksum  at 0x20004: checksum is 0xb502276f, computed 0x9f26914b
+  error   image.header.none_valid  at 0x10000: neither header is valid" "both headers corrupt output"
+
+# --- not a VHDX file ---
+run "$verify" text.vhdx
+expect_rc 1 "text file"
+expect_out "text.vhdx: errors (1 error, 0 warnings)
+  error   file_identifier.signature  at 0x0: signature is not 'vhdxfile': not a VHDX file" \
+    "text file output"
+
+# --- cannot judge ---
+run "$verify" missing.vhdx
+expect_rc 2 "missing file"
+expect_out "missing.vhdx: cannot judge: No such file or directory" "missing file output"
+run "$verify" adir
+expect_rc 2 "directory"
+expect_out "adir: cannot judge: is a directory" "directory output"
+
+# --- several images: the worst status wins, 2 over 1 ---
+run "$verify" hv.vhdx d2v.vhdx
+expect_rc 0 "two good images"
+run "$verify" hv.vhdx text.vhdx d2v.vhdx
+expect_rc 1 "good and bad images"
+expect_line "hv.vhdx: ok (0 warnings)" "$out" "first of three"
+expect_line "text.vhdx: errors (1 error, 0 warnings)" "$out" "second of three"
+expect_line "d2v.vhdx: ok (2 warnings)" "$out" "third of three"
+run "$verify" text.vhdx missing.vhdx
+expect_rc 2 "bad and missing images"
+run "$verify" missing.vhdx hv.vhdx
+expect_rc 2 "missing and good images"
+
+# --- --quiet: nothing for good images, the verdict line for the others ---
+run "$verify" --quiet hv.vhdx d2v.vhdx
+expect_rc 0 "quiet good"
+expect_empty "$out" "quiet good output"
+run "$verify" -q hv.vhdx bad-both.vhdx bad-h2.vhdx missing.vhdx
+expect_rc 2 "quiet mixed"
+expect_out "bad-both.vhdx: errors (3 errors, 0 warnings)
+missing.vhdx: cannot judge: No such file or directory" "quiet mixed output"
+
+# --- usage ---
+run "$verify"
+expect_rc 2 "no arguments"
+expect_empty "$out" "no arguments stdout"
+expect_line "usage: vhdx-verify [--json] [--quiet] IMAGE..." "$err" "no arguments usage"
+run "$verify" --bogus hv.vhdx
+expect_rc 2 "unknown option"
+expect_empty "$out" "unknown option stdout"
+run "$verify" --help
+expect_rc 0 "--help"
+expect_line "usage: vhdx-verify [--json] [--quiet] IMAGE..." "$out" "--help usage"
+run "$verify" --version
+expect_rc 0 "--version"
+[[ "$out" =~ ^vhdx-verify\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version output: $out"
+ok
+# "--" ends the options: a file named like an option is an image.
+cp text.vhdx ./--json
+run "$verify" -- --json
+expect_rc 1 "file named --json after --"
+expect_line "--json: errors (1 error, 0 warnings)" "$out" "file named --json verdict"
+
+# --- JSON ---
+run "$verify" --json hv.vhdx d2v.vhdx bad-h2.vhdx bad-both.vhdx text.vhdx missing.vhdx
+expect_rc 2 "json mixed"
+cp "$tmp/stdout" mixed.json
+python3 -m json.tool mixed.json >/dev/null || fail "json.tool rejects the output"
+ok
+expect_json mixed.json '
+check(doc["version"] == 1, "version")
+imgs = doc["images"]
+check([i["path"] for i in imgs] == ["hv.vhdx", "d2v.vhdx", "bad-h2.vhdx", "bad-both.vhdx", "text.vhdx", "missing.vhdx"], "paths in order")
+check([i["verdict"] for i in imgs] == ["ok", "ok", "ok", "errors", "errors", "cannot_judge"], "verdicts")
+keys = {"path", "verdict", "reason", "errors", "warnings", "infos", "findings_omitted", "findings"}
+for i in imgs:
+    check(keys <= set(i), "image keys of " + i["path"])
+    check(i["errors"] == sum(f["severity"] == "error" for f in i["findings"]), "error count of " + i["path"])
+    check(i["warnings"] == sum(f["severity"] == "warning" for f in i["findings"]), "warning count of " + i["path"])
+    check(i["infos"] == sum(f["severity"] == "info" for f in i["findings"]), "info count of " + i["path"])
+    check(i["findings_omitted"] == 0, "nothing omitted")
+hv, d2v, h2, both, text, missing = imgs
+check(hv["reason"] is None and (hv["errors"], hv["warnings"], hv["infos"]) == (0, 0, 1), "hv counts")
+check(hv["findings"][0]["rule"] == "metadata_table.trailing_nonzero", "hv info rule")
+check(hv["findings"][0]["status"] == "OK" and hv["findings"][0]["severity"] == "info", "hv info status")
+eq = [f for f in d2v["findings"] if f["rule"] == "image.header.equal_identical"]
+check(len(eq) == 1, "d2v equal_identical once")
+check(eq[0]["severity"] == "warning", "equal_identical severity")
+check(eq[0]["offset"] == 0x20000 and type(eq[0]["offset"]) is int, "equal_identical offset")
+check(isinstance(eq[0]["status"], str) and eq[0]["status"].startswith("E_"), "equal_identical status")
+check(isinstance(eq[0]["structure"], str) and eq[0]["structure"] != "", "equal_identical structure")
+check(isinstance(eq[0]["message"], str) and "sequence number" in eq[0]["message"], "equal_identical message")
+ck = [f for f in h2["findings"] if f["rule"] == "header.checksum"]
+check(len(ck) == 1 and ck[0]["severity"] == "warning" and ck[0]["status"] == "E_CHECKSUM", "header.checksum finding")
+check(ck[0]["offset"] == 0x20004 and ck[0]["structure"] == "header", "header.checksum offset and structure")
+check([f["rule"] for f in both["findings"]] == ["header.checksum", "header.checksum", "image.header.none_valid"], "both: rules")
+check([f["offset"] for f in both["findings"]] == [0x10004, 0x20004, 0x10000], "both: offsets")
+check((both["errors"], both["warnings"]) == (3, 0), "both: counts")
+f = text["findings"][0]
+check(f == {"severity": "error", "rule": "file_identifier.signature", "status": "E_SIGNATURE",
+            "structure": "file identifier", "offset": 0,
+            "message": "signature is not '"'"'vhdxfile'"'"': not a VHDX file"}, "text finding, every field")
+check(missing["reason"] == "No such file or directory" and missing["findings"] == [], "missing reason")
+check((missing["errors"], missing["warnings"], missing["infos"]) == (0, 0, 0), "missing counts")
+' "mixed JSON"
+
+# --quiet does not change the JSON document.
+run "$verify" --json --quiet hv.vhdx d2v.vhdx bad-h2.vhdx bad-both.vhdx text.vhdx missing.vhdx
+cmp -s "$tmp/stdout" mixed.json || fail "--quiet changed the JSON"
+ok
+
+# A path that is not UTF-8 becomes U+FFFD in JSON and \xff in text.
+bad_name=$(printf 'name\xff.vhdx')
+run "$verify" --json "$bad_name"
+expect_rc 1 "non-UTF-8 name"
+cp "$tmp/stdout" name.json
+expect_json name.json '
+check(doc["images"][0]["path"] == "name\ufffd.vhdx", "replacement character")
+check(doc["images"][0]["findings"][0]["rule"] == "file_identifier.signature", "rule")
+' "non-UTF-8 name JSON"
+grep -q '"name\\ufffd.vhdx"' name.json || fail "escaped as \\ufffd: $(cat name.json)"
+ok
+run "$verify" "$bad_name"
+expect_line 'name\xff.vhdx: errors (1 error, 0 warnings)' "$out" "non-UTF-8 name in text"
+
+# --- read-only: nothing was written ---
+after=$(sha256sum "${images[@]}")
+[ "$before" = "$after" ] || fail "images were modified"
+ok
+
+echo "$name: $passed passed, 0 failed"
