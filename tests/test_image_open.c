@@ -6,8 +6,11 @@
  */
 #include "test_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/endian.h"
 #include "format/constants.h"
@@ -529,6 +532,105 @@ static void test_parent_cycle(void **state)
     ib_free(&parent);
 }
 
+/* ---- Chains opened by path: the built-in, confined parent resolution ---- */
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/vhdx-open-test-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+}
+
+static void save_as(const struct ib_image *img, const char *name, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", tmpdir, name);
+    assert_int_equal(ib_save(img, path), 0);
+}
+
+static void test_open_path_resolves_relative_parent_and_reads(void **state)
+{
+    struct ib_image parent, child;
+    char ppath[512], cpath[512];
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    vhdx_info info;
+    uint8_t d[4096];
+    (void)state;
+    make_tmpdir();
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(d, sizeof(d), 5);
+    assert_int_equal(ib_write(&parent, 2 * MiB, d, sizeof(d)), 0);
+    /* Windows paths are normalised lexically: sub\..\base.vhdx is base.vhdx. */
+    build_child(&child, &parent, "sub\\..\\base.vhdx");
+    /* Both files deliberately share a FileWriteGuid: real paths tell them apart. */
+    child.header.file_write_guid = parent.header.file_write_guid;
+    assert_int_equal(ib_refresh(&child), 0);
+    assert_int_equal(ib_write(&child, 2 * MiB + 512, d, 512), 0);
+    save_as(&parent, "base.vhdx", ppath, sizeof(ppath));
+    save_as(&child, "child.vhdx", cpath, sizeof(cpath));
+    test_sink_init(&ts);
+    assert_status(vhdx_open_path(cpath, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_string_equal(info.parent_path, ppath);
+    assert_reads_like_model(h, &child);
+    vhdx_close(h);
+    unlink(ppath);
+    unlink(cpath);
+    rmdir(tmpdir);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_open_path_cycle_by_real_path(void **state)
+{
+    struct ib_image parent, child;
+    char cpath[512];
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    make_tmpdir();
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "self.vhdx");
+    /* It links to its own DataWriteGuid and names itself. */
+    child.header.data_write_guid = parent.header.data_write_guid;
+    assert_int_equal(ib_refresh(&child), 0);
+    save_as(&child, "self.vhdx", cpath, sizeof(cpath));
+    test_sink_init(&ts);
+    assert_status(vhdx_open_path(cpath, &o, &h), VHDX_E_CORRUPT);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "image.parent.cycle");
+    unlink(cpath);
+    rmdir(tmpdir);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
+static void test_open_path_refuses_parent_outside_directory(void **state)
+{
+    struct ib_image parent, child;
+    char ppath[512], cpath[512], sub[600];
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    (void)state;
+    make_tmpdir();
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "..\\base.vhdx");
+    save_as(&parent, "base.vhdx", ppath, sizeof(ppath));
+    snprintf(sub, sizeof(sub), "%s/sub", tmpdir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    save_as(&child, "sub/child.vhdx", cpath, sizeof(cpath));
+    test_sink_init(&ts);
+    assert_status(vhdx_open_path(cpath, &o, &h), VHDX_E_MISSING);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_INVALID_ARG, "image.parent.refused");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_MISSING, "image.parent.not_found");
+    unlink(cpath);
+    unlink(ppath);
+    rmdir(sub);
+    rmdir(tmpdir);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
 /* ---- File, header and log rules ---- */
 
 static void test_file_too_small(void **state)
@@ -1010,6 +1112,9 @@ int main(void)
         cmocka_unit_test(test_parent_invalid),
         cmocka_unit_test(test_parent_depth_limit),
         cmocka_unit_test(test_parent_cycle),
+        cmocka_unit_test(test_open_path_resolves_relative_parent_and_reads),
+        cmocka_unit_test(test_open_path_cycle_by_real_path),
+        cmocka_unit_test(test_open_path_refuses_parent_outside_directory),
         cmocka_unit_test(test_file_too_small),
         cmocka_unit_test(test_file_truncated_under_a_lying_size),
         cmocka_unit_test(test_io_failure),

@@ -71,7 +71,8 @@ struct vhdx_image {
     char parent_path_used[4096];
     struct vhdx_image *parent;
     uint32_t depth;
-    char dir[4096]; /* directory of the file when opened by path, else "" */
+    char dir[4096];  /* directory of the file when opened by path, else "" */
+    char path[4096]; /* real path of the file when opened by path, else "" */
 
     struct bat_cache bat;
 };
@@ -86,17 +87,25 @@ MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64
 void image_bat_cache_free(struct vhdx_image *img);
 
 /*
- * Opens with the parent directory known (vhdx_open_path passes the file's
- * directory so the built-in parent opener can resolve relative paths);
- * depth and the chain's FileWriteGuids detect over-long chains and cycles.
+ * The images already open below a parent being opened, for cycle detection:
+ * a file is identified by its real path when it was opened by path, else by
+ * its FileWriteGuid and DataWriteGuid. The depth limit stops any loop the
+ * identities miss.
  */
 struct open_chain {
     const struct open_chain *child;
+    const char *path; /* "" when unknown */
     struct guid file_write_guid;
+    struct guid data_write_guid;
 };
 
+/*
+ * Opens with the file's directory and real path known when it was opened by
+ * path ("" otherwise): the built-in parent resolution works from the
+ * directory, and the path identifies the file in its chain.
+ */
 MUST_USE vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
-                                uint32_t depth, const struct open_chain *chain, bool check_mode,
-                                vhdx_image **out);
+                                const char *path, uint32_t depth, const struct open_chain *chain,
+                                bool check_mode, vhdx_image **out);
 
 #endif

@@ -699,7 +699,8 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
                                bool check_mode)
 {
     static const char *const keys[3] = {"relative_path", "volume_path", "absolute_win32_path"};
-    struct open_chain link = {chain, img->header.file_write_guid};
+    struct open_chain link = {chain, img->path, img->header.file_write_guid,
+                              img->header.data_write_guid};
     vhdx_status st = VHDX_E_MISSING;
 
     if ((img->options.flags & VHDX_OPEN_NO_PARENT) != 0)
@@ -746,7 +747,8 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
             if (slash != NULL)
                 *(slash == parent_dir ? slash + 1 : slash) = '\0';
         }
-        st = image_open(&io, &img->options, parent_dir, img->depth + 1, &link, check_mode, &parent);
+        st = image_open(&io, &img->options, parent_dir, resolved, img->depth + 1, &link, check_mode,
+                        &parent);
         if (st != VHDX_OK) {
             vhdx_close(parent); /* check mode hands back a handle even on errors */
             (void)DIAG_ERROR(sink_at(img, 0), st, "image.parent.invalid", IMAGE, VHDX_OFFSET_NONE,
@@ -794,18 +796,23 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
 
 /* ---- Open ---- */
 
-static bool chain_has(const struct open_chain *chain, const struct guid *g)
+static bool chain_has(const struct open_chain *chain, const struct vhdx_image *img)
 {
     for (; chain != NULL; chain = chain->child) {
-        if (guid_equal(&chain->file_write_guid, g))
+        if (chain->path[0] != '\0' && img->path[0] != '\0') {
+            if (strcmp(chain->path, img->path) == 0)
+                return true;
+        } else if (guid_equal(&chain->file_write_guid, &img->header.file_write_guid) &&
+                   guid_equal(&chain->data_write_guid, &img->header.data_write_guid)) {
             return true;
+        }
     }
     return false;
 }
 
 vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
-                       uint32_t depth, const struct open_chain *chain, bool check_mode,
-                       vhdx_image **out)
+                       const char *path, uint32_t depth, const struct open_chain *chain,
+                       bool check_mode, vhdx_image **out)
 {
     static const vhdx_open_options defaults;
     struct alloc_acct acct;
@@ -829,6 +836,7 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
     img->depth = depth;
     img->first_error = VHDX_OK;
     snprintf(img->dir, sizeof(img->dir), "%s", dir != NULL ? dir : "");
+    snprintf(img->path, sizeof(img->path), "%s", path != NULL ? path : "");
     diag_sink_init(&img->sink, NULL, 0);
     img->sink.on_diag = on_finding;
     img->sink.ctx = img;
@@ -844,7 +852,7 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
     st = load_identifier(img);
     if (st == VHDX_OK)
         st = load_headers(img);
-    if (st == VHDX_OK && chain_has(chain, &img->header.file_write_guid))
+    if (st == VHDX_OK && chain_has(chain, img))
         st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.parent.cycle", IMAGE,
                         VHDX_OFFSET_NONE,
                         "the differencing chain loops back to an image already in it");
@@ -876,7 +884,7 @@ vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options, vhdx_image 
 {
     if (io == NULL || out == NULL)
         return VHDX_E_INVALID_ARG;
-    return image_open(io, options, "", 0, NULL, false, out);
+    return image_open(io, options, "", "", 0, NULL, false, out);
 }
 
 void vhdx_close(vhdx_image *img)
@@ -924,7 +932,7 @@ static void check_count(void *ctx, const vhdx_diag *d)
 }
 
 static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, const char *dir,
-                               vhdx_check_result *result)
+                               const char *path, vhdx_check_result *result)
 {
     struct check_counter cc;
     vhdx_open_options opts;
@@ -946,7 +954,7 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     opts.flags &= ~VHDX_OPEN_WRITABLE;
     opts.on_diag = check_count;
     opts.diag_ctx = &cc;
-    st = image_open(io, &opts, dir, 0, NULL, true, &img);
+    st = image_open(io, &opts, dir, path, 0, NULL, true, &img);
     if (img == NULL)
         return st; /* the handle itself could not be allocated */
     vhdx_close(img);
@@ -956,12 +964,12 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
 
 vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options, vhdx_check_result *result)
 {
-    return image_check(io, options, "", result);
+    return image_check(io, options, "", "", result);
 }
 
 vhdx_status vhdx_open_path(const char *path, const vhdx_open_options *options, vhdx_image **out)
 {
-    char dir[IO_PATH_MAX];
+    char dir[IO_PATH_MAX], real[IO_PATH_MAX];
     vhdx_io io;
     vhdx_status st;
     int writable = options != NULL && (options->flags & VHDX_OPEN_WRITABLE) != 0;
@@ -969,24 +977,24 @@ vhdx_status vhdx_open_path(const char *path, const vhdx_open_options *options, v
     if (out == NULL)
         return VHDX_E_INVALID_ARG;
     *out = NULL;
-    st = io_path_open_image(path, writable, &io, dir, sizeof(dir));
+    st = io_path_open_image(path, writable, &io, dir, sizeof(dir), real, sizeof(real));
     if (st != VHDX_OK)
         return st;
-    return image_open(&io, options, dir, 0, NULL, false, out);
+    return image_open(&io, options, dir, real, 0, NULL, false, out);
 }
 
 vhdx_status vhdx_check_path(const char *path, const vhdx_open_options *options,
                             vhdx_check_result *result)
 {
-    char dir[IO_PATH_MAX];
+    char dir[IO_PATH_MAX], real[IO_PATH_MAX];
     vhdx_io io;
     vhdx_status st;
 
     if (result == NULL)
         return VHDX_E_INVALID_ARG;
     memset(result, 0, sizeof(*result));
-    st = io_path_open_image(path, 0, &io, dir, sizeof(dir));
+    st = io_path_open_image(path, 0, &io, dir, sizeof(dir), real, sizeof(real));
     if (st != VHDX_OK)
         return st == VHDX_E_INVALID_ARG && path != NULL && path[0] != '\0' ? VHDX_E_IO : st;
-    return image_check(&io, options, dir, result);
+    return image_check(&io, options, dir, real, result);
 }

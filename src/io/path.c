@@ -266,22 +266,29 @@ vhdx_status io_path_resolve_parent(const char *child_dir, const char *key, const
 }
 
 vhdx_status io_path_open_image(const char *path, int writable, vhdx_io *io, char *dir,
-                               size_t dir_cap)
+                               size_t dir_cap, char *file, size_t file_cap)
 {
     char d[IO_PATH_MAX], real[IO_PATH_MAX];
     vhdx_status st;
     int fd;
 
     memset(io, 0, sizeof(*io));
-    if (path == NULL || path[0] == '\0' || dir == NULL || dir_cap == 0)
+    if (path == NULL || path[0] == '\0' || dir == NULL || dir_cap == 0 || file == NULL ||
+        file_cap == 0)
         return VHDX_E_INVALID_ARG;
     dir[0] = '\0';
+    file[0] = '\0';
     st = open_regular(path, writable ? O_RDWR : O_RDONLY, &fd);
     if (st != VHDX_OK)
         return st;
     /* Parents are resolved in the real directory of the image (SECURITY.md). */
     if (!dir_of(path, d, sizeof(d)) || real_path(d, real) != VHDX_OK ||
         !copy_str(dir, dir_cap, real)) {
+        (void)close(fd);
+        return VHDX_E_INVALID_ARG;
+    }
+    /* The file's own real path identifies it in a differencing chain. */
+    if (real_path(path, real) != VHDX_OK || !copy_str(file, file_cap, real)) {
         (void)close(fd);
         return VHDX_E_INVALID_ARG;
     }

@@ -43,12 +43,13 @@ MUST_USE vhdx_status io_path_resolve_parent(const char *child_dir, const char *k
 /*
  * Opens the image file at `path` as a regular file (never blocking on a
  * FIFO), read-only unless `writable`, into *io (which owns the descriptor),
- * and writes the real path of its directory into dir[0, dir_cap): the
- * directory its parent locator is resolved in. VHDX_E_MISSING when the file
+ * and writes the real path of its directory into dir[0, dir_cap) (where
+ * its parent locator is resolved) and its own real path into
+ * file[0, file_cap) (its identity in a differencing chain). VHDX_E_MISSING when the file
  * does not exist, VHDX_E_INVALID_ARG when it is not a regular file,
  * VHDX_E_IO for another system error.
  */
 MUST_USE vhdx_status io_path_open_image(const char *path, int writable, vhdx_io *io, char *dir,
-                                        size_t dir_cap);
+                                        size_t dir_cap, char *file, size_t file_cap);
 
 #endif
