@@ -115,16 +115,11 @@ void cli_open_failure_reason(const char *path, vhdx_status st, char *buf, size_t
  * stderr and returns the exit code (1 invalid image, 2 cannot open);
  * returns 0 with *out set on success.
  */
-int cli_open_image(const char *prog, const char *path, struct cli_findings *fs,
-                   vhdx_image **out);
+int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, vhdx_image **out);
 
 /* ---- Verdicts (vhdx-verify, vhdx check) ---- */
 
-enum cli_verdict {
-    CLI_VERDICT_OK,
-    CLI_VERDICT_ERRORS,
-    CLI_VERDICT_CANNOT_JUDGE
-};
+enum cli_verdict { CLI_VERDICT_OK, CLI_VERDICT_ERRORS, CLI_VERDICT_CANNOT_JUDGE };
 
 struct cli_check {
     const char *path;

@@ -68,8 +68,7 @@ static void print_command_help(void)
  * option character, -1 at the end, or 'h' for --help; unknown options and
  * missing values are reported here and give '?'.
  */
-static int next_option(int argc, char **argv, const char *shortopts,
-                       const struct option *longopts)
+static int next_option(int argc, char **argv, const char *shortopts, const struct option *longopts)
 {
     int c = getopt_long(argc, argv, shortopts, longopts, NULL);
     char opt[3] = {'-', 0, 0};
@@ -113,8 +112,7 @@ static void print_new_errors(const struct cli_findings *fs, size_t from)
 static int finish_stdout(int rc)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, PROG " %s: error writing the output: %s\n", current->name,
-                strerror(errno));
+        fprintf(stderr, PROG " %s: error writing the output: %s\n", current->name, strerror(errno));
         return CLI_EXIT_USAGE;
     }
     return rc;
@@ -333,8 +331,9 @@ static int cmd_check(int argc, char **argv)
     }
     if (repair != NULL) {
         /* Never touch the image: say so and stop before opening it. */
-        fprintf(stderr, PROG " check: repair (-r %s) needs the writer, which is not in this "
-                        "version; the image was not opened. Run without -r to check it.\n",
+        fprintf(stderr,
+                PROG " check: repair (-r %s) needs the writer, which is not in this "
+                     "version; the image was not opened. Run without -r to check it.\n",
                 repair);
         return CLI_EXIT_USAGE;
     }
@@ -371,8 +370,8 @@ static const char *extent_kind_name(vhdx_extent_kind k)
  * The extent at `offset`, checked: it must start there, be non-empty and
  * end within the disk, or the walk could loop or run off the end.
  */
-static int map_at(const char *path, vhdx_image *img, const struct cli_findings *fs,
-                  uint64_t offset, uint64_t virtual_size, vhdx_extent *e)
+static int map_at(const char *path, vhdx_image *img, const struct cli_findings *fs, uint64_t offset,
+                  uint64_t virtual_size, vhdx_extent *e)
 {
     size_t before = fs->count;
     vhdx_status st = vhdx_map_next(img, offset, e);
@@ -386,8 +385,8 @@ static int map_at(const char *path, vhdx_image *img, const struct cli_findings *
     if (e->offset != offset || e->length == 0 || e->length > virtual_size - offset) {
         image_message(path);
         fprintf(stderr,
-                "the library returned an impossible extent at 0x%" PRIx64
-                " (offset 0x%" PRIx64 ", length 0x%" PRIx64 ")\n",
+                "the library returned an impossible extent at 0x%" PRIx64 " (offset 0x%" PRIx64
+                ", length 0x%" PRIx64 ")\n",
                 offset, e->offset, e->length);
         return CLI_EXIT_USAGE;
     }
@@ -506,8 +505,8 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 }
 
 /* Reads len bytes of the virtual disk at off into buf, reporting a failure. */
-static int read_disk(const char *path, vhdx_image *img, const struct cli_findings *fs,
-                     uint64_t off, uint8_t *buf, size_t len)
+static int read_disk(const char *path, vhdx_image *img, const struct cli_findings *fs, uint64_t off,
+                     uint8_t *buf, size_t len)
 {
     size_t before = fs->count;
     vhdx_status st = vhdx_read(img, off, buf, len);
@@ -523,8 +522,7 @@ static int read_disk(const char *path, vhdx_image *img, const struct cli_finding
 
 static int cmd_read(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct cli_findings fs;
     vhdx_image *img;
     vhdx_info *info;
@@ -557,7 +555,7 @@ static int cmd_read(int argc, char **argv)
     }
     if (isatty(STDOUT_FILENO)) {
         fprintf(stderr, PROG " read: standard output is a terminal; redirect it to a file "
-                        "or a pipe\n");
+                             "or a pipe\n");
         return CLI_EXIT_USAGE;
     }
     info = malloc(sizeof(*info));
@@ -570,10 +568,11 @@ static int cmd_read(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         goto out;
     rc = get_info(path, img, info);
-    if (rc == CLI_EXIT_OK && (offset > info->virtual_size || length > info->virtual_size - offset)) {
+    if (rc == CLI_EXIT_OK &&
+        (offset > info->virtual_size || length > info->virtual_size - offset)) {
         fprintf(stderr,
                 PROG " read: the range 0x%" PRIx64 " + 0x%" PRIx64
-                " is outside the virtual disk (size 0x%" PRIx64 ")\n",
+                     " is outside the virtual disk (size 0x%" PRIx64 ")\n",
                 offset, length, info->virtual_size);
         rc = CLI_EXIT_USAGE;
     }
@@ -665,8 +664,7 @@ static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
  * holds a VHDX image (it could be the source's parent). *created tells
  * whether a failure may remove it.
  */
-static int open_destination(const char *dst, const struct stat *src_st, int *fd_out,
-                            bool *created)
+static int open_destination(const char *dst, const struct stat *src_st, int *fd_out, bool *created)
 {
     struct stat st;
     char sig[8];
@@ -776,8 +774,7 @@ static int convert_to_raw(const char *src, vhdx_image *img, const struct cli_fin
 
 static int cmd_convert(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct cli_findings fs;
     struct progress pg = {false, 0, -1};
     struct stat src_st;
@@ -807,7 +804,7 @@ static int cmd_convert(int argc, char **argv)
     }
     if (strcmp(format, "vhdx") == 0) {
         fprintf(stderr, PROG " convert: conversion to VHDX needs the writer, which is not in "
-                        "this version\n");
+                             "this version\n");
         return CLI_EXIT_USAGE;
     }
     if (strcmp(format, "raw") != 0) {
@@ -858,8 +855,12 @@ static int cmd_convert(int argc, char **argv)
             fputc('\n', stderr);
         if (close(fd) != 0 && rc == CLI_EXIT_OK)
             rc = destination_error(dst, "close");
-        if (rc != CLI_EXIT_OK && created && unlink(dst) == 0) {
-            fputs(PROG " convert: removed the incomplete ", stderr);
+        if (rc != CLI_EXIT_OK) {
+            /* Remove only what this command created; an existing file stays. */
+            bool removed = created && unlink(dst) == 0;
+            fputs(removed ? PROG " convert: removed the incomplete "
+                          : PROG " convert: left incomplete: ",
+                  stderr);
             print_path(stderr, dst);
             fputc('\n', stderr);
         }

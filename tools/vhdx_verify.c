@@ -18,8 +18,7 @@
 #include "cli_common.h"
 #include "vhdx.h"
 
-static const char usage_text[] =
-    "usage: vhdx-verify [--json] [--quiet] IMAGE...\n";
+static const char usage_text[] = "usage: vhdx-verify [--json] [--quiet] IMAGE...\n";
 
 static const char help_text[] =
     "Checks VHDX images against every rule of the format without writing to\n"
