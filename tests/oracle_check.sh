@@ -13,8 +13,11 @@
 #     (printed as NOTE lines, with whether it still does);
 #   - vhdiinfo must exit 0 on a differencing child and a 4 KiB-sector image.
 #
-# Usage: oracle_check.sh [IB_MAKE]   (IB_MAKE: a built tests/ib_make; without
-# it the script compiles one with ${CC:-cc}). The last line is
+# Usage: oracle_check.sh [IB_MAKE [VHDX]]   (IB_MAKE: a built tests/ib_make; without
+# it the script compiles one with ${CC:-cc}; VHDX: the vhdx tool, whose
+# reads of every image are then compared with the same confirmed models, so
+# our reader is checked against libvhdi on 4096-byte sectors and
+# differencing chains too). The last line is
 # "oracle_check: N passed, M failed"; the exit status is non-zero on any
 # failure or missing tool.
 set -u
@@ -187,6 +190,33 @@ while IFS= read -r line; do
     NOTE*) echo "$line" ;;
     esac
 done <<<"$vhdi_out"
+
+# ---- our reader, against the same models the oracles confirmed ----
+vhdx=${2:-}
+if [ -n "$vhdx" ]; then
+    while read -r name type lss qemu parent ranges vranges; do
+        img="$out/$name.vhdx"
+        if [ "$ranges" = all ]; then
+            if "$vhdx" convert -O raw "$img" "$work/v.raw" && cmp -s "$out/$name.raw" "$work/v.raw"; then
+                ok
+            else
+                bad "vhdx convert of $name differs from the model qemu-img/libvhdi confirmed"
+            fi
+            rm -f "$work/v.raw"
+        else
+            for r in ${ranges//,/ }; do
+                off=${r%%:*}
+                len=${r##*:}
+                if cmp -s <("$vhdx" read "$img" "$off" "$len") \
+                        <(dd if="$out/$name.raw" iflag=skip_bytes,count_bytes bs=1M skip="$off" count="$len" status=none); then
+                    ok
+                else
+                    bad "vhdx read $name $off $len differs from the model"
+                fi
+            done
+        fi
+    done <"$out/manifest"
+fi
 
 # ---- vhdiinfo ----
 for name in diff512_child fixed4k_bs1_16m_qemu; do
