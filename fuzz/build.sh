@@ -30,6 +30,11 @@ for c in "$SRC_DIR"/src/*/*.c; do
     objs+=("$o")
 done
 
+# Shared by the whole-image harnesses.
+# shellcheck disable=SC2086
+$CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/image_input.c" -o "$WORK/obj/fuzz_image_input.o"
+objs+=("$WORK/obj/fuzz_image_input.o")
+
 FUZZERS=$(sed -n 's/^ *"\(fuzz_[a-z_]*\)",$/\1/p' "$SRC_DIR/fuzz/BUILD")
 for f in $FUZZERS; do
     # shellcheck disable=SC2086

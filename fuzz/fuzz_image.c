@@ -15,47 +15,11 @@
 
 #include "base/endian.h"
 #include "fuzz_common.h"
+#include "image_input.h"
 #include "vhdx.h"
 
-#define MAX_FILE (40u << 20)        /* the file built from a sparse description */
 #define MAX_READ_TOTAL (8u << 20)   /* bytes of virtual disk read per input */
 
-/* Turns the input into a file image; returns NULL (nothing to do) or a malloc'd buffer. */
-static uint8_t *build_file(const uint8_t *data, size_t size, size_t *out_len)
-{
-    uint8_t *file;
-    size_t len, pos = 4;
-
-    if (size >= 8 && memcmp(data, "vhdxfile", 8) == 0) {
-        file = malloc(size);
-        if (file != NULL)
-            memcpy(file, data, size);
-        *out_len = size;
-        return file;
-    }
-    if (size < 4)
-        return NULL;
-    len = (size_t)le32_load_no_bounds_check(data) * 1024u;
-    if (len > MAX_FILE)
-        len = MAX_FILE;
-    file = calloc(1, len > 0 ? len : 1);
-    if (file == NULL)
-        return NULL;
-    while (size - pos >= 6) {
-        uint32_t off = le32_load_no_bounds_check(data + pos);
-        size_t n = le16_load_no_bounds_check(data + pos + 4);
-        pos += 6;
-        if (n > size - pos)
-            n = size - pos;
-        if (off < len) {
-            size_t room = len - off;
-            memcpy(file + off, data + pos, n < room ? n : room);
-        }
-        pos += n;
-    }
-    *out_len = len;
-    return file;
-}
 
 static void read_allocated(vhdx_image *img, uint64_t virtual_size)
 {
@@ -82,7 +46,7 @@ static void read_allocated(vhdx_image *img, uint64_t virtual_size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t len = 0;
-    uint8_t *file = build_file(data, size, &len);
+    uint8_t *file = image_input_build(data, size, &len);
     vhdx_io io;
     vhdx_image *img = NULL;
     vhdx_check_result result;

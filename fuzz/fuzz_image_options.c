@@ -16,9 +16,9 @@
 
 #include "base/endian.h"
 #include "fuzz_common.h"
+#include "image_input.h"
 #include "vhdx.h"
 
-#define MAX_FILE (40u << 20)
 
 struct failing_alloc {
     uint32_t fail_at;
@@ -43,38 +43,6 @@ static void fa_free(void *ctx, void *ptr, size_t size)
     free(ptr);
 }
 
-static uint8_t *build_file(const uint8_t *data, size_t size, size_t *out_len)
-{
-    uint8_t *file;
-    size_t len, pos = 4;
-    if (size >= 8 && memcmp(data, "vhdxfile", 8) == 0) {
-        file = malloc(size);
-        if (file != NULL)
-            memcpy(file, data, size);
-        *out_len = size;
-        return file;
-    }
-    if (size < 4)
-        return NULL;
-    len = (size_t)le32_load_no_bounds_check(data) * 1024u;
-    if (len > MAX_FILE)
-        len = MAX_FILE;
-    file = calloc(1, len > 0 ? len : 1);
-    if (file == NULL)
-        return NULL;
-    while (size - pos >= 6) {
-        uint32_t off = le32_load_no_bounds_check(data + pos);
-        size_t n = le16_load_no_bounds_check(data + pos + 4);
-        pos += 6;
-        if (n > size - pos)
-            n = size - pos;
-        if (off < len)
-            memcpy(file + off, data + pos, n < len - off ? n : len - off);
-        pos += n;
-    }
-    *out_len = len;
-    return file;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -104,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     options.limits = &limits;
     options.allocator = &allocator;
 
-    file = build_file(data, size - 8, &len);
+    file = image_input_build(data, size - 8, &len);
     if (file == NULL)
         return 0;
     if (vhdx_io_from_memory(file, len, &io) == VHDX_OK) {

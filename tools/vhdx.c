@@ -247,20 +247,21 @@ static void print_info_json(const char *path, const vhdx_info *in)
     fputs("\n}\n", stdout);
 }
 
-static int cmd_info(int argc, char **argv)
+/*
+ * Options of the commands that take only [--json] IMAGE (info, map).
+ * Returns -1 to go on with argv[optind] as the image, or an exit status.
+ */
+static int parse_json_image_args(int argc, char **argv, bool *json)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    struct cli_findings fs;
-    vhdx_image *img;
-    vhdx_info *info;
-    bool json = false;
-    int c, rc;
+    int c;
 
+    *json = false;
     while ((c = next_option(argc, argv, ":h", longopts)) != -1) {
         switch (c) {
         case 'j':
-            json = true;
+            *json = true;
             break;
         case 'h':
             print_command_help();
@@ -273,6 +274,20 @@ static int cmd_info(int argc, char **argv)
         usage_error(argc - optind == 0 ? "missing IMAGE" : "too many arguments", NULL);
         return CLI_EXIT_USAGE;
     }
+    return -1;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    struct cli_findings fs;
+    vhdx_image *img;
+    vhdx_info *info;
+    bool json = false;
+    int rc;
+
+    rc = parse_json_image_args(argc, argv, &json);
+    if (rc >= 0)
+        return rc;
     info = malloc(sizeof(*info));
     if (info == NULL) {
         fprintf(stderr, PROG " info: out of memory\n");
@@ -395,32 +410,17 @@ static int map_at(const char *path, vhdx_image *img, const struct cli_findings *
 
 static int cmd_map(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct cli_findings fs;
     vhdx_image *img;
     vhdx_info *info;
     const char *path;
     bool json = false, opened = false;
     uint64_t n = 0;
-    int c, rc;
+    int rc;
 
-    while ((c = next_option(argc, argv, ":h", longopts)) != -1) {
-        switch (c) {
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            print_command_help();
-            return CLI_EXIT_OK;
-        default:
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 1) {
-        usage_error(argc - optind == 0 ? "missing IMAGE" : "too many arguments", NULL);
-        return CLI_EXIT_USAGE;
-    }
+    rc = parse_json_image_args(argc, argv, &json);
+    if (rc >= 0)
+        return rc;
     path = argv[optind];
     info = malloc(sizeof(*info));
     if (info == NULL) {
