@@ -1024,6 +1024,25 @@ static void test_zero_block_with_offset_warns(void **state)
     ib_free(&img);
 }
 
+/* The walk's fast path skips ZERO entries only where they are payload entries. */
+static void test_zero_entry_in_padding_slot_still_warns(void **state)
+{
+    struct ib_image parent, child;
+    vhdx_image *h;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    /* 8 blocks, chunk ratio 4096: slots 8..4095 are padding in a differencing BAT. */
+    assert_int_equal(ib_set_bat_raw(&child, 3, BAT_PAYLOAD_ZERO), 0);
+    assert_int_equal(ib_set_bat_raw(&child, 10, BAT_PAYLOAD_ZERO), 0);
+    assert_status(open_img(&child, &h), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RESERVED, "bat.padding.nonzero");
+    assert_int_equal(ts.sink.warnings, 1);
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
 static void test_partial_block_without_bitmap(void **state)
 {
     struct ib_image parent, child;
@@ -1137,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_block_past_eof),
         cmocka_unit_test(test_bat_reserved_state_and_bits),
         cmocka_unit_test(test_zero_block_with_offset_warns),
+        cmocka_unit_test(test_zero_entry_in_padding_slot_still_warns),
         cmocka_unit_test(test_partial_block_without_bitmap),
         cmocka_unit_test(test_trailing_data_warns),
         cmocka_unit_test(test_has_parent_without_locator),

@@ -488,10 +488,18 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
 }
 
 /* Writes all of buf to fd at offset off. */
+/*
+ * Writes are issued in pieces of at most 128 KiB. The kernel sizes the
+ * output's page-cache folios by the write size, and fresh 2 MiB folios (what
+ * 4 MiB writes get) made convert 3-4x slower and erratic on the benchmark
+ * machine (bench/README.md); 128 KiB is what cp uses.
+ */
+#define WRITE_PIECE (128u * 1024u)
+
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
     while (len > 0) {
-        ssize_t n = pwrite(fd, buf, len, (off_t)off);
+        ssize_t n = pwrite(fd, buf, len < WRITE_PIECE ? len : WRITE_PIECE, (off_t)off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -546,13 +546,14 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
     const struct bat_geometry *g = &img->geo;
     bool chunk_has_partial = false;
     vhdx_status first = VHDX_OK, st;
-    uint64_t allocated = 0, per_group = (uint64_t)g->chunk_ratio + 1;
+    uint64_t allocated = 0;
     uint8_t *page = acct_alloc(&img->acct, WALK_ENTRIES * BAT_ENTRY_SIZE, &st);
 
     if (page == NULL)
         return io_failure(img, st, "a BAT page", img->bat_region.file_offset,
                           WALK_ENTRIES * BAT_ENTRY_SIZE);
-    for (uint64_t base = 0; base < g->total_entries; base += WALK_ENTRIES) {
+    /* group/pos: where slot `base + k` sits in the interleave, kept without division. */
+    for (uint64_t base = 0, group = 0, pos = 0; base < g->total_entries; base += WALK_ENTRIES) {
         uint64_t n = g->total_entries - base;
         if (n > WALK_ENTRIES)
             n = WALK_ENTRIES;
@@ -563,13 +564,22 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
                                (size_t)n * BAT_ENTRY_SIZE);
             break;
         }
-        for (uint64_t k = 0; k < n; k++) {
+        for (uint64_t k = 0; k < n; k++, pos = pos == g->chunk_ratio ? 0 : pos + 1,
+                      group += pos == 0) {
             uint64_t slot = base + k, number;
             uint64_t raw = le64_load_no_bounds_check(page + k * BAT_ENTRY_SIZE);
-            bool sb_slot = slot % per_group == g->chunk_ratio;
+            bool sb_slot = pos == g->chunk_ratio;
+            bool payload = !sb_slot && group * g->chunk_ratio + pos < g->payload_blocks;
             struct bat_entry e;
 
-            if (raw == 0 && !(sb_slot && chunk_has_partial)) {
+            /*
+             * Fast paths: NOT_PRESENT with no offset (all zero) is valid in
+             * every slot, and ZERO with no offset in every payload slot (QEMU
+             * marks every unwritten block ZERO); neither claims space nor
+             * counts as allocated.
+             */
+            if ((raw == 0 || (raw == BAT_PAYLOAD_ZERO && payload)) &&
+                !(sb_slot && chunk_has_partial)) {
                 if (sb_slot)
                     chunk_has_partial = false;
                 continue;
