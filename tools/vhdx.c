@@ -248,6 +248,43 @@ static void print_info_json(const char *path, const vhdx_info *in)
 }
 
 /*
+ * The start of every command that reads an image: the findings list, the
+ * image opened read-only, and its info. On failure *img is NULL and the exit
+ * status is returned. close_image_info() releases all three either way.
+ */
+static int open_image_info(const char *cmd, const char *path, struct cli_findings *fs,
+                           vhdx_image **img, vhdx_info **info)
+{
+    int rc;
+
+    *img = NULL;
+    cli_findings_init(fs);
+    *info = malloc(sizeof(**info));
+    if (*info == NULL) {
+        fprintf(stderr, PROG " %s: out of memory\n", cmd);
+        return CLI_EXIT_USAGE;
+    }
+    rc = cli_open_image(PROG, path, fs, img);
+    if (rc != CLI_EXIT_OK) {
+        *img = NULL;
+        return rc;
+    }
+    rc = get_info(path, *img, *info);
+    if (rc != CLI_EXIT_OK) {
+        vhdx_close(*img);
+        *img = NULL;
+    }
+    return rc;
+}
+
+static void close_image_info(struct cli_findings *fs, vhdx_image *img, vhdx_info *info)
+{
+    vhdx_close(img);
+    cli_findings_free(fs);
+    free(info);
+}
+
+/*
  * Options of the commands that take only [--json] IMAGE (info, map).
  * Returns -1 to go on with argv[optind] as the image, or an exit status.
  */
@@ -288,25 +325,14 @@ static int cmd_info(int argc, char **argv)
     rc = parse_json_image_args(argc, argv, &json);
     if (rc >= 0)
         return rc;
-    info = malloc(sizeof(*info));
-    if (info == NULL) {
-        fprintf(stderr, PROG " info: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
-    cli_findings_init(&fs);
-    rc = cli_open_image(PROG, argv[optind], &fs, &img);
+    rc = open_image_info("info", argv[optind], &fs, &img, &info);
     if (rc == CLI_EXIT_OK) {
-        rc = get_info(argv[optind], img, info);
-        if (rc == CLI_EXIT_OK) {
-            if (json)
-                print_info_json(argv[optind], info);
-            else
-                print_info_text(argv[optind], info);
-        }
-        vhdx_close(img);
+        if (json)
+            print_info_json(argv[optind], info);
+        else
+            print_info_text(argv[optind], info);
     }
-    cli_findings_free(&fs);
-    free(info);
+    close_image_info(&fs, img, info);
     return finish_stdout(rc);
 }
 
@@ -422,16 +448,9 @@ static int cmd_map(int argc, char **argv)
     if (rc >= 0)
         return rc;
     path = argv[optind];
-    info = malloc(sizeof(*info));
-    if (info == NULL) {
-        fprintf(stderr, PROG " map: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
-    cli_findings_init(&fs);
-    rc = cli_open_image(PROG, path, &fs, &img);
+    rc = open_image_info("map", path, &fs, &img, &info);
     if (rc == CLI_EXIT_OK) {
-        rc = get_info(path, img, info);
-        if (rc == CLI_EXIT_OK && json) {
+        if (json) {
             fputs("[", stdout);
             opened = true;
         }
@@ -462,10 +481,8 @@ static int cmd_map(int argc, char **argv)
          * the exit status says it is incomplete. */
         if (opened)
             fputs(n == 0 ? "]\n" : "\n]\n", stdout);
-        vhdx_close(img);
     }
-    cli_findings_free(&fs);
-    free(info);
+    close_image_info(&fs, img, info);
     return finish_stdout(rc);
 }
 
@@ -566,16 +583,7 @@ static int cmd_read(int argc, char **argv)
                              "or a pipe\n");
         return CLI_EXIT_USAGE;
     }
-    info = malloc(sizeof(*info));
-    if (info == NULL) {
-        fprintf(stderr, PROG " read: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
-    cli_findings_init(&fs);
-    rc = cli_open_image(PROG, path, &fs, &img);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-    rc = get_info(path, img, info);
+    rc = open_image_info("read", path, &fs, &img, &info);
     if (rc == CLI_EXIT_OK &&
         (offset > info->virtual_size || length > info->virtual_size - offset)) {
         fprintf(stderr,
@@ -604,10 +612,7 @@ static int cmd_read(int argc, char **argv)
         done += n;
     }
     free(buf);
-    vhdx_close(img);
-out:
-    cli_findings_free(&fs);
-    free(info);
+    close_image_info(&fs, img, info);
     return rc;
 }
 
@@ -833,16 +838,7 @@ static int cmd_convert(int argc, char **argv)
     /* Past a file size limit, fail the write (EFBIG) and clean up instead of dying. */
     signal(SIGXFSZ, SIG_IGN);
 
-    info = malloc(sizeof(*info));
-    if (info == NULL) {
-        fprintf(stderr, PROG " convert: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
-    cli_findings_init(&fs);
-    rc = cli_open_image(PROG, src, &fs, &img);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-    rc = get_info(src, img, info);
+    rc = open_image_info("convert", src, &fs, &img, &info);
     if (rc == CLI_EXIT_OK && stat(src, &src_st) != 0) {
         image_message(src);
         fprintf(stderr, "%s\n", strerror(errno));
@@ -873,10 +869,7 @@ static int cmd_convert(int argc, char **argv)
             fputc('\n', stderr);
         }
     }
-    vhdx_close(img);
-out:
-    cli_findings_free(&fs);
-    free(info);
+    close_image_info(&fs, img, info);
     return rc;
 }
 
