@@ -39,7 +39,7 @@ def check(cond, what):
 
 with open(os.path.join(tmp, "manifest")) as f:
     cases = [line.split() for line in f if line.strip()]
-check(len(cases) >= 20, "make_cases wrote %d cases" % len(cases))
+check(len(cases) >= 35, "make_cases wrote %d cases" % len(cases))
 
 for name, exit_code, rule, severity in cases:
     path = os.path.join(tmp, name + ".vhdx")

@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     static const uint8_t d4[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     struct ib_image img, parent;
     char path[4096];
-    uint64_t raw, sb;
+    uint64_t raw, sb = 0;
 
     if (argc != 2) {
         fprintf(stderr, "usage: make_cases OUTDIR\n");
@@ -189,6 +189,94 @@ int main(int argc, char **argv)
     }
     emit(&img, "log-replay-needed", 1, "image.log.replay_needed", "error");
 
+    base(&img, IB_DYNAMIC);
+    ib_resize(&img, 512 * 1024);
+    emit(&img, "file-too-small", 1, "image.file.too_small", "error");
+
+    base(&img, IB_DYNAMIC);
+    memcpy(img.data + VHDX_HEADER1_OFFSET, img.data + VHDX_HEADER2_OFFSET, HEADER_SIZE);
+    emit(&img, "headers-equal-identical", 0, "image.header.equal_identical", "warning");
+
+    base(&img, IB_DYNAMIC);
+    img.header_old.sequence_number = img.header.sequence_number;
+    img.header_old.file_write_guid.b[0] ^= 1;
+    if (ib_refresh(&img) == 0)
+        emit(&img, "headers-equal-sequence", 1, "image.header.equal_sequence", "error");
+
+    base(&img, IB_DYNAMIC);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 100] ^= 1;
+    emit(&img, "region-copy1-invalid", 0, "image.region_table.copy1_invalid", "warning");
+
+    base(&img, IB_DYNAMIC);
+    img.data[VHDX_REGION_TABLE2_OFFSET + 100] ^= 1;
+    emit(&img, "region-copy2-invalid", 0, "image.region_table.copy2_invalid", "warning");
+
+    base(&img, IB_DYNAMIC);
+    {
+        static struct region_table t;
+        t = img.rt;
+        t.entries[0].required = 0; /* valid, but not what copy 1 says */
+        if (region_table_encode(&t, img.data + VHDX_REGION_TABLE2_OFFSET, REGION_TABLE_SIZE) ==
+            VHDX_OK)
+            emit(&img, "region-copies-differ", 0, "image.region_table.mismatch", "warning");
+        else
+            ib_free(&img);
+    }
+
+    base(&img, IB_DYNAMIC);
+    for (uint32_t i = 0; i < img.rt.entry_count; i++) {
+        if (guid_equal(&img.rt.entries[i].guid, &VHDX_GUID_REGION_METADATA))
+            img.rt.entries[i].length = 32 * 1024;
+    }
+    if (ib_refresh(&img) == 0)
+        emit(&img, "metadata-region-too-small", 1, "image.metadata.region_too_small", "error");
+
+    /* Differencing chains resolved by path next to the child. */
+    base(&parent, IB_DYNAMIC);
+    parent.header.data_write_guid = guid_make(0xBA5E, 1, 2, d4);
+    if (ib_refresh(&parent) == 0) {
+        struct ib_params p;
+        uint8_t d[512] = {3};
+        char ppath[4096];
+        snprintf(ppath, sizeof(ppath), "%s/chain-parent.vhdx", outdir);
+        if (ib_save(&parent, ppath) != 0)
+            failures++;
+        memset(&p, 0, sizeof(p));
+        p.type = IB_DIFFERENCING;
+        p.virtual_size = 8 * MiB;
+        p.block_size = (uint32_t)MiB;
+        p.parent = &parent;
+        p.data_write_guid = guid_make(0xC41D, 1, 2, d4);
+
+        p.relative_path = "chain-parent.vhdx";
+        if (ib_build(&p, &img) == 0)
+            emit(&img, "chain-valid", 0, "-", "-");
+
+        p.relative_path = "no-such-parent.vhdx";
+        if (ib_build(&p, &img) == 0)
+            emit(&img, "chain-parent-missing", 1, "image.parent.not_found", "error");
+
+        p.relative_path = "..\\chain-parent.vhdx";
+        if (ib_build(&p, &img) == 0)
+            emit(&img, "chain-parent-outside", 1, "image.parent.refused", "error");
+
+        p.relative_path = "chain-parent.vhdx";
+        p.parent_linkage = guid_make(0x0DD, 1, 2, d4);
+        if (ib_build(&p, &img) == 0)
+            emit(&img, "chain-linkage-mismatch", 1, "image.parent.linkage_mismatch", "error");
+        memset(&p.parent_linkage, 0, sizeof(p.parent_linkage));
+
+        if (ib_build(&p, &img) == 0) {
+            if (ib_write(&img, 0, d, sizeof(d)) == 0 && bat_sb_index(&img.geo, 0, &sb) == VHDX_OK &&
+                ib_set_bat_raw(&img, sb, 0) == 0)
+                emit(&img, "chain-partial-without-bitmap", 1, "image.bat.partial_without_bitmap",
+                     "error");
+            else
+                ib_free(&img);
+        }
+    }
+    ib_free(&parent);
+
     /* Huge claims in tiny files: errors in milliseconds, little memory. */
     base(&img, IB_DYNAMIC);
     img.vds.size = 64ull << 40;
@@ -229,7 +317,6 @@ int main(int argc, char **argv)
         p.virtual_size = 64ull << 40;
         p.block_size = (uint32_t)MiB;
         if (ib_build(&p, &img) == 0) {
-            (void)sb;
             emit(&img, "huge-valid-64t", 0, "-", "-");
         }
     }
