@@ -228,7 +228,7 @@ typedef enum vhdx_disk_type {
     VHDX_DISK_DIFFERENCING = 2
 } vhdx_disk_type;
 
-#define VHDX_GUID_TEXT_SIZE 39 /* "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" + NUL */
+#define VHDX_GUID_TEXT_SIZE 39 /* braces around 8-4-4-4-12 hex digits, plus NUL */
 
 typedef struct vhdx_info {
     vhdx_disk_type type;

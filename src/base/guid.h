@@ -17,7 +17,7 @@ struct guid {
     uint8_t b[16];
 };
 
-/* "XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX" plus NUL. */
+/* 8-4-4-4-12 hex digits and dashes, plus NUL. */
 #define GUID_TEXT_LEN 36
 #define GUID_TEXT_SIZE (GUID_TEXT_LEN + 1)
 
