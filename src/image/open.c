@@ -502,9 +502,6 @@ out:
 
 /* ---- 6 and 7. BAT and space map ---- */
 
-/* Claims every structure of the file in a fixed order (run twice when naming overlaps). */
-static vhdx_status claim_all(struct vhdx_image *img, struct space_map *m, bool first_pass);
-
 static void report_overlaps(struct vhdx_image *img, struct space_map *m)
 {
     for (uint32_t i = 0; i < m->ncollisions; i++) {
@@ -633,6 +630,7 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
     return first;
 }
 
+/* Claims every structure of the file in a fixed order (run twice when naming overlaps). */
 static vhdx_status claim_all(struct vhdx_image *img, struct space_map *m, bool first_pass)
 {
     struct space_owner o;
@@ -659,7 +657,7 @@ static vhdx_status claim_all(struct vhdx_image *img, struct space_map *m, bool f
     return walk_bat(img, m, first_pass);
 }
 
-static vhdx_status load_bat(struct vhdx_image *img, bool check_mode)
+static vhdx_status load_bat(struct vhdx_image *img)
 {
     struct space_map m;
     vhdx_status st;
@@ -699,7 +697,6 @@ static vhdx_status load_bat(struct vhdx_image *img, bool check_mode)
                         (unsigned long long)(img->file_size - units_used),
                         (unsigned long long)units_used);
     space_map_free(&m, &img->acct);
-    (void)check_mode;
     return st;
 }
 
@@ -874,7 +871,7 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
         vhdx_status mst = load_metadata(img);
         st = status_first(st, mst);
         if (mst == VHDX_OK && img->bat_region.length != 0 && (st == VHDX_OK || check_mode))
-            st = status_first(st, load_bat(img, check_mode));
+            st = status_first(st, load_bat(img));
     }
     if (st == VHDX_OK && img->has_parent)
         st = open_parent(img, chain, check_mode);

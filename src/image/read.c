@@ -139,31 +139,45 @@ static vhdx_status bitmap_bit(struct vhdx_image *img, struct bitmap_window *w, u
     return VHDX_OK;
 }
 
-/* A PARTIALLY_PRESENT block: each sector from this file (bit 1) or the parent (bit 0). */
-static vhdx_status read_partial(struct vhdx_image *img, uint64_t block, const struct bat_entry *e,
-                                uint64_t in_block, uint8_t *buf, size_t len)
+/*
+ * Sets up a bitmap window on the sector bitmap of block's chunk and gives
+ * the block's first bit in it (§6.2). Fails when the chunk has no bitmap
+ * block (rejected at open; a bitmap that is not there is never read).
+ */
+static vhdx_status bitmap_window_open(struct vhdx_image *img, uint64_t block,
+                                      struct bitmap_window *w, uint64_t *bit0)
 {
     const struct bat_geometry *g = &img->geo;
-    uint32_t lss = g->logical_sector_size;
-    uint64_t chunk = block / g->chunk_ratio, sb_slot, sb_raw;
-    uint64_t block_start = block * g->block_size;
-    /* The block's first sector within its chunk's bitmap (§6.2). */
-    uint64_t bit0 = (block % g->chunk_ratio) * (g->block_size / lss);
-    struct bitmap_window w;
+    uint64_t sb_slot, sb_raw;
     struct bat_entry sb;
-    vhdx_status st;
-    size_t done = 0;
+    vhdx_status st = bat_sb_index(g, block / g->chunk_ratio, &sb_slot);
 
-    st = bat_sb_index(g, chunk, &sb_slot);
     if (st == VHDX_OK)
         st = image_bat_get(img, sb_slot, &sb_raw);
     if (st != VHDX_OK)
         return st;
     sb = bat_entry_decode(sb_raw);
     if (sb.state != BAT_SB_PRESENT || sb.file_offset_mb == 0)
-        return VHDX_E_STATE; /* rejected at open; never read a bitmap that is not there */
-    memset(&w, 0, sizeof(w));
-    w.sb_off = bat_entry_file_offset(&sb);
+        return VHDX_E_STATE;
+    memset(w, 0, sizeof(*w));
+    w->sb_off = bat_entry_file_offset(&sb);
+    *bit0 = (block % g->chunk_ratio) * (g->block_size / g->logical_sector_size);
+    return VHDX_OK;
+}
+
+/* A PARTIALLY_PRESENT block: each sector from this file (bit 1) or the parent (bit 0). */
+static vhdx_status read_partial(struct vhdx_image *img, uint64_t block, const struct bat_entry *e,
+                                uint64_t in_block, uint8_t *buf, size_t len)
+{
+    uint32_t lss = img->geo.logical_sector_size;
+    uint64_t block_start = block * img->geo.block_size, bit0;
+    struct bitmap_window w;
+    vhdx_status st;
+    size_t done = 0;
+
+    st = bitmap_window_open(img, block, &w, &bit0);
+    if (st != VHDX_OK)
+        return st;
 
     while (done < len) {
         uint64_t pos = in_block + done;
@@ -290,26 +304,16 @@ vhdx_status vhdx_map_next(vhdx_image *img, uint64_t offset, vhdx_extent *out)
 
     if (e.state == BAT_PAYLOAD_PARTIALLY_PRESENT) {
         /* One run of sectors with the same bitmap bit, within this block. */
-        const struct bat_geometry *g = &img->geo;
-        uint32_t lss = g->logical_sector_size;
-        uint64_t bit0 = (block % g->chunk_ratio) * (g->block_size / lss), sb_slot, sb_raw;
-        uint64_t block_end = (block + 1) * (uint64_t)img->block_size;
+        uint32_t lss = img->geo.logical_sector_size;
+        uint64_t block_end = (block + 1) * (uint64_t)img->block_size, bit0;
         struct bitmap_window w;
-        struct bat_entry sb;
         bool here, next;
 
         if (block_end > img->virtual_size)
             block_end = img->virtual_size;
-        st = bat_sb_index(g, block / g->chunk_ratio, &sb_slot);
-        if (st == VHDX_OK)
-            st = image_bat_get(img, sb_slot, &sb_raw);
+        st = bitmap_window_open(img, block, &w, &bit0);
         if (st != VHDX_OK)
             return fail_io(img, st);
-        sb = bat_entry_decode(sb_raw);
-        if (sb.state != BAT_SB_PRESENT)
-            return VHDX_E_STATE;
-        memset(&w, 0, sizeof(w));
-        w.sb_off = bat_entry_file_offset(&sb);
         st = bitmap_bit(img, &w, bit0 + in_block / lss, &here);
         if (st != VHDX_OK)
             return fail_io(img, st);
