@@ -177,7 +177,7 @@ typedef vhdx_status (*vhdx_parent_opener)(void *ctx, const char *key, const char
 
 /* Open flags. */
 #define VHDX_OPEN_READ_ONLY 0u  /* the default: never writes (the io may lack write) */
-#define VHDX_OPEN_WRITABLE 1u   /* reserved for the writer */
+#define VHDX_OPEN_WRITABLE 1u   /* replays a dirty log in place; writes come with the writer */
 #define VHDX_OPEN_NO_PARENT 2u  /* open a differencing image without its parent: reads fail */
 
 typedef struct vhdx_open_options {
@@ -230,6 +230,11 @@ typedef enum vhdx_disk_type {
 
 #define VHDX_GUID_TEXT_SIZE 39 /* braces around 8-4-4-4-12 hex digits, plus NUL */
 
+/* What opening did with the log (vhdx_info.log_replay). */
+#define VHDX_LOG_CLEAN 0              /* LogGuid was 0: nothing to replay */
+#define VHDX_LOG_REPLAYED_IN_MEMORY 1 /* read-only open: the view is replayed, the file unchanged */
+#define VHDX_LOG_REPLAYED_IN_PLACE 2  /* writable open: replayed into the file, LogGuid cleared */
+
 typedef struct vhdx_info {
     vhdx_disk_type type;
     uint64_t virtual_size;
@@ -249,8 +254,10 @@ typedef struct vhdx_info {
     char virtual_disk_id[VHDX_GUID_TEXT_SIZE];
     uint64_t log_offset;
     uint32_t log_length;
-    int log_dirty;                    /* LogGuid != 0: the log needed replay */
-    uint32_t log_entries_replayed;    /* entries applied (in memory for read-only opens) */
+    int log_dirty;                    /* LogGuid != 0 at open: the log needed replay */
+    int log_replay;                   /* VHDX_LOG_CLEAN, _REPLAYED_IN_MEMORY or _REPLAYED_IN_PLACE */
+    uint32_t log_entries_replayed;    /* entries of the active sequence applied */
+    uint64_t log_head_sequence;       /* sequence number of the last entry applied (0: none) */
     char parent_linkage[VHDX_GUID_TEXT_SIZE]; /* differencing only */
     char parent_path[4096];           /* the locator path that opened the parent, UTF-8 */
     uint32_t chain_depth;             /* 0 for a base image */
@@ -280,6 +287,61 @@ typedef struct vhdx_extent {
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_map_next(vhdx_image *image, uint64_t offset,
                                                  vhdx_extent *out);
+
+/* ------------------------------------------------------------------------
+ * The log (VHDX-FORMAT.md §8.7; the exact result: docs/REPLAY.md)
+ * ------------------------------------------------------------------------ */
+
+typedef enum vhdx_log_item_kind {
+    VHDX_LOG_ITEM_ENTRY = 0, /* an entry of the active sequence */
+    VHDX_LOG_ITEM_DATA = 1,  /* a data descriptor: 4096 bytes written at file_offset */
+    VHDX_LOG_ITEM_ZERO = 2   /* a zero descriptor: length zero bytes at file_offset */
+} vhdx_log_item_kind;
+
+typedef struct vhdx_log_item {
+    vhdx_log_item_kind kind;
+    uint32_t entry_index;          /* position in the active sequence, from 0 */
+    uint64_t sequence_number;      /* the entry's */
+    /* ENTRY only: */
+    uint64_t log_offset;           /* where the entry starts in the log */
+    uint32_t entry_length;
+    uint32_t tail;
+    uint32_t descriptor_count;
+    uint32_t data_count;
+    uint64_t flushed_file_offset;
+    uint64_t last_file_offset;
+    /* DATA and ZERO only: the target range in the file */
+    uint64_t file_offset;
+    uint64_t length;
+} vhdx_log_item;
+
+typedef struct vhdx_replay_result {
+    int dirty;                 /* the current header's LogGuid was set */
+    uint32_t entries;          /* entries in the active sequence */
+    uint64_t descriptors;      /* their descriptors */
+    uint64_t tail_sequence;    /* sequence number of the first entry applied */
+    uint64_t head_sequence;    /* and of the last */
+    uint64_t file_size_before;
+    uint64_t file_size_after;  /* equal to file_size_before for a dry run */
+} vhdx_replay_result;
+
+#define VHDX_REPLAY_DRY_RUN 1u /* find and list the active sequence, write nothing */
+
+/*
+ * Replays the log of the file behind io in place (it needs write, flush and
+ * truncate unless VHDX_REPLAY_DRY_RUN): reads the identifier and the
+ * headers; when the current header's LogGuid is set, finds the active
+ * sequence, passes each entry and descriptor to visit (may be NULL) in
+ * replay order, applies them, extends the file to the head's
+ * LastFileOffset, flushes, and updates both headers (LogGuid 0, a new
+ * FileWriteGuid). A clean log changes nothing. Region tables, metadata and
+ * the BAT are not read. Findings go to options->on_diag. io is borrowed:
+ * it is not closed.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options,
+                                               unsigned flags,
+                                               void (*visit)(void *ctx, const vhdx_log_item *item),
+                                               void *visit_ctx, vhdx_replay_result *out);
 
 /* ------------------------------------------------------------------------
  * Checking

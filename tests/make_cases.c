@@ -187,7 +187,7 @@ int main(int argc, char **argv)
         struct guid g = guid_make(0x10C, 1, 2, d4);
         ib_set_log_guid(&img, &g);
     }
-    emit(&img, "log-replay-needed", 1, "image.log.replay_needed", "error");
+    emit(&img, "log-guid-without-entries", 1, "log.sequence.none", "error");
 
     base(&img, IB_DYNAMIC);
     ib_resize(&img, 512 * 1024);

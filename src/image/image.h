@@ -35,7 +35,8 @@ struct bat_cache {
 };
 
 struct vhdx_image {
-    vhdx_io io;
+    vhdx_io io;      /* the file, or the overlay replaying a dirty log over it */
+    vhdx_io base_io; /* the file under the overlay (ctx NULL when there is none) */
     struct alloc_acct acct;
     vhdx_limits limits;
     vhdx_open_options options;
@@ -47,6 +48,11 @@ struct vhdx_image {
     struct file_identifier identifier;
     struct header header;
     int current_header; /* 1 or 2 */
+
+    /* The log (§8.7): what the open did with a dirty one. */
+    int log_replay_mode;          /* VHDX_LOG_CLEAN, _REPLAYED_IN_MEMORY, _REPLAYED_IN_PLACE */
+    uint32_t log_entries_replayed;
+    uint64_t log_head_sequence;
 
     struct region_entry bat_region;
     struct region_entry metadata_region;

@@ -3,7 +3,8 @@
  *
  *  1. the file is at least 1 MiB; the file type identifier;
  *  2. both headers, the current one chosen by sequence number (§3.2);
- *  3. the log: a log that needs replay is refused until replay exists;
+ *  3. the log: a dirty log is replayed, into the file for a writable open,
+ *     into an in-memory overlay otherwise (§8.7, docs/REPLAY.md);
  *  4. both region tables, copy 1 used when valid (§4.5);
  *  5. the metadata table and every item (§5), the parent locator;
  *  6. the BAT geometry and every BAT entry, streamed page by page (§7);
@@ -25,7 +26,9 @@
 #include "format/metadata_table.h"
 #include "format/parent_locator.h"
 #include "image/image.h"
+#include "image/log.h"
 #include "image/space_map.h"
+#include "io/overlay.h"
 #include "io/path.h"
 
 static const char IMAGE[] = "image";
@@ -226,16 +229,66 @@ out:
 
 /* ---- 3. Log ---- */
 
-static vhdx_status check_log(struct vhdx_image *img)
+/*
+ * §8.7.1: a dirty log is replayed before anything else is read, because it
+ * may change the region tables, the metadata and the BAT. A writable open
+ * replays into the file and clears the LogGuid; a read-only one replays
+ * into an overlay, so the view is the replayed disk and the file is not
+ * written (principle 7).
+ */
+static vhdx_status replay_log(struct vhdx_image *img, bool writable)
 {
+    struct log_plan plan;
+    vhdx_status st;
+    uint64_t size = 0;
+    const struct log_entry_view *head, *tail;
+
     if (guid_is_nil(&img->header.log_guid))
         return VHDX_OK;
-    /* §8.7.1: replay must happen before anything else is read; until replay exists, refuse. */
-    return DIAG_ERROR(sink_at(img, 0), VHDX_E_UNSUPPORTED, "image.log.replay_needed", IMAGE,
-                      img->current_header == 1 ? VHDX_HEADER1_OFFSET + 48
-                                               : VHDX_HEADER2_OFFSET + 48,
-                      "the log GUID is set: the log must be replayed before the image can be read, "
-                      "and this version cannot replay it (the image is not read, not stale)");
+    st = log_plan_load(&img->io, &img->header, img->file_size, img->limits.max_log_length,
+                       &img->acct, sink_at(img, 0), &plan);
+    if (st != VHDX_OK)
+        return st;
+    head = &plan.entries[plan.count - 1].view;
+    tail = &plan.entries[0].view;
+    if (writable) {
+        st = log_plan_apply(&plan, &img->io, sink_at(img, 0));
+        if (st == VHDX_OK)
+            st = log_clear_headers(&img->io, img->current_header, &img->header, sink_at(img, 0));
+        if (st == VHDX_OK)
+            img->log_replay_mode = VHDX_LOG_REPLAYED_IN_PLACE;
+    } else {
+        vhdx_io overlay;
+        st = io_overlay_create(&img->io, &img->acct, 0, &overlay);
+        if (st == VHDX_OK) {
+            img->base_io = img->io;
+            img->io = overlay;
+            st = log_plan_apply(&plan, &img->io, sink_at(img, 0));
+        } else {
+            st = DIAG_ERROR(sink_at(img, 0), st, "image.limit.memory", IMAGE, VHDX_OFFSET_NONE,
+                            "cannot create the in-memory overlay for the log replay");
+        }
+        if (st == VHDX_OK)
+            img->log_replay_mode = VHDX_LOG_REPLAYED_IN_MEMORY;
+    }
+    if (st == VHDX_OK) {
+        img->log_entries_replayed = plan.count;
+        img->log_head_sequence = head->header.sequence_number;
+        if (img->io.size(img->io.ctx, &size) == VHDX_OK)
+            img->file_size = size;
+        (void)DIAG_INFO(sink_at(img, 0), "log.replayed", "log",
+                        img->header.log_offset + tail->entry_offset,
+                        "the log held %u entr%s to replay (sequence numbers %llu to %llu, %llu "
+                        "descriptors), replayed %s",
+                        plan.count, plan.count == 1 ? "y" : "ies",
+                        (unsigned long long)tail->header.sequence_number,
+                        (unsigned long long)head->header.sequence_number,
+                        (unsigned long long)plan.descriptors,
+                        writable ? "into the file; the log is now empty"
+                                 : "in memory: the file is not changed");
+    }
+    log_plan_free(&plan);
+    return st;
 }
 
 /* ---- 4. Region tables ---- */
@@ -850,12 +903,6 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
     for (unsigned i = 0; i < BAT_CACHE_PAGES; i++)
         img->bat.pages[i].index = UINT64_MAX;
 
-    if ((opts->flags & VHDX_OPEN_WRITABLE) != 0) {
-        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_UNSUPPORTED, "image.open.writable", IMAGE,
-                        VHDX_OFFSET_NONE, "writable opens are not supported yet");
-        goto fail;
-    }
-
     st = load_identifier(img);
     if (st == VHDX_OK)
         st = load_headers(img);
@@ -864,7 +911,7 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
                         VHDX_OFFSET_NONE,
                         "the differencing chain loops back to an image already in it");
     if (st == VHDX_OK)
-        st = check_log(img);
+        st = replay_log(img, !check_mode && (opts->flags & VHDX_OPEN_WRITABLE) != 0);
     if (st == VHDX_OK)
         st = load_region_tables(img, check_mode);
     if (st == VHDX_OK || (check_mode && st != VHDX_E_MISSING && img->metadata_region.length != 0)) {
@@ -902,7 +949,8 @@ void vhdx_close(vhdx_image *img)
     vhdx_close(img->parent);
     image_bat_cache_free(img);
     acct_free(&img->acct, img->regions, sizeof(*img->regions));
-    vhdx_io_close(&img->io);
+    vhdx_io_close(&img->io); /* the overlay, when there is one, before its base */
+    vhdx_io_close(&img->base_io);
     acct = img->acct;
     acct_free(&acct, img, sizeof(*img));
 }
@@ -1004,4 +1052,108 @@ vhdx_status vhdx_check_path(const char *path, const vhdx_open_options *options,
     if (st != VHDX_OK)
         return st == VHDX_E_INVALID_ARG && path != NULL && path[0] != '\0' ? VHDX_E_IO : st;
     return image_check(&io, options, dir, real, result);
+}
+
+/* ---- Replay in place without opening (vhdx_replay) ---- */
+
+static void visit_plan(const struct log_plan *plan,
+                       void (*visit)(void *ctx, const vhdx_log_item *item), void *ctx)
+{
+    for (uint32_t e = 0; e < plan->count; e++) {
+        const struct log_entry_view *v = &plan->entries[e].view;
+        vhdx_log_item item;
+        memset(&item, 0, sizeof(item));
+        item.kind = VHDX_LOG_ITEM_ENTRY;
+        item.entry_index = e;
+        item.sequence_number = v->header.sequence_number;
+        item.log_offset = v->entry_offset;
+        item.entry_length = v->header.entry_length;
+        item.tail = v->header.tail;
+        item.descriptor_count = v->header.descriptor_count;
+        item.data_count = v->data_count;
+        item.flushed_file_offset = v->header.flushed_file_offset;
+        item.last_file_offset = v->header.last_file_offset;
+        visit(ctx, &item);
+        for (uint32_t i = 0; i < v->header.descriptor_count; i++) {
+            struct log_descriptor desc;
+            if (log_plan_descriptor(plan, e, i, &desc) != VHDX_OK)
+                continue; /* cannot happen: the entry was checked */
+            memset(&item, 0, sizeof(item));
+            item.entry_index = e;
+            item.sequence_number = v->header.sequence_number;
+            item.kind = desc.kind == LOG_DESCRIPTOR_ZERO ? VHDX_LOG_ITEM_ZERO : VHDX_LOG_ITEM_DATA;
+            item.file_offset = desc.file_offset;
+            item.length = desc.kind == LOG_DESCRIPTOR_ZERO ? desc.zero_length : LOG_SECTOR;
+            visit(ctx, &item);
+        }
+    }
+}
+
+vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned flags,
+                        void (*visit)(void *ctx, const vhdx_log_item *item), void *visit_ctx,
+                        vhdx_replay_result *out)
+{
+    static const vhdx_open_options defaults;
+    vhdx_replay_result local;
+    vhdx_replay_result *res = out != NULL ? out : &local;
+    const vhdx_open_options *opts = options != NULL ? options : &defaults;
+    vhdx_limits limits = opts->limits != NULL ? *opts->limits : vhdx_limits_default();
+    bool dry = (flags & VHDX_REPLAY_DRY_RUN) != 0;
+    struct alloc_acct acct;
+    struct log_plan plan;
+    vhdx_image *img;
+    vhdx_status st;
+
+    memset(res, 0, sizeof(*res));
+    if (io == NULL || io->read == NULL || io->size == NULL || (flags & ~VHDX_REPLAY_DRY_RUN) != 0)
+        return VHDX_E_INVALID_ARG;
+    if (!dry && (io->write == NULL || io->truncate == NULL))
+        return VHDX_E_INVALID_ARG;
+    alloc_acct_init(&acct, opts->allocator, limits.max_memory);
+    img = acct_alloc(&acct, sizeof(*img), &st);
+    if (img == NULL)
+        return st;
+    img->acct = acct;
+    img->io = *io;
+    img->io.close = NULL; /* borrowed */
+    img->limits = limits;
+    img->options = *opts;
+    img->first_error = VHDX_OK;
+    diag_sink_init(&img->sink, NULL, 0);
+    img->sink.on_diag = on_finding;
+    img->sink.ctx = img;
+    for (unsigned i = 0; i < BAT_CACHE_PAGES; i++)
+        img->bat.pages[i].index = UINT64_MAX;
+
+    st = load_identifier(img);
+    if (st == VHDX_OK)
+        st = load_headers(img);
+    if (st == VHDX_OK)
+        st = img->first_error;
+    res->file_size_before = res->file_size_after = img->file_size;
+    if (st != VHDX_OK || guid_is_nil(&img->header.log_guid))
+        goto out;
+    res->dirty = 1;
+    st = log_plan_load(&img->io, &img->header, img->file_size, img->limits.max_log_length,
+                       &img->acct, sink_at(img, 0), &plan);
+    if (st != VHDX_OK)
+        goto out;
+    res->entries = plan.count;
+    res->descriptors = plan.descriptors;
+    res->tail_sequence = plan.entries[0].view.header.sequence_number;
+    res->head_sequence = plan.entries[plan.count - 1].view.header.sequence_number;
+    if (visit != NULL)
+        visit_plan(&plan, visit, visit_ctx);
+    if (!dry) {
+        st = log_plan_apply(&plan, &img->io, sink_at(img, 0));
+        if (st == VHDX_OK)
+            st = log_clear_headers(&img->io, img->current_header, &img->header,
+                                   sink_at(img, 0));
+        if (st == VHDX_OK && img->io.size(img->io.ctx, &res->file_size_after) != VHDX_OK)
+            st = VHDX_E_IO;
+    }
+    log_plan_free(&plan);
+out:
+    vhdx_close(img);
+    return st;
 }

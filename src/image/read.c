@@ -394,7 +394,10 @@ vhdx_status vhdx_get_info(const vhdx_image *img, vhdx_info *out)
     guid_text(&img->virtual_disk_id, out->virtual_disk_id);
     out->log_offset = img->header.log_offset;
     out->log_length = img->header.log_length;
-    out->log_dirty = !guid_is_nil(&img->header.log_guid);
+    out->log_dirty = img->log_replay_mode != VHDX_LOG_CLEAN;
+    out->log_replay = img->log_replay_mode;
+    out->log_entries_replayed = img->log_entries_replayed;
+    out->log_head_sequence = img->log_head_sequence;
     if (img->has_parent_linkage)
         guid_text(&img->parent_linkage, out->parent_linkage);
     snprintf(out->parent_path, sizeof(out->parent_path), "%s", img->parent_path_used);

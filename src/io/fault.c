@@ -1,0 +1,110 @@
+/* The fault-injecting back end: see fault.h. */
+#include "io/fault.h"
+
+#include <string.h>
+
+struct fault_ctx {
+    vhdx_io base;
+    struct alloc_acct *acct;
+    uint64_t allowed;
+    uint64_t mutations;
+    struct io_fault_stats stats;
+};
+
+/* True when the next mutating operation may reach the base. */
+static bool admit(struct fault_ctx *f)
+{
+    if (f->stats.stopped || f->mutations >= f->allowed) {
+        f->stats.stopped = true;
+        f->stats.refused++;
+        return false;
+    }
+    f->mutations++;
+    return true;
+}
+
+static vhdx_status fault_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct fault_ctx *f = ctx;
+    return f->base.read(f->base.ctx, buf, len, off, got);
+}
+
+static vhdx_status fault_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+    struct fault_ctx *f = ctx;
+    vhdx_status st;
+    if (f->base.write == NULL || !admit(f))
+        return VHDX_E_IO;
+    st = f->base.write(f->base.ctx, buf, len, off);
+    if (st == VHDX_OK)
+        f->stats.writes++;
+    return st;
+}
+
+static vhdx_status fault_truncate(void *ctx, uint64_t size)
+{
+    struct fault_ctx *f = ctx;
+    vhdx_status st;
+    if (f->base.truncate == NULL || !admit(f))
+        return VHDX_E_IO;
+    st = f->base.truncate(f->base.ctx, size);
+    if (st == VHDX_OK)
+        f->stats.truncates++;
+    return st;
+}
+
+static vhdx_status fault_flush(void *ctx)
+{
+    struct fault_ctx *f = ctx;
+    if (f->stats.stopped) {
+        f->stats.refused++;
+        return VHDX_E_IO;
+    }
+    f->stats.flushes++;
+    return f->base.flush != NULL ? f->base.flush(f->base.ctx) : VHDX_OK;
+}
+
+static vhdx_status fault_size(void *ctx, uint64_t *size)
+{
+    struct fault_ctx *f = ctx;
+    return f->base.size(f->base.ctx, size);
+}
+
+static void fault_close(void *ctx)
+{
+    struct fault_ctx *f = ctx;
+    acct_free(f->acct, f, sizeof(*f));
+}
+
+vhdx_status io_fault_create(const vhdx_io *base, struct alloc_acct *acct, uint64_t allowed,
+                            vhdx_io *out)
+{
+    struct fault_ctx *f;
+    vhdx_status st;
+    if (base == NULL || acct == NULL || out == NULL || base->read == NULL || base->size == NULL)
+        return VHDX_E_INVALID_ARG;
+    f = acct_alloc(acct, sizeof(*f), &st);
+    if (f == NULL)
+        return st;
+    f->base = *base;
+    f->acct = acct;
+    f->allowed = allowed;
+    memset(out, 0, sizeof(*out));
+    out->ctx = f;
+    out->read = fault_read;
+    out->write = fault_write;
+    out->flush = fault_flush;
+    out->size = fault_size;
+    out->truncate = fault_truncate;
+    out->close = fault_close;
+    return VHDX_OK;
+}
+
+struct io_fault_stats io_fault_stats(const vhdx_io *io)
+{
+    struct io_fault_stats none;
+    memset(&none, 0, sizeof(none));
+    if (io == NULL || io->read != fault_read)
+        return none;
+    return ((const struct fault_ctx *)io->ctx)->stats;
+}

@@ -1,0 +1,40 @@
+/*
+ * The fault-injecting back end (internal, for crash-consistency tests): a
+ * pass-through over a base back end that "loses power" after a given
+ * number of mutating operations.
+ *
+ * Writes and truncates are mutating operations, counted from 1. The first
+ * `allowed` of them reach the base; from the next one on, every write,
+ * truncate and flush fails with VHDX_E_IO and has no effect, as if the
+ * machine had stopped. Reads and size always pass through, so a test can
+ * look at what reached the "disk". UINT64_MAX: never fails (a recorder).
+ */
+#ifndef VHDX_IO_FAULT_H
+#define VHDX_IO_FAULT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/alloc.h"
+#include "base/compiler.h"
+#include "vhdx.h"
+
+struct io_fault_stats {
+    uint64_t writes;    /* writes that reached the base */
+    uint64_t truncates; /* truncates that reached the base */
+    uint64_t flushes;   /* flushes that reached the base */
+    uint64_t refused;   /* operations failed after the stop */
+    bool stopped;
+};
+
+/*
+ * Wraps base (which must outlive the result and is not closed by it). The
+ * context comes from acct.
+ */
+MUST_USE vhdx_status io_fault_create(const vhdx_io *base, struct alloc_acct *acct,
+                                     uint64_t allowed, vhdx_io *out);
+
+/* What the back end has seen so far; zeros when `io` is not a fault back end. */
+struct io_fault_stats io_fault_stats(const vhdx_io *io);
+
+#endif

@@ -1,0 +1,731 @@
+/*
+ * The log (src/image/log.c, docs/REPLAY.md): every dirty-image shape of
+ * tests/dirty_images opened read-only (replayed into memory, the file
+ * untouched), replayed in place (the file becomes `after`, the headers are
+ * updated), replayed twice, and interrupted after every write; each
+ * rejection with its rule id; the limits.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/alloc.h"
+#include "base/endian.h"
+#include "dirty_images.h"
+#include "format/constants.h"
+#include "format/header.h"
+#include "image/log.h"
+#include "io/fault.h"
+#include "io/overlay.h"
+#include "test_util.h"
+#include "vhdx.h"
+
+#define MiB (1024ull * 1024ull)
+#define HDR_LO (64u * 1024u)
+#define HDR_HI (192u * 1024u)
+
+static struct test_sink ts;
+
+static void collect(void *ctx, const vhdx_diag *d)
+{
+    struct test_sink *t = ctx;
+    struct diag_sink *s = &t->sink;
+    s->total++;
+    if (d->severity == VHDX_SEVERITY_ERROR)
+        s->errors++;
+    else if (d->severity == VHDX_SEVERITY_WARNING)
+        s->warnings++;
+    else
+        s->infos++;
+    if (s->stored < s->capacity)
+        s->records[s->stored++] = *d;
+}
+
+static vhdx_open_options opts(void)
+{
+    vhdx_open_options o;
+    memset(&o, 0, sizeof(o));
+    o.on_diag = collect;
+    o.diag_ctx = &ts;
+    test_sink_init(&ts);
+    return o;
+}
+
+/* A writable file in memory: an overlay over the dirty bytes. */
+struct memfile {
+    struct alloc_acct acct;
+    vhdx_io base, io;
+};
+
+static void memfile_open(struct memfile *m, const uint8_t *data, size_t len)
+{
+    alloc_acct_init(&m->acct, NULL, 0);
+    assert_status(vhdx_io_from_memory(data, len, &m->base), VHDX_OK);
+    assert_status(io_overlay_create(&m->base, &m->acct, 0, &m->io), VHDX_OK);
+}
+
+static void memfile_close(struct memfile *m)
+{
+    vhdx_io_close(&m->io);
+    vhdx_io_close(&m->base);
+    assert_int_equal(m->acct.in_use, 0);
+}
+
+static uint8_t *memfile_read(struct memfile *m, size_t *len)
+{
+    uint64_t size = 0;
+    size_t got = 0;
+    uint8_t *buf;
+    assert_status(m->io.size(m->io.ctx, &size), VHDX_OK);
+    buf = malloc((size_t)size);
+    assert_non_null(buf);
+    assert_status(m->io.read(m->io.ctx, buf, (size_t)size, 0, &got), VHDX_OK);
+    assert_int_equal(got, size);
+    *len = (size_t)size;
+    return buf;
+}
+
+/* The file equals `after` everywhere but the two headers. */
+static void assert_file_is_after(const struct dirty_image *d, const uint8_t *buf, size_t len)
+{
+    assert_int_equal(len, d->after_len);
+    assert_memory_equal(buf, d->after, HDR_LO);
+    assert_memory_equal(buf + HDR_HI, d->after + HDR_HI, len - HDR_HI);
+}
+
+static void decode_header(const uint8_t *file, int slot, struct header *h)
+{
+    assert_status(header_decode(file + (slot == 1 ? VHDX_HEADER1_OFFSET : VHDX_HEADER2_OFFSET),
+                                HEADER_SIZE, h, NULL),
+                  VHDX_OK);
+}
+
+/* A clean image whose file is `after` with the LogGuid cleared: the expected view. */
+static vhdx_image *open_expected(const struct dirty_image *d, uint8_t **copy)
+{
+    struct header h;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    *copy = malloc(d->after_len);
+    assert_non_null(*copy);
+    memcpy(*copy, d->after, d->after_len);
+    decode_header(*copy, 2, &h);
+    memset(&h.log_guid, 0, sizeof(h.log_guid));
+    assert_status(header_encode(&h, *copy + VHDX_HEADER2_OFFSET, HEADER_SIZE), VHDX_OK);
+    assert_status(vhdx_io_from_memory(*copy, d->after_len, &io), VHDX_OK);
+    assert_status(vhdx_open(&io, NULL, &img), VHDX_OK);
+    return img;
+}
+
+static void assert_same_disk(vhdx_image *a, vhdx_image *b)
+{
+    vhdx_info ia, ib;
+    static uint8_t ba[1 << 20], bb[1 << 20];
+    assert_status(vhdx_get_info(a, &ia), VHDX_OK);
+    assert_status(vhdx_get_info(b, &ib), VHDX_OK);
+    assert_int_equal(ia.virtual_size, ib.virtual_size);
+    for (uint64_t off = 0; off < ia.virtual_size; off += sizeof(ba)) {
+        size_t n = (size_t)(ia.virtual_size - off < sizeof(ba) ? ia.virtual_size - off : sizeof(ba));
+        assert_status(vhdx_read(a, off, ba, n), VHDX_OK);
+        assert_status(vhdx_read(b, off, bb, n), VHDX_OK);
+        assert_memory_equal(ba, bb, n);
+    }
+}
+
+static void build(int shape, struct dirty_image *d)
+{
+    assert_int_equal(dirty_build(shape, d), 0);
+}
+
+/* ---- Read-only opens: the view is replayed, the file is not touched ---- */
+
+static void test_read_only_open_replays_in_memory(void **state)
+{
+    (void)state;
+    for (int s = 0; s < dirty_count(); s++) {
+        struct dirty_image d;
+        vhdx_open_options o;
+        vhdx_image *img = NULL;
+        uint8_t *before, *copy = NULL;
+        vhdx_io io;
+        build(s, &d);
+        before = malloc(d.img.len);
+        assert_non_null(before);
+        memcpy(before, d.img.data, d.img.len);
+        o = opts();
+        assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+        if (d.rule != NULL) {
+            assert_status(vhdx_open(&io, &o, &img), d.status);
+            assert_null(img);
+            assert_diag(&ts, VHDX_SEVERITY_ERROR, d.status, d.rule);
+            if (d.warning != NULL)
+                assert_diag(&ts, VHDX_SEVERITY_WARNING, d.warning_code, d.warning);
+        } else {
+            vhdx_info info;
+            vhdx_image *want;
+            assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+            assert_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "log.replayed");
+            assert_int_equal(ts.sink.errors, 0);
+            if (d.warning != NULL) {
+                assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "log.entry.invalid");
+                assert_diag(&ts, VHDX_SEVERITY_WARNING, d.warning_code, d.warning);
+            }
+            assert_status(vhdx_get_info(img, &info), VHDX_OK);
+            assert_int_equal(info.log_replay, VHDX_LOG_REPLAYED_IN_MEMORY);
+            assert_int_equal(info.log_dirty, 1);
+            assert_int_equal(info.log_entries_replayed, d.entries);
+            assert_int_equal(info.log_head_sequence, d.head_sequence);
+            assert_int_equal(info.file_size, d.after_len);
+            want = open_expected(&d, &copy);
+            assert_same_disk(img, want);
+            vhdx_close(want);
+            vhdx_close(img);
+            free(copy);
+        }
+        assert_memory_equal(before, d.img.data, d.img.len);
+        free(before);
+        dirty_free(&d);
+    }
+}
+
+/* ---- In place: the file becomes `after`, then the headers say the log is empty ---- */
+
+static void replay_in_place(const struct dirty_image *d, struct memfile *m, vhdx_status want)
+{
+    vhdx_open_options o = opts();
+    vhdx_replay_result r;
+    assert_status(vhdx_replay(&m->io, &o, 0, NULL, NULL, &r), want);
+    if (want == VHDX_OK) {
+        assert_int_equal(r.dirty, 1);
+        assert_int_equal(r.entries, d->entries);
+        assert_int_equal(r.head_sequence, d->head_sequence);
+        assert_int_equal(r.file_size_after, d->after_len);
+    }
+}
+
+static void assert_headers_cleared(const struct dirty_image *d, const uint8_t *file)
+{
+    struct header h1, h2;
+    decode_header(file, 1, &h1);
+    decode_header(file, 2, &h2);
+    /* The builder's current header is slot 2 with sequence number 2. */
+    assert_int_equal(h1.sequence_number, d->img.header.sequence_number + 1);
+    assert_int_equal(h2.sequence_number, d->img.header.sequence_number + 2);
+    assert_true(guid_is_nil(&h1.log_guid));
+    assert_true(guid_is_nil(&h2.log_guid));
+    assert_true(guid_equal(&h1.file_write_guid, &h2.file_write_guid));
+    assert_false(guid_equal(&h2.file_write_guid, &d->img.header.file_write_guid));
+    assert_true(guid_equal(&h2.data_write_guid, &d->img.header.data_write_guid));
+    assert_int_equal(h2.log_offset, d->img.header.log_offset);
+    assert_int_equal(h2.log_length, d->img.header.log_length);
+}
+
+static void test_replay_in_place(void **state)
+{
+    (void)state;
+    for (int s = 0; s < dirty_count(); s++) {
+        struct dirty_image d;
+        struct memfile m;
+        uint8_t *file;
+        size_t len;
+        build(s, &d);
+        memfile_open(&m, d.img.data, d.img.len);
+        replay_in_place(&d, &m, d.rule == NULL ? VHDX_OK : d.status);
+        file = memfile_read(&m, &len);
+        if (d.rule == NULL) {
+            assert_file_is_after(&d, file, len);
+            assert_headers_cleared(&d, file);
+        } else {
+            /* A rejected log changes nothing at all. */
+            assert_int_equal(len, d.img.len);
+            assert_memory_equal(file, d.img.data, len);
+            assert_int_equal(io_overlay_pages(&m.io), 0);
+        }
+        free(file);
+        memfile_close(&m);
+        dirty_free(&d);
+    }
+}
+
+/* A writable open replays in place and then reads the replayed image. */
+static void test_writable_open_replays_in_place(void **state)
+{
+    struct dirty_image d;
+    struct memfile m;
+    vhdx_open_options o;
+    vhdx_image *img = NULL, *want;
+    vhdx_info info;
+    uint8_t *file, *copy;
+    size_t len;
+    vhdx_io borrowed;
+    (void)state;
+    build(1, &d);
+    memfile_open(&m, d.img.data, d.img.len);
+    o = opts();
+    o.flags = VHDX_OPEN_WRITABLE;
+    borrowed = m.io;
+    borrowed.close = NULL;
+    assert_status(vhdx_open(&borrowed, &o, &img), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "log.replayed");
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.log_replay, VHDX_LOG_REPLAYED_IN_PLACE);
+    assert_int_equal(info.log_entries_replayed, 3);
+    assert_string_equal(info.log_guid, "{00000000-0000-0000-0000-000000000000}");
+    want = open_expected(&d, &copy);
+    assert_same_disk(img, want);
+    vhdx_close(want);
+    vhdx_close(img);
+    free(copy);
+    file = memfile_read(&m, &len);
+    assert_file_is_after(&d, file, len);
+    assert_headers_cleared(&d, file);
+    free(file);
+    memfile_close(&m);
+    dirty_free(&d);
+}
+
+/* ---- Idempotence: a second replay finds a clean log and writes nothing ---- */
+
+static void test_replay_twice_same_as_once(void **state)
+{
+    (void)state;
+    for (int s = 0; s < dirty_count(); s++) {
+        struct dirty_image d;
+        struct memfile m;
+        vhdx_replay_result r;
+        uint8_t *once, *twice;
+        size_t len1, len2, pages;
+        build(s, &d);
+        if (d.rule != NULL) {
+            dirty_free(&d);
+            continue;
+        }
+        memfile_open(&m, d.img.data, d.img.len);
+        replay_in_place(&d, &m, VHDX_OK);
+        once = memfile_read(&m, &len1);
+        pages = io_overlay_pages(&m.io);
+        assert_status(vhdx_replay(&m.io, NULL, 0, NULL, NULL, &r), VHDX_OK);
+        assert_int_equal(r.dirty, 0);
+        assert_int_equal(r.entries, 0);
+        twice = memfile_read(&m, &len2);
+        assert_int_equal(len1, len2);
+        assert_memory_equal(once, twice, len1);
+        assert_int_equal(io_overlay_pages(&m.io), pages);
+        free(once);
+        free(twice);
+        memfile_close(&m);
+        dirty_free(&d);
+    }
+}
+
+/*
+ * Applying the same active sequence twice (a crash after the writes but
+ * before the header update, then a replay at the next open) gives the
+ * same file as applying it once.
+ */
+static void test_apply_twice_same_as_once(void **state)
+{
+    (void)state;
+    for (int s = 0; s < dirty_count(); s++) {
+        struct dirty_image d;
+        struct memfile m;
+        struct log_plan plan;
+        struct alloc_acct acct;
+        struct header h;
+        uint8_t *once, *twice;
+        size_t len1, len2;
+        build(s, &d);
+        if (d.rule != NULL) {
+            dirty_free(&d);
+            continue;
+        }
+        alloc_acct_init(&acct, NULL, 0);
+        memfile_open(&m, d.img.data, d.img.len);
+        decode_header(d.img.data, 2, &h);
+        assert_status(log_plan_load(&m.io, &h, d.img.len, 0xFFF00000u, &acct, NULL, &plan),
+                      VHDX_OK);
+        assert_status(log_plan_apply(&plan, &m.io, NULL), VHDX_OK);
+        once = memfile_read(&m, &len1);
+        assert_status(log_plan_apply(&plan, &m.io, NULL), VHDX_OK);
+        twice = memfile_read(&m, &len2);
+        assert_int_equal(len1, len2);
+        assert_memory_equal(once, twice, len1);
+        assert_file_is_after(&d, once, len1);
+        log_plan_free(&plan);
+        assert_int_equal(acct.in_use, 0);
+        free(once);
+        free(twice);
+        memfile_close(&m);
+        dirty_free(&d);
+    }
+}
+
+/* ---- Crash during replay: stop after every N-th write, replay again ---- */
+
+static void test_crash_during_replay(void **state)
+{
+    (void)state;
+    for (int s = 0; s < dirty_count(); s++) {
+        struct dirty_image d;
+        struct memfile ref;
+        uint8_t *want;
+        size_t want_len;
+        uint64_t total;
+        build(s, &d);
+        if (d.rule != NULL) {
+            dirty_free(&d);
+            continue;
+        }
+        /* The uninterrupted replay, counting its mutating operations. */
+        memfile_open(&ref, d.img.data, d.img.len);
+        {
+            struct alloc_acct acct;
+            vhdx_io f;
+            struct io_fault_stats st;
+            alloc_acct_init(&acct, NULL, 0);
+            assert_status(io_fault_create(&ref.io, &acct, UINT64_MAX, &f), VHDX_OK);
+            assert_status(vhdx_replay(&f, NULL, 0, NULL, NULL, NULL), VHDX_OK);
+            st = io_fault_stats(&f);
+            total = st.writes + st.truncates;
+            assert_true(total >= 3); /* at least one target and two headers */
+            vhdx_io_close(&f);
+        }
+        want = memfile_read(&ref, &want_len);
+        memfile_close(&ref);
+
+        for (uint64_t n = 0; n < total; n++) {
+            struct memfile m;
+            struct alloc_acct acct;
+            vhdx_io f;
+            struct header h1, h2, *cur;
+            uint8_t *got;
+            size_t got_len;
+            memfile_open(&m, d.img.data, d.img.len);
+            alloc_acct_init(&acct, NULL, 0);
+            assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
+            assert_status(vhdx_replay(&f, NULL, 0, NULL, NULL, NULL), VHDX_E_IO);
+            assert_true(io_fault_stats(&f).stopped);
+            vhdx_io_close(&f);
+            /* The next open replays what was left. */
+            assert_status(vhdx_replay(&m.io, NULL, 0, NULL, NULL, NULL), VHDX_OK);
+            got = memfile_read(&m, &got_len);
+            assert_int_equal(got_len, want_len);
+            assert_memory_equal(got, want, HDR_LO);
+            assert_memory_equal(got + HDR_HI, want + HDR_HI, want_len - HDR_HI);
+            decode_header(got, 1, &h1);
+            decode_header(got, 2, &h2);
+            cur = h1.sequence_number > h2.sequence_number ? &h1 : &h2;
+            assert_true(guid_is_nil(&cur->log_guid));
+            assert_int_equal(cur->log_offset, d.img.header.log_offset);
+            assert_true(guid_equal(&cur->data_write_guid, &d.img.header.data_write_guid));
+            free(got);
+            memfile_close(&m);
+        }
+        free(want);
+        dirty_free(&d);
+    }
+}
+
+/* ---- Dry run and the listing ---- */
+
+struct listing {
+    uint32_t entries, data, zero;
+    uint64_t last_seq;
+};
+
+static void count_item(void *ctx, const vhdx_log_item *it)
+{
+    struct listing *l = ctx;
+    if (it->kind == VHDX_LOG_ITEM_ENTRY) {
+        l->entries++;
+        assert_true(it->sequence_number > l->last_seq);
+        l->last_seq = it->sequence_number;
+    } else if (it->kind == VHDX_LOG_ITEM_DATA) {
+        l->data++;
+        assert_int_equal(it->length, 4096);
+    } else {
+        l->zero++;
+    }
+}
+
+static void test_dry_run_lists_and_writes_nothing(void **state)
+{
+    struct dirty_image d;
+    struct memfile m;
+    struct listing l;
+    vhdx_replay_result r;
+    (void)state;
+    build(5, &d); /* zero-descriptors: 2 zero + 2 data descriptors in one entry */
+    memfile_open(&m, d.img.data, d.img.len);
+    memset(&l, 0, sizeof(l));
+    assert_status(vhdx_replay(&m.io, NULL, VHDX_REPLAY_DRY_RUN, count_item, &l, &r), VHDX_OK);
+    assert_int_equal(l.entries, 1);
+    assert_int_equal(l.data, 2);
+    assert_int_equal(l.zero, 2);
+    assert_int_equal(r.entries, 1);
+    assert_int_equal(r.descriptors, 4);
+    assert_int_equal(r.head_sequence, 50);
+    assert_int_equal(r.file_size_after, d.img.len);
+    assert_int_equal(io_overlay_pages(&m.io), 0);
+    memfile_close(&m);
+    dirty_free(&d);
+}
+
+static void test_multi_entry_listing_order(void **state)
+{
+    struct dirty_image d;
+    struct memfile m;
+    struct listing l;
+    (void)state;
+    build(4, &d); /* stale-before-tail: only sequence 41 is listed */
+    memfile_open(&m, d.img.data, d.img.len);
+    memset(&l, 0, sizeof(l));
+    assert_status(vhdx_replay(&m.io, NULL, VHDX_REPLAY_DRY_RUN, count_item, &l, NULL), VHDX_OK);
+    assert_int_equal(l.entries, 1);
+    assert_int_equal(l.last_seq, 41);
+    memfile_close(&m);
+    dirty_free(&d);
+}
+
+/* ---- Limits ---- */
+
+static void test_log_longer_than_limit(void **state)
+{
+    struct dirty_image d;
+    vhdx_open_options o;
+    vhdx_limits lim = vhdx_limits_default();
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    (void)state;
+    build(0, &d);
+    o = opts();
+    lim.max_log_length = (uint32_t)MiB - 4096;
+    o.limits = &lim;
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.length");
+    dirty_free(&d);
+}
+
+static void test_log_memory_limit(void **state)
+{
+    struct dirty_image d;
+    vhdx_open_options o;
+    vhdx_limits lim = vhdx_limits_default();
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    (void)state;
+    build(0, &d);
+    o = opts();
+    lim.max_memory = 512 * 1024; /* less than the 1 MiB log */
+    o.limits = &lim;
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.memory");
+    dirty_free(&d);
+}
+
+/* The overlay of a read-only replay counts against the memory limit too. */
+static void test_overlay_memory_limit(void **state)
+{
+    struct dirty_image d;
+    vhdx_open_options o;
+    vhdx_limits lim = vhdx_limits_default();
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    (void)state;
+    build(6, &d); /* 130 data pages */
+    o = opts();
+    lim.max_memory = MiB + 300 * 1024; /* the log and its index fit, 130 pages do not */
+    o.limits = &lim;
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.overlay");
+    dirty_free(&d);
+}
+
+/* A failing back end while reading the log: log.read. */
+static vhdx_status failing_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    const struct ib_image *img = ctx;
+    if (off >= img->log_offset && off < img->log_offset + img->log_length)
+        return VHDX_E_IO;
+    if (off >= img->len) {
+        *got = 0;
+        return VHDX_OK;
+    }
+    *got = len < img->len - off ? len : (size_t)(img->len - off);
+    memcpy(buf, img->data + off, *got);
+    return VHDX_OK;
+}
+
+static vhdx_status img_size(void *ctx, uint64_t *size)
+{
+    *size = ((const struct ib_image *)ctx)->len;
+    return VHDX_OK;
+}
+
+static void test_log_read_failure(void **state)
+{
+    struct dirty_image d;
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    (void)state;
+    build(0, &d);
+    o = opts();
+    memset(&io, 0, sizeof(io));
+    io.ctx = &d.img;
+    io.read = failing_read;
+    io.size = img_size;
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_IO);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "log.read");
+    dirty_free(&d);
+}
+
+/* More than LOG_REPORT_MAX torn entries: the rest are counted in one notice. */
+static void test_many_torn_entries_summarised(void **state)
+{
+    struct dirty_image d;
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    uint8_t *log;
+    (void)state;
+    build(12, &d); /* one torn entry at offset 0 */
+    log = d.img.data + d.img.log_offset;
+    for (uint32_t k = 1; k <= 10; k++)
+        memcpy(log + k * 16384u, log, 8192);
+    o = opts();
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_CORRUPT);
+    assert_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "log.entry.invalid_more");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "log.sequence.none");
+    dirty_free(&d);
+}
+
+/* A header sequence number that cannot grow by 2. */
+static void test_header_sequence_overflow(void **state)
+{
+    struct dirty_image d;
+    struct memfile m;
+    vhdx_open_options o;
+    (void)state;
+    build(0, &d);
+    d.img.header.sequence_number = UINT64_MAX - 1;
+    assert_status(header_encode(&d.img.header, d.img.data + VHDX_HEADER2_OFFSET, HEADER_SIZE),
+                  VHDX_OK);
+    memfile_open(&m, d.img.data, d.img.len);
+    o = opts();
+    assert_status(vhdx_replay(&m.io, &o, 0, NULL, NULL, NULL), VHDX_E_OVERFLOW);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERFLOW, "log.header_update.sequence");
+    memfile_close(&m);
+    dirty_free(&d);
+}
+
+/* Writing the replay fails: log.apply.io, and the header is not updated. */
+static void test_apply_write_failure(void **state)
+{
+    struct dirty_image d;
+    struct memfile m;
+    struct alloc_acct acct;
+    vhdx_open_options o;
+    vhdx_io f;
+    (void)state;
+    build(0, &d);
+    memfile_open(&m, d.img.data, d.img.len);
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(io_fault_create(&m.io, &acct, 0, &f), VHDX_OK);
+    o = opts();
+    assert_status(vhdx_replay(&f, &o, 0, NULL, NULL, NULL), VHDX_E_IO);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "log.apply.io");
+    vhdx_io_close(&f);
+    assert_int_equal(io_overlay_pages(&m.io), 0);
+    memfile_close(&m);
+    dirty_free(&d);
+}
+
+/* The header update itself fails after the replay: log.header_update.io. */
+static void test_header_update_failure(void **state)
+{
+    struct dirty_image d;
+    struct memfile m;
+    struct alloc_acct acct;
+    vhdx_open_options o;
+    vhdx_io f;
+    (void)state;
+    build(0, &d); /* one data descriptor: write 1 is the target, write 2 the header */
+    memfile_open(&m, d.img.data, d.img.len);
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(io_fault_create(&m.io, &acct, 1, &f), VHDX_OK);
+    o = opts();
+    assert_status(vhdx_replay(&f, &o, 0, NULL, NULL, NULL), VHDX_E_IO);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "log.header_update.io");
+    vhdx_io_close(&f);
+    memfile_close(&m);
+    dirty_free(&d);
+}
+
+/* vhdx_replay refuses a read-only back end unless it is a dry run. */
+static void test_replay_needs_writable_io(void **state)
+{
+    struct dirty_image d;
+    vhdx_io io;
+    (void)state;
+    build(0, &d);
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(vhdx_replay(&io, NULL, 0, NULL, NULL, NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_replay(&io, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, NULL), VHDX_OK);
+    assert_status(vhdx_replay(&io, NULL, 4, NULL, NULL, NULL), VHDX_E_INVALID_ARG);
+    vhdx_io_close(&io);
+    dirty_free(&d);
+}
+
+/* vhdx_check judges the replayed view: the dirty log is a notice, not an error. */
+static void test_check_judges_replayed_view(void **state)
+{
+    struct dirty_image d;
+    vhdx_open_options o;
+    vhdx_check_result r;
+    vhdx_io io;
+    (void)state;
+    build(1, &d);
+    o = opts();
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 0);
+    assert_int_equal(r.infos, 1);
+    assert_only_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "log.replayed");
+    dirty_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_only_open_replays_in_memory),
+        cmocka_unit_test(test_replay_in_place),
+        cmocka_unit_test(test_writable_open_replays_in_place),
+        cmocka_unit_test(test_replay_twice_same_as_once),
+        cmocka_unit_test(test_apply_twice_same_as_once),
+        cmocka_unit_test(test_crash_during_replay),
+        cmocka_unit_test(test_dry_run_lists_and_writes_nothing),
+        cmocka_unit_test(test_multi_entry_listing_order),
+        cmocka_unit_test(test_log_longer_than_limit),
+        cmocka_unit_test(test_log_memory_limit),
+        cmocka_unit_test(test_overlay_memory_limit),
+        cmocka_unit_test(test_log_read_failure),
+        cmocka_unit_test(test_many_torn_entries_summarised),
+        cmocka_unit_test(test_header_sequence_overflow),
+        cmocka_unit_test(test_apply_write_failure),
+        cmocka_unit_test(test_header_update_failure),
+        cmocka_unit_test(test_replay_needs_writable_io),
+        cmocka_unit_test(test_check_judges_replayed_view),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
