@@ -316,6 +316,11 @@ typedef struct vhdx_log_item {
 } vhdx_log_item;
 
 typedef struct vhdx_replay_result {
+    /* From the current header, once the headers have been read: */
+    int current_header;        /* 1 or 2 (0: the headers could not be read) */
+    uint8_t log_guid[16];      /* its LogGuid, on-disk bytes */
+    uint64_t log_offset;
+    uint32_t log_length;
     int dirty;                 /* the current header's LogGuid was set */
     uint32_t entries;          /* entries in the active sequence */
     uint64_t descriptors;      /* their descriptors */

@@ -200,6 +200,11 @@ static int finalize(struct builder *b)
     return 0;
 }
 
+/* VHDX-FORMAT.md §11.2 item 11. */
+static const char QEMU_OPENS_UNREPLAYED[] =
+    "qemu-img opens the image without replaying when no sequence is valid (VHDX-FORMAT.md 11.2 "
+    "item 11)";
+
 static const char *const NAMES[] = {
     "one-entry",         "multi-entry",        "entry-wraps",
     "sequence-wraps",    "stale-before-tail",  "zero-descriptors",
@@ -253,6 +258,9 @@ static int shape(struct builder *b, int i)
         rc |= commit_simple(b, 30, img->log_length - 2 * PAGE, 1, &at);
         rc |= stage_pattern(b, b->block_x + 3 * PAGE, 31);
         rc |= commit_simple(b, 31, at, 1, NULL);
+        d->qemu_exit = 1;
+        d->qemu_note = "qemu-img replays only the entry it meets first from log offset 0, not the "
+                       "sequence from the head's Tail (VHDX-FORMAT.md 11.2 item 12)";
         break;
     case 4: /* an already-applied entry before the Tail is not replayed again */
         rc |= stage_pattern(b, b->block_x + 5 * PAGE, 40); /* stale */
@@ -260,7 +268,9 @@ static int shape(struct builder *b, int i)
         at = img->log_head;
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit_simple(b, 41, at, 1, NULL);
-        d->qemu_differs = 1;
+        d->qemu_exit = 1;
+        d->qemu_note = "qemu-img also replays the stale entry before the Tail (VHDX-FORMAT.md "
+                       "11.2 item 12)";
         break;
     case 5: /* zero descriptors mixed with data descriptors */
         rc |= stage_zero(b, b->block_y, 16 * PAGE);
@@ -274,6 +284,8 @@ static int shape(struct builder *b, int i)
         for (uint32_t k = 0; k < 129; k++)
             rc |= stage_pattern(b, b->block_x + (uint64_t)k * PAGE, 600 + k);
         rc |= commit_simple(b, 60, 0, 1, NULL);
+        d->qemu_exit = 1;
+        d->qemu_note = "qemu-img check -r all fails to open this image (EINVAL)";
         break;
     case 7: /* a valid sequence, then a torn entry (bad checksum) */
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
@@ -325,6 +337,8 @@ static int shape(struct builder *b, int i)
         log_at(b, at)[4] ^= 1;
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         d->warning = "log_entry.checksum";
         d->warning_code = VHDX_E_CHECKSUM;
         break;
@@ -333,6 +347,8 @@ static int shape(struct builder *b, int i)
         rc |= commit_simple(b, 1, 512 * 1024, 1, NULL);
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         d->warning = "log.sequence.tail";
         d->warning_code = VHDX_E_CORRUPT;
         break;
@@ -354,6 +370,8 @@ static int shape(struct builder *b, int i)
         rc |= commit_simple(b, 1, 0, 1, NULL);
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         d->warning = "log_entry.descriptor.target.header_area";
         d->warning_code = VHDX_E_RANGE;
         break;
@@ -362,6 +380,8 @@ static int shape(struct builder *b, int i)
         rc |= commit_simple(b, 1, 0, 1, NULL);
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         d->warning = "log_entry.descriptor.target.log_overlap";
         d->warning_code = VHDX_E_OVERLAP;
         break;
@@ -380,6 +400,8 @@ static int shape(struct builder *b, int i)
         restamp(b, at);
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         d->warning = "log_entry.length.mismatch";
         d->warning_code = VHDX_E_CORRUPT;
         break;
@@ -413,6 +435,8 @@ static int shape(struct builder *b, int i)
         rc |= commit(b, &o, NULL);
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         break;
     }
     case 22: /* sequence number 0 */
@@ -422,6 +446,8 @@ static int shape(struct builder *b, int i)
         restamp(b, at);
         d->rule = "log.sequence.none";
         d->status = VHDX_E_CORRUPT;
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
         d->warning = "log_entry.sequence_number.zero";
         d->warning_code = VHDX_E_RANGE;
         break;

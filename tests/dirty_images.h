@@ -28,7 +28,13 @@ struct dirty_image {
     vhdx_status warning_code;
     uint32_t entries;      /* entries in the active sequence */
     uint64_t head_sequence;
-    int qemu_differs;      /* qemu-img replays this shape differently (VHDX-FORMAT.md §11.2 item 12) */
+    /*
+     * What `vhdx replay-diff --qemu` must exit with: 0 when qemu-img agrees
+     * (it replays the same, or it also refuses a log we reject), 1 where it
+     * is known to differ from the format, for the reason in qemu_note.
+     */
+    int qemu_exit;
+    const char *qemu_note;
 };
 
 /* The number of shapes; shapes are numbered 0 .. dirty_count() - 1. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "replay_diff.h"
 #include "vhdx.h"
 
 #define PROG "vhdx"
@@ -182,9 +183,13 @@ static void print_info_text(const char *path, const vhdx_info *in)
     info_line_text("virtual disk ID:", in->virtual_disk_id);
     printf("%-22s0x%" PRIx64 "\n", "log offset:", in->log_offset);
     printf("%-22s0x%" PRIx32 "\n", "log length:", in->log_length);
-    if (in->log_dirty)
-        printf("%-22sdirty: %" PRIu32 " entries replayed in memory, file unchanged\n",
-               "log state:", in->log_entries_replayed);
+    if (in->log_replay == VHDX_LOG_REPLAYED_IN_MEMORY)
+        printf("%-22sdirty, replayed in memory: %" PRIu32 " entries (head sequence %" PRIu64
+               "); the file is unchanged\n",
+               "log state:", in->log_entries_replayed, in->log_head_sequence);
+    else if (in->log_replay == VHDX_LOG_REPLAYED_IN_PLACE)
+        printf("%-22sreplayed into the file: %" PRIu32 " entries (head sequence %" PRIu64 ")\n",
+               "log state:", in->log_entries_replayed, in->log_head_sequence);
     else
         printf("%-22sclean\n", "log state:");
     if (in->type == VHDX_DISK_DIFFERENCING) {
@@ -239,7 +244,11 @@ static void print_info_json(const char *path, const vhdx_info *in)
     json_u64("log_length", in->log_length);
     json_key("log_dirty", false);
     fputs(in->log_dirty ? "true" : "false", stdout);
+    json_str("log_state", in->log_replay == VHDX_LOG_REPLAYED_IN_MEMORY  ? "replayed_in_memory"
+                          : in->log_replay == VHDX_LOG_REPLAYED_IN_PLACE ? "replayed_in_place"
+                                                                         : "clean");
     json_u64("log_entries_replayed", in->log_entries_replayed);
+    json_u64("log_head_sequence", in->log_head_sequence);
     json_str("parent_linkage", diff ? in->parent_linkage : NULL);
     json_str("parent_path", diff ? in->parent_path : NULL);
     json_u64("chain_depth", in->chain_depth);
@@ -338,6 +347,8 @@ static int cmd_info(int argc, char **argv)
 
 /* ---- check ---- */
 
+static int replay_in_place(const char *cmd, const char *path, bool dry, FILE *out);
+
 static int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -371,12 +382,10 @@ static int cmd_check(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if (repair != NULL) {
-        /* Never touch the image: say so and stop before opening it. */
-        fprintf(stderr,
-                PROG " check: repair (-r %s) needs the writer, which is not in this "
-                     "version; the image was not opened. Run without -r to check it.\n",
-                repair);
-        return CLI_EXIT_USAGE;
+        /* The one repair there is: replaying a dirty log into the file. */
+        rc = replay_in_place("check", argv[optind], false, json ? stderr : stdout);
+        if (rc != CLI_EXIT_OK)
+            return rc;
     }
     cli_check_run(argv[optind], &chk);
     if (json) {
@@ -873,6 +882,151 @@ static int cmd_convert(int argc, char **argv)
     return rc;
 }
 
+/* ---- replay, replay-diff ---- */
+
+struct listing {
+    FILE *out;
+};
+
+static void print_item(void *ctx, const vhdx_log_item *it)
+{
+    struct listing *l = ctx;
+    if (it->kind == VHDX_LOG_ITEM_ENTRY)
+        fprintf(l->out,
+                "entry %" PRIu32 ": sequence %" PRIu64 " at log offset 0x%" PRIx64
+                ", 0x%" PRIx32 " bytes, tail 0x%" PRIx32 ", %" PRIu32 " descriptors (%" PRIu32
+                " data), flushed file offset 0x%" PRIx64 ", last file offset 0x%" PRIx64 "\n",
+                it->entry_index, it->sequence_number, it->log_offset, it->entry_length, it->tail,
+                it->descriptor_count, it->data_count, it->flushed_file_offset,
+                it->last_file_offset);
+    else
+        fprintf(l->out, "  %s [0x%" PRIx64 ", 0x%" PRIx64 ")\n",
+                it->kind == VHDX_LOG_ITEM_DATA ? "data" : "zero", it->file_offset,
+                it->file_offset + it->length);
+}
+
+/*
+ * Replays IMAGE's log into the file (or, dry, lists it): the findings that
+ * stop it go to stderr, the summary to `out`.
+ */
+static int replay_in_place(const char *cmd, const char *path, bool dry, FILE *out)
+{
+    struct cli_findings fs;
+    struct listing l = {out};
+    vhdx_open_options o;
+    vhdx_replay_result r;
+    vhdx_status st;
+    vhdx_io io;
+    int fd, rc = CLI_EXIT_OK;
+
+    fd = open(path, (dry ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, PROG " %s: ", cmd);
+        cli_text_safe(stderr, path);
+        fprintf(stderr, ": cannot open%s: %s\n", dry ? "" : " for writing", strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    if (vhdx_io_from_fd(fd, !dry, 1, &io) != VHDX_OK) {
+        close(fd);
+        return CLI_EXIT_USAGE;
+    }
+    cli_findings_init(&fs);
+    memset(&o, 0, sizeof(o));
+    o.on_diag = cli_findings_collect;
+    o.diag_ctx = &fs;
+    st = vhdx_replay(&io, &o, dry ? VHDX_REPLAY_DRY_RUN : 0, dry ? print_item : NULL, &l, &r);
+    vhdx_io_close(&io);
+    if (st != VHDX_OK) {
+        rc = fs.errors > 0 && cli_status_exit(st) != CLI_EXIT_USAGE ? CLI_EXIT_INVALID
+                                                                      : CLI_EXIT_USAGE;
+        fprintf(stderr, PROG " %s: ", cmd);
+        cli_text_safe(stderr, path);
+        fprintf(stderr, ": %s: %s\n", rc == CLI_EXIT_INVALID ? "cannot replay the log" : "failed",
+                vhdx_strerror(st));
+    } else if (!r.dirty) {
+        fprintf(out, "%s: the log is clean, nothing to replay\n", path);
+    } else if (dry) {
+        fprintf(out,
+                "dry run: %" PRIu32 " entries, %" PRIu64 " descriptors (sequence %" PRIu64
+                " to %" PRIu64 ") would be replayed; nothing was written\n",
+                r.entries, r.descriptors, r.tail_sequence, r.head_sequence);
+    } else {
+        fprintf(out,
+                "%s: replayed %" PRIu32 " log entries, %" PRIu64 " descriptors (sequence %" PRIu64
+                " to %" PRIu64 "); file size 0x%" PRIx64 " -> 0x%" PRIx64 "; the log is now empty\n",
+                path, r.entries, r.descriptors, r.tail_sequence, r.head_sequence,
+                r.file_size_before, r.file_size_after);
+    }
+    /* What made entries invalid or stopped the replay (warnings and errors). */
+    for (size_t i = 0; i < fs.count; i++)
+        if (fs.items[i].severity != VHDX_SEVERITY_INFO)
+            cli_diag_print_text(stderr, &fs.items[i]);
+    cli_findings_free(&fs);
+    return rc;
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"dry-run", no_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    bool dry = false;
+    int c;
+
+    while ((c = next_option(argc, argv, ":h", longopts)) != -1) {
+        switch (c) {
+        case 'n':
+            dry = true;
+            break;
+        case 'h':
+            print_command_help();
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        usage_error(argc - optind == 0 ? "missing IMAGE" : "too many arguments", NULL);
+        return CLI_EXIT_USAGE;
+    }
+    return finish_stdout(replay_in_place("replay", argv[optind], dry, stdout));
+}
+
+static int cmd_replay_diff(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"qemu", no_argument, NULL, 'q'},
+                                             {"timeout", required_argument, NULL, 't'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    bool qemu = false;
+    uint64_t timeout = 60;
+    int c;
+
+    while ((c = next_option(argc, argv, ":h", longopts)) != -1) {
+        switch (c) {
+        case 'q':
+            qemu = true;
+            break;
+        case 't':
+            if (!cli_parse_size(optarg, &timeout) || timeout == 0 || timeout > 86400) {
+                usage_error("invalid --timeout '%s' (seconds, 1 to 86400)", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            print_command_help();
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        usage_error(argc - optind == 0 ? "missing IMAGE" : "too many arguments", NULL);
+        return CLI_EXIT_USAGE;
+    }
+    return finish_stdout(replay_diff_run(PROG, argv[optind], qemu, (unsigned)timeout, stdout));
+}
+
 /* ---- main ---- */
 
 static const struct command commands[] = {
@@ -884,12 +1038,15 @@ static const struct command commands[] = {
      "\n"
      "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error.\n"},
     {"check", cmd_check, "usage: vhdx check [--json] [-r leaks|all] IMAGE\n",
-     "Checks an image against every rule of the format without writing to it;\n"
-     "prints exactly what 'vhdx-verify IMAGE' prints.\n"
+     "Checks an image against every rule of the format without writing to it\n"
+     "(unless -r); prints exactly what 'vhdx-verify IMAGE' prints. A dirty log\n"
+     "is replayed in memory and the replayed view is judged.\n"
      "\n"
      "  --json            print one JSON document (docs/verify-json.md)\n"
-     "  -r leaks|all      repair: needs the writer, which is not in this\n"
-     "                    version; exits with status 2 without opening IMAGE\n"
+     "  -r leaks|all      repair first, writing to IMAGE: a dirty log is replayed\n"
+     "                    into the file and the headers updated (as 'vhdx replay');\n"
+     "                    then the replayed image is checked. Both levels do the\n"
+     "                    same: the log is the only thing this version repairs\n"
      "\n"
      "Exit status: 0 no errors (warnings allowed), 1 the image has errors,\n"
      "2 usage or I/O error (the image could not be judged).\n"},
@@ -923,6 +1080,33 @@ static const struct command commands[] = {
      "          is not in this version)\n"
      "\n"
      "Exit status: 0 success, 1 SRC is invalid, 2 usage or I/O error.\n"},
+    {"replay", cmd_replay, "usage: vhdx replay [--dry-run] IMAGE\n",
+     "Replays a dirty log into IMAGE (VHDX-FORMAT.md §8.7, docs/REPLAY.md): the\n"
+     "active sequence is applied, the file extended to the head's LastFileOffset\n"
+     "and flushed, then both headers are rewritten with LogGuid 0 and a new\n"
+     "FileWriteGuid. A clean log changes nothing. The region tables, metadata\n"
+     "and BAT are not checked: run 'vhdx check IMAGE' after.\n"
+     "\n"
+     "  --dry-run  list the active sequence (entries, descriptors and their\n"
+     "             target ranges) and write nothing\n"
+     "\n"
+     "Exit status: 0 replayed (or clean), 1 the log cannot be replayed (no valid\n"
+     "sequence, truncated file), 2 usage or I/O error.\n"},
+    {"replay-diff", cmd_replay_diff, "usage: vhdx replay-diff [--qemu [--timeout SECONDS]] IMAGE\n",
+     "Replays IMAGE's log with two independent engines, the production one and\n"
+     "the reference one (docs/REPLAY.md), each into memory, and compares the\n"
+     "outcome, the headers' log fields, both region tables, the metadata and\n"
+     "BAT regions, the virtual disk and every other byte of the file. IMAGE is\n"
+     "never written. Prints the first difference with its offset and the\n"
+     "engines that disagree.\n"
+     "\n"
+     "  --qemu  also replay a temporary copy with 'qemu-img check -r all' and\n"
+     "          compare it (skipped when qemu-img is not installed, and for\n"
+     "          4096-byte sectors and differencing images, which it cannot open)\n"
+     "  --timeout SECONDS\n"
+     "          stop qemu-img after this long (default 60); some logs make it loop\n"
+     "\n"
+     "Exit status: 0 all engines agree, 1 a difference, 2 could not run.\n"},
 };
 
 static const char main_usage[] = "usage: vhdx COMMAND [OPTIONS] ARGUMENTS\n";
@@ -930,7 +1114,7 @@ static const char main_usage[] = "usage: vhdx COMMAND [OPTIONS] ARGUMENTS\n";
 static void print_main_help(void)
 {
     fputs(main_usage, stdout);
-    fputs("\nCommands (all open images read-only):\n", stdout);
+    fputs("\nCommands (all open images read-only except replay and check -r):\n", stdout);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         printf("  %s", commands[i].usage + strlen("usage: "));
     fputs("\n'vhdx COMMAND --help' describes a command. Sizes and offsets accept the\n"

@@ -1131,6 +1131,12 @@ vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned 
     if (st == VHDX_OK)
         st = img->first_error;
     res->file_size_before = res->file_size_after = img->file_size;
+    if (st == VHDX_OK) {
+        res->current_header = img->current_header;
+        memcpy(res->log_guid, img->header.log_guid.b, 16);
+        res->log_offset = img->header.log_offset;
+        res->log_length = img->header.log_length;
+    }
     if (st != VHDX_OK || guid_is_nil(&img->header.log_guid))
         goto out;
     res->dirty = 1;
