@@ -2,7 +2,7 @@
 
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
 
-def vhdx_fuzzer(name, srcs = [], seed_srcs = [], seed_deps = []):
+def vhdx_fuzzer(name, srcs = [], seed_srcs = [], seed_deps = [], deps = []):
     """Declares the targets of the harness fuzz/<name>.c.
 
     <name>          the harness: a libFuzzer binary under --config=fuzz or
@@ -19,20 +19,20 @@ def vhdx_fuzzer(name, srcs = [], seed_srcs = [], seed_deps = []):
     cc_binary(
         name = name,
         srcs = [name + ".c"] + srcs,
-        deps = [":fuzz_common", "//:vhdx"] + driver,
+        deps = [":fuzz_common", "//:vhdx"] + deps + driver,
     )
     cc_binary(
         name = "seeds_" + name,
         testonly = True,
         srcs = [name + ".c", "seed_main.c"] + srcs + seed_srcs,
         copts = ["-DFUZZ_SEEDS"],
-        deps = [":fuzz_common", "//:vhdx"] + seed_deps,
+        deps = [":fuzz_common", "//:vhdx"] + deps + seed_deps,
     )
     cc_test(
         name = name + "_regress",
         size = "small",
         srcs = [name + ".c"] + srcs,
-        deps = [":fuzz_common", "//:vhdx"] + driver,
+        deps = [":fuzz_common", "//:vhdx"] + deps + driver,
         data = ["//corpus:" + name],
         args = ["$(locations //corpus:" + name + ")"],
     )

@@ -705,6 +705,110 @@ static void test_check_judges_replayed_view(void **state)
     dirty_free(&d);
 }
 
+/* ---- The rules of the search, one shape each ---- */
+
+static vhdx_status open_shape(int shape, struct dirty_image *d)
+{
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    vhdx_status st;
+    build(shape, d);
+    o = opts();
+    assert_status(vhdx_io_from_memory(d->img.data, d->img.len, &io), VHDX_OK);
+    st = vhdx_open(&io, &o, &img);
+    vhdx_close(img);
+    return st;
+}
+
+static void test_no_valid_sequence(void **state)
+{
+    struct dirty_image d;
+    (void)state;
+    assert_status(open_shape(12, &d), VHDX_E_CORRUPT); /* its only entry is torn */
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "log.sequence.none");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "log.entry.invalid");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CHECKSUM, "log_entry.checksum");
+    assert_int_equal(ts.sink.errors, 1);
+    dirty_free(&d);
+}
+
+static void test_tail_outside_sequence(void **state)
+{
+    struct dirty_image d;
+    (void)state;
+    assert_status(open_shape(13, &d), VHDX_E_CORRUPT);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "log.sequence.tail");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "log.sequence.none");
+    assert_int_equal(ts.sink.total, 2);
+    dirty_free(&d);
+}
+
+static void test_flushed_offset_beyond_file_is_truncation(void **state)
+{
+    struct dirty_image d;
+    (void)state;
+    assert_status(open_shape(14, &d), VHDX_E_TRUNCATED);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_TRUNCATED, "log.truncated");
+    dirty_free(&d);
+}
+
+/* An entry of another log (another LogGuid) is ignored without a word. */
+static void test_foreign_entry_ignored_silently(void **state)
+{
+    struct dirty_image d;
+    (void)state;
+    assert_status(open_shape(21, &d), VHDX_E_CORRUPT);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "log.sequence.none");
+    dirty_free(&d);
+}
+
+/* log_plan_load itself refuses a log length that cannot hold a log. */
+static void test_plan_rejects_unusable_log_length(void **state)
+{
+    struct dirty_image d;
+    struct alloc_acct acct;
+    struct log_plan plan;
+    struct header h;
+    vhdx_io io;
+    (void)state;
+    build(0, &d);
+    decode_header(d.img.data, 2, &h);
+    h.log_length = 0;
+    alloc_acct_init(&acct, NULL, 0);
+    test_sink_init(&ts);
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    assert_status(log_plan_load(&io, &h, d.img.len, 0xFFF00000u, &acct, &ts.sink, &plan),
+                  VHDX_E_RANGE);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "log.length");
+    vhdx_io_close(&io);
+    assert_int_equal(acct.in_use, 0);
+    dirty_free(&d);
+}
+
+/* A file that ends inside the log: log.region.past_eof. */
+static void test_plan_log_past_end_of_file(void **state)
+{
+    struct dirty_image d;
+    struct alloc_acct acct;
+    struct log_plan plan;
+    struct header h;
+    vhdx_io io;
+    (void)state;
+    build(0, &d);
+    decode_header(d.img.data, 2, &h);
+    alloc_acct_init(&acct, NULL, 0);
+    test_sink_init(&ts);
+    assert_status(vhdx_io_from_memory(d.img.data, (size_t)(h.log_offset + 4096), &io), VHDX_OK);
+    assert_status(log_plan_load(&io, &h, h.log_offset + 4096, 0xFFF00000u, &acct, &ts.sink,
+                                &plan),
+                  VHDX_E_TRUNCATED);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_TRUNCATED, "log.region.past_eof");
+    vhdx_io_close(&io);
+    assert_int_equal(acct.in_use, 0);
+    dirty_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +830,12 @@ int main(void)
         cmocka_unit_test(test_header_update_failure),
         cmocka_unit_test(test_replay_needs_writable_io),
         cmocka_unit_test(test_check_judges_replayed_view),
+        cmocka_unit_test(test_no_valid_sequence),
+        cmocka_unit_test(test_tail_outside_sequence),
+        cmocka_unit_test(test_flushed_offset_beyond_file_is_truncation),
+        cmocka_unit_test(test_foreign_entry_ignored_silently),
+        cmocka_unit_test(test_plan_rejects_unusable_log_length),
+        cmocka_unit_test(test_plan_log_past_end_of_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@ but worth knowing; **info**, a fact about the image.
 This file is generated from `docs/rules/*.md` by `tools/make_rules_md.sh`.
 
 HDR
-    for m in file_identifier header region_table metadata_table metadata_items parent_locator bat log_entry image; do
+    for m in file_identifier header region_table metadata_table metadata_items parent_locator bat log_entry log image; do
         if [ -f "docs/rules/$m.md" ]; then
             cat "docs/rules/$m.md"
             echo

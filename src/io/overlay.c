@@ -311,3 +311,16 @@ size_t io_overlay_pages(const vhdx_io *overlay)
     o = overlay->ctx;
     return o->count;
 }
+
+bool io_overlay_page_offset(const vhdx_io *overlay, size_t i, uint64_t *offset)
+{
+    const struct overlay *o;
+
+    if (overlay == NULL || overlay->read != overlay_read || overlay->ctx == NULL)
+        return false;
+    o = overlay->ctx;
+    if (i >= o->count)
+        return false;
+    *offset = o->pages[i].no * IO_OVERLAY_PAGE_SIZE;
+    return true;
+}

@@ -26,6 +26,7 @@
 #ifndef VHDX_IO_OVERLAY_H
 #define VHDX_IO_OVERLAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,12 @@ MUST_USE vhdx_status io_overlay_create(const vhdx_io *base, struct alloc_acct *a
 
 /* The number of pages the overlay holds; 0 when `overlay` is not an overlay. */
 size_t io_overlay_pages(const vhdx_io *overlay);
+
+/*
+ * The file offset of the i-th page it holds (ascending order), for
+ * comparing two overlays page by page; false past the last page or when
+ * `overlay` is not an overlay.
+ */
+bool io_overlay_page_offset(const vhdx_io *overlay, size_t i, uint64_t *offset);
 
 #endif

@@ -1,0 +1,250 @@
+/*
+ * Differential replay: the production engine (vhdx_replay, src/image/log.c)
+ * and the reference engine (src/refreplay) on the same dirty file, each
+ * into its own in-memory overlay. Any disagreement aborts: one accepting
+ * where the other rejects, different rejections, or different bytes after
+ * replay (outside the headers' FileWriteGuid and checksum, which differ by
+ * design: docs/REPLAY.md).
+ *
+ * The file is a fixed valid image (tests/dirty_images shape "one-entry")
+ * with its log region replaced from the input, and the current header's
+ * log fields optionally taken from it:
+ *   byte 0      flags: bit 0 LogGuid from bytes 1-16 (else the image's),
+ *               bit 1 LogVersion = byte 17, bit 2 LogLength = 2 MiB,
+ *               bit 3 LogOffset = 4 MiB
+ *   bytes 1-17  as above
+ *   then        records: u32 log offset (taken mod LogLength), u16 length,
+ *               that many bytes, written into the log region in order.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/endian.h"
+#include "dirty_images.h"
+#include "format/constants.h"
+#include "format/header.h"
+#include "fuzz_common.h"
+#include "io/overlay.h"
+#include "refreplay/ref_replay.h"
+#include "vhdx.h"
+
+#define HEADER_BYTES 18u
+#define OVERLAY_CAP (16u << 20)
+
+static struct dirty_image base;
+static bool base_ready;
+static uint8_t *file;
+static size_t file_len;
+
+static void init_base(void)
+{
+    if (base_ready)
+        return;
+    if (dirty_build(0, &base) != 0)
+        abort();
+    file_len = base.img.len;
+    file = malloc(file_len);
+    if (file == NULL)
+        abort();
+    base_ready = true;
+}
+
+struct first_error {
+    char rule[96];
+    vhdx_status code;
+};
+
+static void note_error(void *ctx, const vhdx_diag *d)
+{
+    struct first_error *fe = ctx;
+    if (d->severity == VHDX_SEVERITY_ERROR && fe->rule[0] == '\0') {
+        snprintf(fe->rule, sizeof(fe->rule), "%s", d->rule);
+        fe->code = d->code;
+    }
+}
+
+/* 0 replayed, 1 no sequence, 2 truncated, -1 outside the comparison (header, limits). */
+static int production_class(vhdx_status st, const struct first_error *fe)
+{
+    if (st == VHDX_OK)
+        return 0;
+    if (strcmp(fe->rule, "log.sequence.none") == 0)
+        return 1;
+    if (strcmp(fe->rule, "log.truncated") == 0 || strcmp(fe->rule, "log.region.past_eof") == 0)
+        return 2;
+    return -1;
+}
+
+static int reference_class(enum ref_status st)
+{
+    switch (st) {
+    case REF_OK:
+        return 0;
+    case REF_NO_SEQUENCE:
+        return 1;
+    case REF_TRUNCATED:
+        return 2;
+    default:
+        return -1;
+    }
+}
+
+static void read_page(const vhdx_io *io, uint64_t off, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    FUZZ_CHECK(io->read(io->ctx, buf, n, off, &got) == VHDX_OK);
+    if (got < n)
+        memset(buf + got, 0, n - got);
+}
+
+/* Both overlays hold the same file, headers' FileWriteGuid and checksum aside. */
+static void compare(const vhdx_io *a, const vhdx_io *b)
+{
+    static uint8_t pa[4096], pb[4096];
+    uint64_t sa = 0, sb = 0, off;
+    FUZZ_CHECK(a->size(a->ctx, &sa) == VHDX_OK && b->size(b->ctx, &sb) == VHDX_OK);
+    FUZZ_CHECK(sa == sb);
+    /* Every page either overlay holds, and every page of the base file. */
+    for (int side = 0; side < 3; side++) {
+        size_t n = side == 2 ? file_len / 4096 : io_overlay_pages(side == 0 ? a : b);
+        for (size_t i = 0; i < n; i++) {
+            if (side == 2)
+                off = (uint64_t)i * 4096;
+            else if (!io_overlay_page_offset(side == 0 ? a : b, i, &off))
+                abort();
+            if (off >= sa)
+                continue;
+            read_page(a, off, pa, 4096);
+            read_page(b, off, pb, 4096);
+            if (off == VHDX_HEADER1_OFFSET || off == VHDX_HEADER2_OFFSET) {
+                memset(pa + 4, 0, 4);
+                memset(pb + 4, 0, 4);
+                memset(pa + 16, 0, 16);
+                memset(pb + 16, 0, 16);
+            }
+            FUZZ_CHECK(memcmp(pa, pb, 4096) == 0);
+        }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct alloc_acct acct_a, acct_b;
+    struct header h;
+    struct first_error fe;
+    vhdx_open_options o;
+    vhdx_replay_result pr;
+    struct ref_result rr;
+    enum ref_status rs;
+    vhdx_io mem, a, b;
+    vhdx_status ps;
+    size_t pos = HEADER_BYTES;
+    int pc, rc;
+    uint8_t flags;
+
+    if (size < HEADER_BYTES)
+        return 0;
+    init_base();
+    memcpy(file, base.img.data, file_len);
+    h = base.img.header;
+    flags = data[0];
+    if (flags & 1)
+        memcpy(h.log_guid.b, data + 1, 16);
+    if (flags & 2)
+        h.log_version = data[17];
+    if (flags & 4)
+        h.log_length = 2u << 20;
+    if (flags & 8)
+        h.log_offset = 4u << 20;
+    if (header_encode(&h, file + VHDX_HEADER2_OFFSET, HEADER_SIZE) != VHDX_OK)
+        abort();
+    /* The log region: zeros, then the input's records. */
+    if (h.log_offset + h.log_length <= file_len)
+        memset(file + h.log_offset, 0, h.log_length);
+    while (pos + 6 <= size && h.log_offset + h.log_length <= file_len) {
+        uint32_t off = le32_load_no_bounds_check(data + pos) % h.log_length;
+        size_t len = le16_load_no_bounds_check(data + pos + 4);
+        pos += 6;
+        if (len > size - pos)
+            len = size - pos;
+        if (len > h.log_length - off)
+            len = h.log_length - off;
+        memcpy(file + h.log_offset + off, data + pos, len);
+        pos += len;
+    }
+
+    if (vhdx_io_from_memory(file, file_len, &mem) != VHDX_OK)
+        abort();
+    alloc_acct_init(&acct_a, NULL, 0);
+    alloc_acct_init(&acct_b, NULL, 0);
+    if (io_overlay_create(&mem, &acct_a, OVERLAY_CAP, &a) != VHDX_OK ||
+        io_overlay_create(&mem, &acct_b, OVERLAY_CAP, &b) != VHDX_OK)
+        abort();
+
+    memset(&fe, 0, sizeof(fe));
+    memset(&o, 0, sizeof(o));
+    o.on_diag = note_error;
+    o.diag_ctx = &fe;
+    ps = vhdx_replay(&a, &o, 0, NULL, NULL, &pr);
+    pc = production_class(ps, &fe);
+    /* The reference is defined for a current header that passed validation. */
+    if (pr.current_header != 0 && pr.dirty && pc >= 0) {
+        rs = ref_replay(&b, pr.log_guid, pr.log_offset, pr.log_length, pr.current_header, 0, &rr);
+        rc = reference_class(rs);
+        if (rc >= 0) {
+            if (pc != rc)
+                fprintf(stderr, "production class %d (%s), reference %s\n", pc, fe.rule,
+                        ref_status_name(rs));
+            FUZZ_CHECK(pc == rc);
+            if (pc == 0) {
+                FUZZ_CHECK(pr.entries == rr.entries);
+                FUZZ_CHECK(pr.head_sequence == rr.head_sequence);
+                compare(&a, &b);
+            }
+        }
+    }
+    vhdx_io_close(&a);
+    vhdx_io_close(&b);
+    vhdx_io_close(&mem);
+    FUZZ_CHECK(acct_a.in_use == 0 && acct_b.in_use == 0);
+    return 0;
+}
+
+#ifdef FUZZ_SEEDS
+/* Each dirty shape's log as records of its non-zero 4 KiB sectors. */
+void fuzz_make_seeds(struct seed_out *out)
+{
+    for (int i = 0; i < dirty_count(); i++) {
+        struct dirty_image d;
+        uint8_t *seed, *log;
+        size_t n = HEADER_BYTES;
+        char name[96];
+        if (dirty_build(i, &d) != 0)
+            continue;
+        log = d.img.data + d.img.log_offset;
+        seed = calloc(1, HEADER_BYTES + (size_t)d.img.log_length / 4096 * (6 + 4096));
+        if (seed == NULL) {
+            dirty_free(&d);
+            continue;
+        }
+        /* Keep the shape's own LogGuid (flag 1): it is the base image's. */
+        for (uint32_t off = 0; off < d.img.log_length; off += 4096) {
+            bool zero = true;
+            for (uint32_t k = 0; k < 4096 && zero; k++)
+                zero = log[off + k] == 0;
+            if (zero)
+                continue;
+            le32_store_no_bounds_check(seed + n, off);
+            le16_store_no_bounds_check(seed + n + 4, 4096);
+            memcpy(seed + n + 6, log + off, 4096);
+            n += 6 + 4096;
+        }
+        snprintf(name, sizeof(name), "dirty-%s", d.name);
+        seed_emit(out, name, seed, n);
+        free(seed);
+        dirty_free(&d);
+    }
+}
+#endif
