@@ -20,7 +20,7 @@ mkdir -p "$OUT" "$WORK/obj"
 
 # The harness build may skip checksum enforcement (src/base/crc32c.h).
 FLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
-  -I$SRC_DIR/include -I$SRC_DIR/src -I$SRC_DIR/fuzz"
+  -I$SRC_DIR/include -I$SRC_DIR/src -I$SRC_DIR/fuzz -I$SRC_DIR/tests"
 
 objs=()
 for c in "$SRC_DIR"/src/*/*.c; do
@@ -34,6 +34,12 @@ done
 # shellcheck disable=SC2086
 $CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/image_input.c" -o "$WORK/obj/fuzz_image_input.o"
 objs+=("$WORK/obj/fuzz_image_input.o")
+# The replay_diff harness builds its base image with the test image builder.
+for c in image_builder dirty_images; do
+    # shellcheck disable=SC2086
+    $CC $CFLAGS $FLAGS -c "$SRC_DIR/tests/$c.c" -o "$WORK/obj/tests_$c.o"
+    objs+=("$WORK/obj/tests_$c.o")
+done
 
 FUZZERS=$(sed -n 's/^ *"\(fuzz_[a-z_]*\)",$/\1/p' "$SRC_DIR/fuzz/BUILD")
 for f in $FUZZERS; do

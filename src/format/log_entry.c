@@ -309,12 +309,11 @@ vhdx_status log_descriptor_encode(const struct log_descriptor *desc, uint8_t *bu
 
 /* ---- Data sector (§8.6) ---- */
 
-vhdx_status log_data_sector_decode(const uint8_t *buf, size_t len, struct log_data_sector *out,
-                                   struct diag_sink *d)
+/* The checks of decode without copying the data: signature and the two sequence halves. */
+static vhdx_status data_sector_fields(const uint8_t *buf, size_t len, uint32_t *high,
+                                      uint32_t *low, struct diag_sink *d)
 {
-    struct rcursor c = rc_make(buf, len);
-
-    memset(out, 0, sizeof(*out));
+    *high = *low = 0;
     if (buf == NULL || len < LOG_SECTOR)
         return DIAG_ERROR(d, VHDX_E_TRUNCATED, "log_entry.data_sector.truncated", DATA_NAME, 0,
                           "data sector needs %u bytes, only %zu available", LOG_SECTOR,
@@ -323,30 +322,43 @@ vhdx_status log_data_sector_decode(const uint8_t *buf, size_t len, struct log_da
         return DIAG_ERROR(d, VHDX_E_SIGNATURE, "log_entry.data_sector.signature", DATA_NAME, 0,
                           "signature %02x %02x %02x %02x is not 'data'", buf[0], buf[1], buf[2],
                           buf[3]);
-    (void)rc_skip(&c, 4);
-    out->sequence_high = rc_u32(&c);
-    (void)rc_bytes(&c, out->data, LOG_DATA_SECTOR_DATA_SIZE);
-    out->sequence_low = rc_u32(&c);
-    if (NEVER(!rc_ok(&c)))
-        return DIAG_ERROR(d, VHDX_E_TRUNCATED, "log_entry.data_sector.truncated", DATA_NAME, 0,
-                          "data sector fields run past the buffer");
+    *high = le32_load_no_bounds_check(buf + 4);
+    *low = le32_load_no_bounds_check(buf + LOG_DATA_SECTOR_LOW_OFFSET);
+    return VHDX_OK;
+}
+
+vhdx_status log_data_sector_decode(const uint8_t *buf, size_t len, struct log_data_sector *out,
+                                   struct diag_sink *d)
+{
+    vhdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    st = data_sector_fields(buf, len, &out->sequence_high, &out->sequence_low, d);
+    if (st != VHDX_OK)
+        return st;
+    memcpy(out->data, buf + LOG_DATA_SECTOR_DATA_OFFSET, LOG_DATA_SECTOR_DATA_SIZE);
+    return VHDX_OK;
+}
+
+static vhdx_status sequence_check(uint32_t high, uint32_t low, uint64_t entry_sequence,
+                                  struct diag_sink *d)
+{
+    uint64_t seq = ((uint64_t)high << 32) | low;
+
+    /* §8.6: a torn or misdirected sector write shows up as a sequence mismatch. */
+    if (seq != entry_sequence)
+        return DIAG_ERROR(d, VHDX_E_CORRUPT, "log_entry.data_sector.sequence", DATA_NAME,
+                          high != (uint32_t)(entry_sequence >> 32) ? 4u
+                                                                   : LOG_DATA_SECTOR_LOW_OFFSET,
+                          "sequence high:low 0x%08x:0x%08x differs from the entry's 0x%016llx",
+                          high, low, (unsigned long long)entry_sequence);
     return VHDX_OK;
 }
 
 vhdx_status log_data_sector_validate(const struct log_data_sector *s, uint64_t entry_sequence,
                                      struct diag_sink *d)
 {
-    uint64_t seq = ((uint64_t)s->sequence_high << 32) | s->sequence_low;
-
-    /* §8.6: a torn or misdirected sector write shows up as a sequence mismatch. */
-    if (seq != entry_sequence)
-        return DIAG_ERROR(d, VHDX_E_CORRUPT, "log_entry.data_sector.sequence", DATA_NAME,
-                          s->sequence_high != (uint32_t)(entry_sequence >> 32)
-                              ? 4u
-                              : LOG_DATA_SECTOR_LOW_OFFSET,
-                          "sequence high:low 0x%08x:0x%08x differs from the entry's 0x%016llx",
-                          s->sequence_high, s->sequence_low, (unsigned long long)entry_sequence);
-    return VHDX_OK;
+    return sequence_check(s->sequence_high, s->sequence_low, entry_sequence, d);
 }
 
 vhdx_status log_data_sector_encode(const struct log_data_sector *s, uint8_t *buf, size_t len)
@@ -555,12 +567,13 @@ vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t en
         data_in_entry = data_count;
     for (uint64_t j = 0; j < data_in_entry; j++) {
         uint64_t pos = ring_sector(log_length, entry_offset, v->descriptor_sectors + j);
-        struct log_data_sector sector;
+        uint32_t high, low;
 
+        /* The fields only: copying every sector's data would double the cost of a search. */
         saved = sink_enter(d, pos);
-        s = log_data_sector_decode(log + pos, LOG_SECTOR, &sector, d);
+        s = data_sector_fields(log + pos, LOG_SECTOR, &high, &low, d);
         if (s == VHDX_OK)
-            s = log_data_sector_validate(&sector, h->sequence_number, d);
+            s = sequence_check(high, low, h->sequence_number, d);
         sink_leave(d, saved);
         first = status_first(first, s);
     }
