@@ -17,7 +17,8 @@
  *    hostile log in which every sector begins with `loge` and the image's
  *    LogGuid, claims the longest entry and passes the header checks: the
  *    times must grow linearly.
- * With --write DIR, writes DIR/full-log.vhdx (the image of 1) for the
+ * With --write DIR, writes DIR/full-log.vhdx (the image of 1) and
+ * DIR/half-log.vhdx (the same entries filling half of the log) for the
  * in-place comparison with qemu-img (bench/run_replay_bench.sh).
  */
 #include <stdio.h>
@@ -52,8 +53,8 @@ static void die(const char *what)
 static const struct guid LOG_GUID = {{0x42, 0x45, 0x4e, 0x43, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}};
 
 /* The full-log image; *log_bytes receives the bytes the entries occupy. */
-static void build_full(struct ib_image *img, uint32_t log_len, uint64_t *log_bytes,
-                       uint32_t *entries)
+static void build_full(struct ib_image *img, uint32_t log_len, uint32_t fill_len,
+                       uint64_t *log_bytes, uint32_t *entries)
 {
     struct ib_params p;
     uint64_t area, seq = 1;
@@ -76,7 +77,7 @@ static void build_full(struct ib_image *img, uint32_t log_len, uint64_t *log_byt
             pages[i][k] = (uint8_t)(i * 7 + k);
         payloads[i] = pages[i];
     }
-    while (used + entry_len + 4096 <= log_len) {
+    while (used + entry_len + 4096 <= fill_len) {
         struct log_entry_header h;
         memset(&h, 0, sizeof(h));
         for (int i = 0; i < 126; i++) {
@@ -215,7 +216,7 @@ int main(int argc, char **argv)
     else if (argc != 1)
         die("usage: replay_bench [--write DIR]");
 
-    build_full(&img, 64 * MiB, &log_bytes, &entries);
+    build_full(&img, 64 * MiB, 64 * MiB, &log_bytes, &entries);
     t_search = best_search(&img, &found, VHDX_OK);
     if (found != entries)
         die("the search did not find every entry");
@@ -239,6 +240,17 @@ int main(int argc, char **argv)
         printf("  wrote %s\n", path);
     }
     ib_free(&img);
+    if (dir != NULL) {
+        /* The same entries filling half of the log, for qemu-img (bench/README.md). */
+        char path[4096];
+        build_full(&img, 64 * MiB, 32 * MiB, &log_bytes, &entries);
+        snprintf(path, sizeof(path), "%s/half-log.vhdx", dir);
+        if (ib_save(&img, path) != 0)
+            die("cannot write the image");
+        printf("  wrote %s (%u entries, %llu log bytes)\n", path, entries,
+               (unsigned long long)log_bytes);
+        ib_free(&img);
+    }
 
     /* Garbage: random bytes. */
     {

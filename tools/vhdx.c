@@ -913,6 +913,7 @@ static int replay_in_place(const char *cmd, const char *path, bool dry, FILE *ou
 {
     struct cli_findings fs;
     struct listing l = {out};
+    vhdx_limits limits;
     vhdx_open_options o;
     vhdx_replay_result r;
     vhdx_status st;
@@ -934,6 +935,14 @@ static int replay_in_place(const char *cmd, const char *path, bool dry, FILE *ou
     memset(&o, 0, sizeof(o));
     o.on_diag = cli_findings_collect;
     o.diag_ctx = &fs;
+    /*
+     * Replaying was asked for: hold the whole log whatever its length (the
+     * format allows up to 4095 MiB, and the header check keeps it inside
+     * the file), where a read-only open keeps to the default memory limit.
+     */
+    limits = vhdx_limits_default();
+    limits.max_memory = (uint64_t)4096 << 20;
+    o.limits = &limits;
     st = vhdx_replay(&io, &o, dry ? VHDX_REPLAY_DRY_RUN : 0, dry ? print_item : NULL, &l, &r);
     vhdx_io_close(&io);
     if (st != VHDX_OK) {
@@ -1085,7 +1094,8 @@ static const struct command commands[] = {
      "active sequence is applied, the file extended to the head's LastFileOffset\n"
      "and flushed, then both headers are rewritten with LogGuid 0 and a new\n"
      "FileWriteGuid. A clean log changes nothing. The region tables, metadata\n"
-     "and BAT are not checked: run 'vhdx check IMAGE' after.\n"
+     "and BAT are not checked: run 'vhdx check IMAGE' after. The whole log is\n"
+     "held in memory, whatever its length (at most 4095 MiB).\n"
      "\n"
      "  --dry-run  list the active sequence (entries, descriptors and their\n"
      "             target ranges) and write nothing\n"
