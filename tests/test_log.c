@@ -369,6 +369,7 @@ static void test_apply_twice_same_as_once(void **state)
 
 static void test_crash_during_replay(void **state)
 {
+    uint64_t crash_states = 0;
     (void)state;
     for (int s = 0; s < dirty_count(); s++) {
         struct dirty_image d;
@@ -398,7 +399,10 @@ static void test_crash_during_replay(void **state)
         want = memfile_read(&ref, &want_len);
         memfile_close(&ref);
 
-        for (uint64_t n = 0; n < total; n++) {
+        /* Each stop, with the stopping write lost, or torn after 512 B, 2 KiB or 3.5 KiB. */
+        for (uint64_t step = 0; step < total * 4; step++) {
+            static const size_t torn[4] = {0, 512, 2048, 3584};
+            uint64_t n = step / 4;
             struct memfile m;
             struct alloc_acct acct;
             vhdx_io f;
@@ -408,8 +412,10 @@ static void test_crash_during_replay(void **state)
             memfile_open(&m, d.img.data, d.img.len);
             alloc_acct_init(&acct, NULL, 0);
             assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
+            io_fault_set_torn(&f, torn[step % 4]);
             assert_status(vhdx_replay(&f, NULL, 0, NULL, NULL, NULL), VHDX_E_IO);
             assert_true(io_fault_stats(&f).stopped);
+            crash_states++;
             vhdx_io_close(&f);
             /* The next open replays what was left. */
             assert_status(vhdx_replay(&m.io, NULL, 0, NULL, NULL, NULL), VHDX_OK);
@@ -429,6 +435,36 @@ static void test_crash_during_replay(void **state)
         free(want);
         dirty_free(&d);
     }
+    print_message("crash states replayed: %llu\n", (unsigned long long)crash_states);
+    assert_true(crash_states > 400);
+}
+
+/* A torn write lands exactly its first bytes, once. */
+static void test_fault_torn_write(void **state)
+{
+    static uint8_t base[8192], page[4096];
+    struct alloc_acct acct;
+    struct memfile m;
+    vhdx_io f;
+    size_t got = 0;
+    uint8_t back[4096];
+    (void)state;
+    memset(page, 0xAB, sizeof(page));
+    memfile_open(&m, base, sizeof(base));
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(io_fault_create(&m.io, &acct, 1, &f), VHDX_OK);
+    io_fault_set_torn(&f, 1024);
+    assert_status(f.write(f.ctx, page, 4096, 0), VHDX_OK);
+    assert_status(f.write(f.ctx, page, 4096, 4096), VHDX_E_IO);
+    assert_status(f.write(f.ctx, page, 4096, 4096), VHDX_E_IO);
+    assert_int_equal(io_fault_stats(&f).torn, 1024);
+    assert_int_equal(io_fault_stats(&f).writes, 1);
+    assert_int_equal(io_fault_stats(&f).refused, 2);
+    assert_status(m.io.read(m.io.ctx, back, 4096, 4096, &got), VHDX_OK);
+    for (size_t i = 0; i < 4096; i++)
+        assert_int_equal(back[i], i < 1024 ? 0xAB : 0);
+    vhdx_io_close(&f);
+    memfile_close(&m);
 }
 
 /* ---- Dry run and the listing ---- */
@@ -818,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_replay_twice_same_as_once),
         cmocka_unit_test(test_apply_twice_same_as_once),
         cmocka_unit_test(test_crash_during_replay),
+        cmocka_unit_test(test_fault_torn_write),
         cmocka_unit_test(test_dry_run_lists_and_writes_nothing),
         cmocka_unit_test(test_multi_entry_listing_order),
         cmocka_unit_test(test_log_longer_than_limit),

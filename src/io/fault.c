@@ -8,6 +8,7 @@ struct fault_ctx {
     struct alloc_acct *acct;
     uint64_t allowed;
     uint64_t mutations;
+    size_t torn_bytes;
     struct io_fault_stats stats;
 };
 
@@ -33,8 +34,15 @@ static vhdx_status fault_write(void *ctx, const void *buf, size_t len, uint64_t 
 {
     struct fault_ctx *f = ctx;
     vhdx_status st;
-    if (f->base.write == NULL || !admit(f))
+    if (f->base.write == NULL)
         return VHDX_E_IO;
+    if (!admit(f)) {
+        /* The write that meets the stop may land in part (once). */
+        if (f->stats.refused == 1 && f->torn_bytes > 0 && f->torn_bytes < len &&
+            f->base.write(f->base.ctx, buf, f->torn_bytes, off) == VHDX_OK)
+            f->stats.torn = f->torn_bytes;
+        return VHDX_E_IO;
+    }
     st = f->base.write(f->base.ctx, buf, len, off);
     if (st == VHDX_OK)
         f->stats.writes++;
@@ -98,6 +106,12 @@ vhdx_status io_fault_create(const vhdx_io *base, struct alloc_acct *acct, uint64
     out->truncate = fault_truncate;
     out->close = fault_close;
     return VHDX_OK;
+}
+
+void io_fault_set_torn(vhdx_io *io, size_t bytes)
+{
+    if (io != NULL && io->read == fault_read)
+        ((struct fault_ctx *)io->ctx)->torn_bytes = bytes;
 }
 
 struct io_fault_stats io_fault_stats(const vhdx_io *io)

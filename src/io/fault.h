@@ -24,6 +24,7 @@ struct io_fault_stats {
     uint64_t truncates; /* truncates that reached the base */
     uint64_t flushes;   /* flushes that reached the base */
     uint64_t refused;   /* operations failed after the stop */
+    uint64_t torn;      /* bytes of the stopping write that landed (torn writes) */
     bool stopped;
 };
 
@@ -33,6 +34,14 @@ struct io_fault_stats {
  */
 MUST_USE vhdx_status io_fault_create(const vhdx_io *base, struct alloc_acct *acct,
                                      uint64_t allowed, vhdx_io *out);
+
+/*
+ * Makes the write that meets the stop torn: its first `bytes` bytes (when
+ * fewer than its length; a multiple of 512 models a disk that writes whole
+ * sectors) reach the base before it fails, as a power loss in the middle
+ * of a multi-sector write can leave. 0 (the default): nothing of it lands.
+ */
+void io_fault_set_torn(vhdx_io *io, size_t bytes);
 
 /* What the back end has seen so far; zeros when `io` is not a fault back end. */
 struct io_fault_stats io_fault_stats(const vhdx_io *io);
