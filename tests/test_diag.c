@@ -55,6 +55,34 @@ static void test_diag_stores_up_to_capacity_and_counts_beyond(void **state)
     assert_string_equal(recs[2].message, "i1");
 }
 
+/* diag_forward keeps file offsets and order, demotes errors only when asked, and restores base. */
+static void test_diag_forward_demotes_and_keeps_offsets(void **state)
+{
+    vhdx_diag held_records[4];
+    struct diag_sink held;
+    struct test_sink to;
+    (void)state;
+    diag_sink_init(&held, held_records, 4);
+    held.base = 0x1000;
+    (void)DIAG_ERROR(&held, VHDX_E_CHECKSUM, "x.checksum", "x", 4, "bad %d", 1);
+    (void)DIAG_INFO(&held, "x.note", "x", 8, "note");
+    test_sink_init(&to);
+    to.sink.base = 0x77;
+    diag_forward(&to.sink, &held, true);
+    assert_int_equal(to.sink.base, 0x77);
+    assert_int_equal(to.sink.stored, 2);
+    assert_int_equal(to.records[0].severity, VHDX_SEVERITY_WARNING);
+    assert_int_equal(to.records[0].code, VHDX_E_CHECKSUM);
+    assert_int_equal(to.records[0].offset, 0x1004);
+    assert_string_equal(to.records[0].message, "bad 1");
+    assert_int_equal(to.records[1].severity, VHDX_SEVERITY_INFO);
+    assert_int_equal(to.records[1].offset, 0x1008);
+    test_sink_init(&to);
+    diag_forward(&to.sink, &held, false);
+    assert_int_equal(to.records[0].severity, VHDX_SEVERITY_ERROR);
+    diag_forward(NULL, &held, true); /* a NULL sink is allowed everywhere */
+}
+
 static void test_diag_sink_without_records_only_counts(void **state)
 {
     struct diag_sink sink;
@@ -395,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_severity_names),
         cmocka_unit_test(test_limits_default_values),
         cmocka_unit_test(test_version_string),
+        cmocka_unit_test(test_diag_forward_demotes_and_keeps_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

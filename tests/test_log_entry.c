@@ -1500,9 +1500,31 @@ static void test_log_entry_equal_helpers_compare_every_field(void **state)
     }
 }
 
+/* The position helpers, at the sector boundaries of the descriptors and around the ring. */
+static void test_log_entry_positions_at_boundaries(void **state)
+{
+    const uint32_t L = 1024u * 1024u;
+    (void)state;
+    assert_int_equal(log_entry_descriptor_sectors(0), 1);
+    assert_int_equal(log_entry_descriptor_sectors(126), 1);
+    assert_int_equal(log_entry_descriptor_sectors(127), 2);
+    assert_int_equal(log_entry_descriptor_sectors(254), 2);
+    assert_int_equal(log_entry_descriptor_sectors(255), 3);
+    assert_int_equal(log_entry_sector_offset(L, 8192, 1), 12288);
+    assert_int_equal(log_entry_sector_offset(L, L - 4096, 1), 0);
+    assert_int_equal(log_entry_sector_offset(L, L - 4096, 3), 8192);
+    assert_int_equal(log_entry_descriptor_offset(L, 4096, 0), 4096 + 64);
+    assert_int_equal(log_entry_descriptor_offset(L, 4096, 125), 4096 + 64 + 125 * 32);
+    assert_int_equal(log_entry_descriptor_offset(L, 4096, 126), 8192);
+    assert_int_equal(log_entry_descriptor_offset(L, 4096, 253), 8192 + 127 * 32);
+    assert_int_equal(log_entry_descriptor_offset(L, 4096, 254), 12288);
+    assert_int_equal(log_entry_descriptor_offset(L, L - 4096, 126), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_entry_positions_at_boundaries),
         cmocka_unit_test(test_log_entry_header_round_trip_is_byte_exact),
         cmocka_unit_test(test_log_entry_header_encode_field_offsets),
         cmocka_unit_test(test_log_entry_header_encode_short_buffer_fails),

@@ -64,6 +64,24 @@ vhdx_status diag_report(struct diag_sink *sink, const char *src_file, int src_li
     return code;
 }
 
+void diag_forward(struct diag_sink *to, const struct diag_sink *held, bool demote_errors)
+{
+    uint64_t base;
+    if (to == NULL || held == NULL)
+        return;
+    base = to->base;
+    to->base = 0;
+    for (size_t i = 0; i < held->stored; i++) {
+        const vhdx_diag *d = &held->records[i];
+        vhdx_severity sev = demote_errors && d->severity == VHDX_SEVERITY_ERROR
+                                ? VHDX_SEVERITY_WARNING
+                                : d->severity;
+        (void)diag_report(to, d->src_file, d->src_line, sev, d->code, d->rule, d->structure,
+                          d->offset, "%s", d->message);
+    }
+    to->base = base;
+}
+
 bool diag_has_rule(const struct diag_sink *sink, const char *rule)
 {
     if (sink == NULL || rule == NULL)

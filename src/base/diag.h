@@ -54,6 +54,14 @@ vhdx_status diag_report(struct diag_sink *sink, const char *src_file, int src_li
     diag_report((sink), __FILE__, __LINE__, VHDX_SEVERITY_INFO, VHDX_OK, (rule), (structure), \
                 (off), __VA_ARGS__)
 
+/*
+ * Passes the records a sink stored on to `to`, in order: offsets are kept
+ * as they are (already file offsets), and with demote_errors an error
+ * becomes a warning. For findings held back until it is known whether they
+ * matter (a redundant copy, a torn log entry).
+ */
+void diag_forward(struct diag_sink *to, const struct diag_sink *held, bool demote_errors);
+
 /* True when the sink holds a record with this rule id (any severity). */
 bool diag_has_rule(const struct diag_sink *sink, const char *rule);
 

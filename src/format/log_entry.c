@@ -401,7 +401,7 @@ void log_data_sector_make(const uint8_t payload[4096], uint64_t seq, uint8_t sec
 /* ---- Whole entries ---- */
 
 /* Ceil((n + 2) / 128): the header takes the room of two descriptors (§8.2). */
-static uint64_t descriptor_sectors(uint64_t n)
+uint64_t log_entry_descriptor_sectors(uint64_t n)
 {
     return n / LOG_DESCRIPTORS_PER_SECTOR + ((n % LOG_DESCRIPTORS_PER_SECTOR) + 2 + 127) / 128;
 }
@@ -411,7 +411,7 @@ size_t log_entry_length_for(size_t n_desc, size_t n_data)
     uint64_t sectors, bytes;
     size_t out;
 
-    if (!ck_add_u64(descriptor_sectors(n_desc), n_data, &sectors) ||
+    if (!ck_add_u64(log_entry_descriptor_sectors(n_desc), n_data, &sectors) ||
         !ck_mul_u64(sectors, LOG_SECTOR, &bytes) || !ck_u64_to_size(bytes, &out))
         return 0;
     return out;
@@ -427,13 +427,13 @@ static bool log_geometry_ok(const uint8_t *log, uint32_t log_length, uint32_t en
  * The log offset of sector k of the entry. k < log_length / 4096, so
  * k * 4096 < 2^32 and the sum cannot overflow 64 bits.
  */
-static uint64_t ring_sector(uint32_t log_length, uint32_t entry_offset, uint64_t k)
+uint64_t log_entry_sector_offset(uint32_t log_length, uint32_t entry_offset, uint64_t k)
 {
     return ((uint64_t)entry_offset + k * LOG_SECTOR) % log_length;
 }
 
 /* Where descriptor i sits: its log offset. */
-static uint64_t descriptor_position(uint32_t log_length, uint32_t entry_offset, uint64_t i)
+uint64_t log_entry_descriptor_offset(uint32_t log_length, uint32_t entry_offset, uint64_t i)
 {
     uint64_t sector, within;
 
@@ -445,7 +445,7 @@ static uint64_t descriptor_position(uint32_t log_length, uint32_t entry_offset, 
         sector = 1 + j / LOG_DESCRIPTORS_PER_SECTOR;
         within = (j % LOG_DESCRIPTORS_PER_SECTOR) * LOG_DESCRIPTOR_SIZE;
     }
-    return ring_sector(log_length, entry_offset, sector) + within;
+    return log_entry_sector_offset(log_length, entry_offset, sector) + within;
 }
 
 /*
@@ -524,11 +524,11 @@ vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t en
         return first;
 
     n_sectors = h->entry_length / LOG_SECTOR;
-    v->descriptor_sectors = (uint32_t)descriptor_sectors(h->descriptor_count);
+    v->descriptor_sectors = (uint32_t)log_entry_descriptor_sectors(h->descriptor_count);
 
     /* §8.7.2 item 3: every descriptor. They all lie in the descriptor sectors, checked above. */
     for (uint64_t i = 0; i < h->descriptor_count; i++) {
-        uint64_t pos = descriptor_position(log_length, entry_offset, i);
+        uint64_t pos = log_entry_descriptor_offset(log_length, entry_offset, i);
         struct log_descriptor desc;
 
         saved = sink_enter(d, pos);
@@ -566,7 +566,8 @@ vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t en
     if (data_in_entry > data_count)
         data_in_entry = data_count;
     for (uint64_t j = 0; j < data_in_entry; j++) {
-        uint64_t pos = ring_sector(log_length, entry_offset, v->descriptor_sectors + j);
+        uint64_t pos =
+            log_entry_sector_offset(log_length, entry_offset, v->descriptor_sectors + j);
         uint32_t high, low;
 
         /* The fields only: copying every sector's data would double the cost of a search. */
@@ -602,7 +603,7 @@ vhdx_status log_entry_descriptor(const struct log_entry_view *view, const uint8_
     if (!log_geometry_ok(log, view->log_length, view->entry_offset) ||
         i >= view->header.descriptor_count || view->descriptor_sectors == 0)
         return VHDX_E_INVALID_ARG;
-    pos = descriptor_position(view->log_length, view->entry_offset, i);
+    pos = log_entry_descriptor_offset(view->log_length, view->entry_offset, i);
     if (NEVER(pos > view->log_length - LOG_DESCRIPTOR_SIZE))
         return VHDX_E_INVALID_ARG;
     return log_descriptor_decode(log + pos, LOG_DESCRIPTOR_SIZE, out, NULL);
@@ -614,7 +615,7 @@ const uint8_t *log_entry_data_sector(const struct log_entry_view *view, const ui
     if (!log_geometry_ok(log, view->log_length, view->entry_offset) || j >= view->data_count ||
         view->descriptor_sectors == 0)
         return NULL;
-    return log + ring_sector(view->log_length, view->entry_offset,
+    return log + log_entry_sector_offset(view->log_length, view->entry_offset,
                              (uint64_t)view->descriptor_sectors + j);
 }
 
@@ -647,22 +648,22 @@ vhdx_status log_entry_encode(const struct log_entry_header *hdr_in,
     h.checksum = 0;
     h.entry_length = (uint32_t)length;
     h.descriptor_count = (uint32_t)n;
-    n_desc_sectors = descriptor_sectors(n);
+    n_desc_sectors = log_entry_descriptor_sectors(n);
 
     /* Descriptor sectors start zeroed: unused slots are covered by the CRC (§8.2). */
     for (uint64_t k = 0; k < n_desc_sectors; k++)
-        memset(log + ring_sector(log_length, entry_offset, k), 0, LOG_SECTOR);
+        memset(log + log_entry_sector_offset(log_length, entry_offset, k), 0, LOG_SECTOR);
     sector0 = log + entry_offset;
     if (NEVER(log_entry_header_encode(&h, sector0, LOG_SECTOR) != VHDX_OK))
         return VHDX_E_INVALID_ARG;
 
     for (size_t i = 0; i < n; i++) {
         struct log_descriptor desc = descs[i];
-        uint64_t pos = descriptor_position(log_length, entry_offset, i);
+        uint64_t pos = log_entry_descriptor_offset(log_length, entry_offset, i);
 
         if (desc.kind == LOG_DESCRIPTOR_DATA) {
             uint8_t *sector =
-                log + ring_sector(log_length, entry_offset, n_desc_sectors + next_data);
+                log + log_entry_sector_offset(log_length, entry_offset, n_desc_sectors + next_data);
             log_data_sector_make(payloads[next_data], h.sequence_number, sector, &desc);
             next_data++;
         }

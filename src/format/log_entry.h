@@ -174,6 +174,23 @@ void log_data_sector_make(const uint8_t payload[4096], uint64_t seq, uint8_t sec
 
 /* ---- Whole entries in a circular log ---- */
 
+/* Ceil((n + 2) / 128): the descriptor sectors of an entry with n descriptors (>= 1). */
+uint64_t log_entry_descriptor_sectors(uint64_t n);
+
+/*
+ * The log offset of sector k of the entry at entry_offset, wrapping:
+ * (entry_offset + k * 4096) mod log_length (log_length not 0; k below
+ * log_length / 4096, so nothing overflows).
+ */
+uint64_t log_entry_sector_offset(uint32_t log_length, uint32_t entry_offset, uint64_t k);
+
+/*
+ * The log offset of descriptor i of the entry at entry_offset: in sector 0
+ * after the header for i < 126, else in sector 1 + (i - 126) / 128. The
+ * descriptor's 32 bytes lie inside that sector.
+ */
+uint64_t log_entry_descriptor_offset(uint32_t log_length, uint32_t entry_offset, uint64_t i);
+
 /*
  * 4096 * (Ceil((n_desc + 2) / 128) + n_data): the EntryLength of an entry
  * with n_desc descriptors of which n_data are data descriptors. 0 when it

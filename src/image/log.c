@@ -51,31 +51,21 @@ static bool prefilter(const uint8_t *log, uint32_t log_length, uint32_t p,
     if (log_entry_header_validate(&h, log_length, log_guid, NULL) != VHDX_OK)
         return false;
     for (uint64_t i = 0; i < h.descriptor_count; i++) {
-        uint64_t sector, within, pos;
-        struct log_descriptor desc;
-        if (i < LOG_DESCRIPTORS_FIRST_SECTOR) {
-            sector = 0;
-            within = LOG_ENTRY_HEADER_SIZE + LOG_DESCRIPTOR_SIZE * i;
-        } else {
-            sector = 1 + (i - LOG_DESCRIPTORS_FIRST_SECTOR) / LOG_DESCRIPTORS_PER_SECTOR;
-            within = LOG_DESCRIPTOR_SIZE *
-                     ((i - LOG_DESCRIPTORS_FIRST_SECTOR) % LOG_DESCRIPTORS_PER_SECTOR);
-        }
         /* The header check bounds DescriptorCount by EntryLength < log_length. */
-        pos = (p + sector * LOG_SECTOR) % log_length + within;
+        uint64_t pos = log_entry_descriptor_offset(log_length, p, i);
+        struct log_descriptor desc;
         if (log_descriptor_decode(log + pos, LOG_DESCRIPTOR_SIZE, &desc, NULL) != VHDX_OK ||
             log_descriptor_validate(&desc, h.sequence_number, log_offset, log_length, NULL) !=
                 VHDX_OK)
             return false;
         n_data += desc.kind == LOG_DESCRIPTOR_DATA;
     }
-    d_sectors = ((uint64_t)h.descriptor_count + 2 + LOG_DESCRIPTORS_PER_SECTOR - 1) /
-                LOG_DESCRIPTORS_PER_SECTOR;
+    d_sectors = log_entry_descriptor_sectors(h.descriptor_count);
     expected = (d_sectors + n_data) * LOG_SECTOR;
     if (expected != h.entry_length)
         return false;
     for (uint64_t j = 0; j < n_data; j++) {
-        const uint8_t *s = log + (p + (d_sectors + j) * LOG_SECTOR) % log_length;
+        const uint8_t *s = log + log_entry_sector_offset(log_length, p, d_sectors + j);
         if (memcmp(s, "data", 4) != 0 || le32_load_no_bounds_check(s + 4) != (uint32_t)(h.sequence_number >> 32) ||
             le32_load_no_bounds_check(s + LOG_DATA_SECTOR_LOW_OFFSET) != (uint32_t)h.sequence_number)
             return false;
@@ -97,18 +87,7 @@ static void report_broken_entry(const struct log_plan *plan, uint32_t p,
                     "log entry at log offset 0x%x carries the log GUID but is not valid (a torn "
                     "or damaged write): it is not replayed; %zu finding(s) follow",
                     p, held.total);
-    for (size_t i = 0; i < held.stored; i++) {
-        const vhdx_diag *d = &records[i];
-        vhdx_severity sev =
-            d->severity == VHDX_SEVERITY_ERROR ? VHDX_SEVERITY_WARNING : d->severity;
-        uint64_t base = sink != NULL ? sink->base : 0;
-        if (sink != NULL)
-            sink->base = 0;
-        (void)diag_report(sink, d->src_file, d->src_line, sev, d->code, d->rule, d->structure,
-                          d->offset, "%s", d->message);
-        if (sink != NULL)
-            sink->base = base;
-    }
+    diag_forward(sink, &held, true);
 }
 
 static void scan_free(struct alloc_acct *acct, struct slot_scan *s, uint32_t nslots)

@@ -69,14 +69,7 @@ static struct diag_sink *hold_at(struct held_findings *h, uint64_t base)
  */
 static void release_findings(struct vhdx_image *img, const struct held_findings *h, bool demote)
 {
-    for (size_t i = 0; i < h->sink.stored; i++) {
-        const vhdx_diag *d = &h->records[i];
-        vhdx_severity sev = demote && d->severity == VHDX_SEVERITY_ERROR ? VHDX_SEVERITY_WARNING
-                                                                         : d->severity;
-        img->sink.base = 0;
-        (void)diag_report(&img->sink, d->src_file, d->src_line, sev, d->code, d->rule,
-                          d->structure, d->offset, "%s", d->message);
-    }
+    diag_forward(sink_at(img, 0), &h->sink, demote);
 }
 
 vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf, size_t len)
@@ -870,38 +863,54 @@ static bool chain_has(const struct open_chain *chain, const struct vhdx_image *i
     return false;
 }
 
-vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
-                       const char *path, uint32_t depth, const struct open_chain *chain,
-                       bool check_mode, vhdx_image **out)
+/*
+ * A handle with its accountant (limited by the options' max_memory), the
+ * options and limits in force, and its findings sink; no back end yet.
+ */
+static vhdx_image *image_new(const vhdx_open_options *options, vhdx_status *st)
 {
     static const vhdx_open_options defaults;
-    struct alloc_acct acct;
-    vhdx_image *img;
-    vhdx_status st;
     const vhdx_open_options *opts = options != NULL ? options : &defaults;
     vhdx_limits limits = opts->limits != NULL ? *opts->limits : vhdx_limits_default();
+    struct alloc_acct acct;
+    vhdx_image *img;
 
-    *out = NULL;
     alloc_acct_init(&acct, opts->allocator, limits.max_memory);
-    img = acct_alloc(&acct, sizeof(*img), &st);
-    if (img == NULL) {
-        vhdx_io_close(io);
-        return st;
-    }
+    img = acct_alloc(&acct, sizeof(*img), st);
+    if (img == NULL)
+        return NULL;
     img->acct = acct;
-    img->io = *io;
-    memset(io, 0, sizeof(*io));
     img->limits = limits;
     img->options = *opts;
-    img->depth = depth;
     img->first_error = VHDX_OK;
-    snprintf(img->dir, sizeof(img->dir), "%s", dir != NULL ? dir : "");
-    snprintf(img->path, sizeof(img->path), "%s", path != NULL ? path : "");
     diag_sink_init(&img->sink, NULL, 0);
     img->sink.on_diag = on_finding;
     img->sink.ctx = img;
     for (unsigned i = 0; i < BAT_CACHE_PAGES; i++)
         img->bat.pages[i].index = UINT64_MAX;
+    return img;
+}
+
+vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
+                       const char *path, uint32_t depth, const struct open_chain *chain,
+                       bool check_mode, vhdx_image **out)
+{
+    vhdx_image *img;
+    vhdx_status st;
+    const vhdx_open_options *opts;
+
+    *out = NULL;
+    img = image_new(options, &st);
+    if (img == NULL) {
+        vhdx_io_close(io);
+        return st;
+    }
+    opts = &img->options;
+    img->io = *io;
+    memset(io, 0, sizeof(*io));
+    img->depth = depth;
+    snprintf(img->dir, sizeof(img->dir), "%s", dir != NULL ? dir : "");
+    snprintf(img->path, sizeof(img->path), "%s", path != NULL ? path : "");
 
     st = load_identifier(img);
     if (st == VHDX_OK)
@@ -1093,13 +1102,9 @@ vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned 
                         void (*visit)(void *ctx, const vhdx_log_item *item), void *visit_ctx,
                         vhdx_replay_result *out)
 {
-    static const vhdx_open_options defaults;
     vhdx_replay_result local;
     vhdx_replay_result *res = out != NULL ? out : &local;
-    const vhdx_open_options *opts = options != NULL ? options : &defaults;
-    vhdx_limits limits = opts->limits != NULL ? *opts->limits : vhdx_limits_default();
     bool dry = (flags & VHDX_REPLAY_DRY_RUN) != 0;
-    struct alloc_acct acct;
     struct log_plan plan;
     vhdx_image *img;
     vhdx_status st;
@@ -1109,21 +1114,11 @@ vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned 
         return VHDX_E_INVALID_ARG;
     if (!dry && (io->write == NULL || io->truncate == NULL))
         return VHDX_E_INVALID_ARG;
-    alloc_acct_init(&acct, opts->allocator, limits.max_memory);
-    img = acct_alloc(&acct, sizeof(*img), &st);
+    img = image_new(options, &st);
     if (img == NULL)
         return st;
-    img->acct = acct;
     img->io = *io;
     img->io.close = NULL; /* borrowed */
-    img->limits = limits;
-    img->options = *opts;
-    img->first_error = VHDX_OK;
-    diag_sink_init(&img->sink, NULL, 0);
-    img->sink.on_diag = on_finding;
-    img->sink.ctx = img;
-    for (unsigned i = 0; i < BAT_CACHE_PAGES; i++)
-        img->bat.pages[i].index = UINT64_MAX;
 
     st = load_identifier(img);
     if (st == VHDX_OK)
