@@ -27,6 +27,7 @@
 #include "format/header.h"
 #include "fuzz_common.h"
 #include "io/overlay.h"
+#include "refreplay/outcome.h"
 #include "refreplay/ref_replay.h"
 #include "vhdx.h"
 
@@ -49,46 +50,6 @@ static void init_base(void)
     if (file == NULL)
         abort();
     base_ready = true;
-}
-
-struct first_error {
-    char rule[96];
-    vhdx_status code;
-};
-
-static void note_error(void *ctx, const vhdx_diag *d)
-{
-    struct first_error *fe = ctx;
-    if (d->severity == VHDX_SEVERITY_ERROR && fe->rule[0] == '\0') {
-        snprintf(fe->rule, sizeof(fe->rule), "%s", d->rule);
-        fe->code = d->code;
-    }
-}
-
-/* 0 replayed, 1 no sequence, 2 truncated, -1 outside the comparison (header, limits). */
-static int production_class(vhdx_status st, const struct first_error *fe)
-{
-    if (st == VHDX_OK)
-        return 0;
-    if (strcmp(fe->rule, "log.sequence.none") == 0)
-        return 1;
-    if (strcmp(fe->rule, "log.truncated") == 0 || strcmp(fe->rule, "log.region.past_eof") == 0)
-        return 2;
-    return -1;
-}
-
-static int reference_class(enum ref_status st)
-{
-    switch (st) {
-    case REF_OK:
-        return 0;
-    case REF_NO_SEQUENCE:
-        return 1;
-    case REF_TRUNCATED:
-        return 2;
-    default:
-        return -1;
-    }
 }
 
 static void read_page(const vhdx_io *io, uint64_t off, uint8_t *buf, size_t n)
@@ -133,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct alloc_acct acct_a, acct_b;
     struct header h;
-    struct first_error fe;
+    struct replay_first_error fe;
     vhdx_open_options o;
     vhdx_replay_result pr;
     struct ref_result rr;
@@ -141,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vhdx_io mem, a, b;
     vhdx_status ps;
     size_t pos = HEADER_BYTES;
-    int pc, rc;
+    enum replay_outcome po, ro;
     uint8_t flags;
 
     if (size < HEADER_BYTES)
@@ -185,20 +146,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&fe, 0, sizeof(fe));
     memset(&o, 0, sizeof(o));
-    o.on_diag = note_error;
+    o.on_diag = replay_note_first_error;
     o.diag_ctx = &fe;
     ps = vhdx_replay(&a, &o, 0, NULL, NULL, &pr);
-    pc = production_class(ps, &fe);
+    po = replay_outcome_production(ps, fe.rule);
     /* The reference is defined for a current header that passed validation. */
-    if (pr.current_header != 0 && pr.dirty && pc >= 0) {
+    if (pr.current_header != 0 && pr.dirty && po != REPLAY_OTHER) {
         rs = ref_replay(&b, pr.log_guid, pr.log_offset, pr.log_length, pr.current_header, 0, &rr);
-        rc = reference_class(rs);
-        if (rc >= 0) {
-            if (pc != rc)
-                fprintf(stderr, "production class %d (%s), reference %s\n", pc, fe.rule,
-                        ref_status_name(rs));
-            FUZZ_CHECK(pc == rc);
-            if (pc == 0) {
+        ro = replay_outcome_reference(rs);
+        if (ro != REPLAY_OTHER) {
+            if (po != ro)
+                fprintf(stderr, "production %s (%s), reference %s\n", replay_outcome_name(po),
+                        fe.rule, ref_status_name(rs));
+            FUZZ_CHECK(po == ro);
+            if (po == REPLAY_REPLAYED) {
                 FUZZ_CHECK(pr.entries == rr.entries);
                 FUZZ_CHECK(pr.head_sequence == rr.head_sequence);
                 compare(&a, &b);

@@ -23,39 +23,11 @@
 #include "format/constants.h"
 #include "format/region_table.h"
 #include "io/overlay.h"
+#include "refreplay/outcome.h"
 #include "refreplay/ref_replay.h"
 #include "vhdx.h"
 
 #define CHUNK (1u << 20)
-
-/* An engine's outcome: accepted (replayed) or the class of its rejection. */
-enum outcome { OUT_REPLAYED, OUT_NO_SEQUENCE, OUT_TRUNCATED, OUT_OTHER };
-
-static const char *outcome_name(enum outcome o)
-{
-    switch (o) {
-    case OUT_REPLAYED:
-        return "replayed";
-    case OUT_NO_SEQUENCE:
-        return "rejected: no valid sequence";
-    case OUT_TRUNCATED:
-        return "rejected: the file was truncated";
-    case OUT_OTHER:
-    default:
-        return "could not replay";
-    }
-}
-
-struct first_error {
-    char rule[96];
-};
-
-static void note_error(void *ctx, const vhdx_diag *d)
-{
-    struct first_error *fe = ctx;
-    if (d->severity == VHDX_SEVERITY_ERROR && fe->rule[0] == '\0')
-        snprintf(fe->rule, sizeof(fe->rule), "%s", d->rule);
-}
 
 /* A replayed copy: an overlay over the read-only file. */
 struct copy {
@@ -428,35 +400,7 @@ static int run_qemu(const char *qemu, const char *file, unsigned timeout, char *
 
 /* ---- The command ---- */
 
-static enum outcome production_outcome(vhdx_status st, const char *rule)
-{
-    if (st == VHDX_OK)
-        return OUT_REPLAYED;
-    if (strcmp(rule, "log.sequence.none") == 0)
-        return OUT_NO_SEQUENCE;
-    if (strcmp(rule, "log.truncated") == 0 || strcmp(rule, "log.region.past_eof") == 0)
-        return OUT_TRUNCATED;
-    return OUT_OTHER;
-}
-
-static enum outcome reference_outcome(enum ref_status st)
-{
-    switch (st) {
-    case REF_OK:
-        return OUT_REPLAYED;
-    case REF_NO_SEQUENCE:
-        return OUT_NO_SEQUENCE;
-    case REF_TRUNCATED:
-        return OUT_TRUNCATED;
-    case REF_BAD_ARG:
-    case REF_IO:
-    case REF_NOMEM:
-    default:
-        return OUT_OTHER;
-    }
-}
-
-static int qemu_side(const char *prog, int fd, const struct side *prod, enum outcome po,
+static int qemu_side(const char *prog, int fd, const struct side *prod, enum replay_outcome po,
                      unsigned timeout, FILE *out)
 {
     char qemu[4096], dir[] = "/tmp/vhdx-replay-diff-XXXXXX", file[4096 + 32], msg[2048];
@@ -471,7 +415,7 @@ static int qemu_side(const char *prog, int fd, const struct side *prod, enum out
         return 0;
     }
     /* qemu cannot open 4096-byte sectors or differencing images (VHDX-FORMAT.md §11). */
-    if (po == OUT_REPLAYED && borrowed_open(prod->io, &img) == VHDX_OK &&
+    if (po == REPLAY_REPLAYED && borrowed_open(prod->io, &img) == VHDX_OK &&
         vhdx_get_info(img, &info) == VHDX_OK &&
         (info.logical_sector_size != 512 || info.type == VHDX_DISK_DIFFERENCING)) {
         fprintf(out, "  qemu-img: skipped (it cannot open %s)\n",
@@ -502,7 +446,7 @@ static int qemu_side(const char *prog, int fd, const struct side *prod, enum out
     if (qs == QEMU_TIMED_OUT) {
         fprintf(out, "  qemu-img: check -r all did not finish within %u s and was stopped\n",
                 timeout);
-        if (po == OUT_REPLAYED) {
+        if (po == REPLAY_REPLAYED) {
             fprintf(out, "  DIFFERENCE: production and reference replay the log; qemu-img does "
                          "not finish\n");
             rc = 1;
@@ -517,7 +461,7 @@ static int qemu_side(const char *prog, int fd, const struct side *prod, enum out
     /* 0: consistent after repair; 3: leaks only. 1 and 2: it could not finish, or errors. */
     if (qs != 0 && qs != 3) {
         fprintf(out, "  qemu-img: check -r all failed (exit %d): %.300s\n", qs, msg);
-        if (po == OUT_REPLAYED) {
+        if (po == REPLAY_REPLAYED) {
             fprintf(out, "  DIFFERENCE: production and reference replay the log; qemu-img does "
                          "not\n");
             rc = 1;
@@ -525,10 +469,10 @@ static int qemu_side(const char *prog, int fd, const struct side *prod, enum out
         goto out;
     }
     fprintf(out, "  qemu-img: check -r all succeeded (exit %d)\n", qs);
-    if (po != OUT_REPLAYED) {
+    if (po != REPLAY_REPLAYED) {
         fprintf(out, "  DIFFERENCE: qemu-img opens the image after its repair; production and "
                      "reference reject the log (%s)\n",
-                outcome_name(po));
+                replay_outcome_name(po));
         rc = 1;
         goto out;
     }
@@ -555,12 +499,12 @@ int replay_diff_run(const char *prog, const char *path, bool use_qemu, unsigned 
                     FILE *out)
 {
     struct copy a, b;
-    struct first_error fe;
+    struct replay_first_error fe;
     vhdx_open_options o;
     vhdx_replay_result pr;
     struct ref_result rr;
     enum ref_status rs;
-    enum outcome po, ro;
+    enum replay_outcome po, ro;
     vhdx_status ps;
     vhdx_io base;
     int fd, rc = 0;
@@ -588,7 +532,7 @@ int replay_diff_run(const char *prog, const char *path, bool use_qemu, unsigned 
 
     memset(&fe, 0, sizeof(fe));
     memset(&o, 0, sizeof(o));
-    o.on_diag = note_error;
+    o.on_diag = replay_note_first_error;
     o.diag_ctx = &fe;
     ps = vhdx_replay(&a.io, &o, 0, NULL, NULL, &pr);
     if (pr.current_header == 0) {
@@ -602,33 +546,33 @@ int replay_diff_run(const char *prog, const char *path, bool use_qemu, unsigned 
                      "  result: all engines agree\n");
         goto out;
     }
-    po = production_outcome(ps, fe.rule);
-    fprintf(out, "  production: %s", outcome_name(po));
-    if (po == OUT_REPLAYED)
+    po = replay_outcome_production(ps, fe.rule);
+    fprintf(out, "  production: %s", replay_outcome_name(po));
+    if (po == REPLAY_REPLAYED)
         fprintf(out, ", %" PRIu32 " entries (sequence %" PRIu64 " to %" PRIu64 ")\n", pr.entries,
                 pr.tail_sequence, pr.head_sequence);
     else
         fprintf(out, " (%s%s%s)\n", vhdx_strerror(ps), fe.rule[0] != '\0' ? ", " : "", fe.rule);
 
     rs = ref_replay(&b.io, pr.log_guid, pr.log_offset, pr.log_length, pr.current_header, 0, &rr);
-    ro = reference_outcome(rs);
-    fprintf(out, "  reference:  %s", outcome_name(ro));
-    if (ro == OUT_REPLAYED)
+    ro = replay_outcome_reference(rs);
+    fprintf(out, "  reference:  %s", replay_outcome_name(ro));
+    if (ro == REPLAY_REPLAYED)
         fprintf(out, ", %" PRIu32 " entries (head sequence %" PRIu64 ")\n", rr.entries,
                 rr.head_sequence);
     else
         fprintf(out, " (%s)\n", ref_status_name(rs));
 
-    if (po == OUT_OTHER || ro == OUT_OTHER) {
+    if (po == REPLAY_OTHER || ro == REPLAY_OTHER) {
         fprintf(out, "  cannot compare: an engine could not run\n");
         rc = CLI_EXIT_USAGE;
         goto out;
     }
     if (po != ro) {
-        fprintf(out, "  DIFFERENCE: production %s, reference %s\n", outcome_name(po),
-                outcome_name(ro));
+        fprintf(out, "  DIFFERENCE: production %s, reference %s\n", replay_outcome_name(po),
+                replay_outcome_name(ro));
         rc = 1;
-    } else if (po == OUT_REPLAYED) {
+    } else if (po == REPLAY_REPLAYED) {
         struct side sa = {"production", &a.io}, sb = {"reference", &b.io};
         if (pr.entries != rr.entries || pr.head_sequence != rr.head_sequence) {
             fprintf(out, "  DIFFERENCE: the active sequences differ\n");
