@@ -205,6 +205,24 @@ static const char QEMU_OPENS_UNREPLAYED[] =
     "qemu-img opens the image without replaying when no sequence is valid (VHDX-FORMAT.md 11.2 "
     "item 11)";
 
+/*
+ * The open must fail with log.sequence.none. `warning` (NULL: none) is the
+ * rule that rejected the only entry; qemu_opens: qemu-img opens the image
+ * without replaying it instead.
+ */
+static void expect_no_sequence(struct dirty_image *d, const char *warning, vhdx_status code,
+                               int qemu_opens)
+{
+    d->rule = "log.sequence.none";
+    d->status = VHDX_E_CORRUPT;
+    d->warning = warning;
+    d->warning_code = code;
+    if (qemu_opens) {
+        d->qemu_exit = 1;
+        d->qemu_note = QEMU_OPENS_UNREPLAYED;
+    }
+}
+
 static const char *const NAMES[] = {
     "one-entry",         "multi-entry",        "entry-wraps",
     "sequence-wraps",    "stale-before-tail",  "zero-descriptors",
@@ -226,7 +244,7 @@ static int shape(struct builder *b, int i)
     struct dirty_image *d = b->d;
     struct ib_image *img = b->img;
     uint8_t bat0[PAGE], page[PAGE];
-    uint32_t at = 0, at2 = 0;
+    uint32_t at = 0;
     const uint8_t *bat_base = img->data + img->bat_offset;
     int rc = 0;
 
@@ -335,22 +353,12 @@ static int shape(struct builder *b, int i)
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit_simple(b, 1, 0, 1, &at);
         log_at(b, at)[4] ^= 1;
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
-        d->warning = "log_entry.checksum";
-        d->warning_code = VHDX_E_CHECKSUM;
+        expect_no_sequence(d, "log_entry.checksum", VHDX_E_CHECKSUM, 1);
         break;
     case 13: /* the head's Tail names no entry of its sequence */
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit_simple(b, 1, 512 * 1024, 1, NULL);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
-        d->warning = "log.sequence.tail";
-        d->warning_code = VHDX_E_CORRUPT;
+        expect_no_sequence(d, "log.sequence.tail", VHDX_E_CORRUPT, 1);
         break;
     case 14: { /* FlushedFileOffset beyond the file: the file was truncated */
         struct commit_opts o;
@@ -368,61 +376,37 @@ static int shape(struct builder *b, int i)
     case 15: /* a target in the header area */
         rc |= stage_pattern(b, 128 * 1024, 150);
         rc |= commit_simple(b, 1, 0, 1, NULL);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
-        d->warning = "log_entry.descriptor.target.header_area";
-        d->warning_code = VHDX_E_RANGE;
+        expect_no_sequence(d, "log_entry.descriptor.target.header_area", VHDX_E_RANGE, 1);
         break;
     case 16: /* a target inside the log */
         rc |= stage_pattern(b, img->log_offset + 64 * PAGE, 160);
         rc |= commit_simple(b, 1, 0, 1, NULL);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
-        d->warning = "log_entry.descriptor.target.log_overlap";
-        d->warning_code = VHDX_E_OVERLAP;
+        expect_no_sequence(d, "log_entry.descriptor.target.log_overlap", VHDX_E_OVERLAP, 1);
         break;
     case 17: /* a zero descriptor running past 2^64 */
         rc |= stage_zero(b, UINT64_MAX - PAGE + 1, 2 * PAGE);
         rc |= commit_simple(b, 1, 0, 1, NULL);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->warning = "log_entry.descriptor.overflow";
-        d->warning_code = VHDX_E_OVERFLOW;
+        expect_no_sequence(d, "log_entry.descriptor.overflow", VHDX_E_OVERFLOW, 0);
         break;
     case 18: /* EntryLength one sector longer than its descriptors need */
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit_simple(b, 1, 0, 1, &at);
         le32_store_no_bounds_check(log_at(b, at) + 8, 3 * PAGE);
         restamp(b, at);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
-        d->warning = "log_entry.length.mismatch";
-        d->warning_code = VHDX_E_CORRUPT;
+        expect_no_sequence(d, "log_entry.length.mismatch", VHDX_E_CORRUPT, 1);
         break;
     case 19: /* a descriptor carrying another sequence number */
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         b->desc[0].sequence_number = 2;
         rc |= commit_simple(b, 1, 0, 1, NULL);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->warning = "log_entry.descriptor.sequence";
-        d->warning_code = VHDX_E_CORRUPT;
+        expect_no_sequence(d, "log_entry.descriptor.sequence", VHDX_E_CORRUPT, 0);
         break;
     case 20: /* a data sector carrying another sequence number */
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit_simple(b, 1, 0, 1, &at);
         le32_store_no_bounds_check(log_at(b, at) + PAGE + 4092, 9);
         restamp(b, at);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->warning = "log_entry.data_sector.sequence";
-        d->warning_code = VHDX_E_CORRUPT;
+        expect_no_sequence(d, "log_entry.data_sector.sequence", VHDX_E_CORRUPT, 0);
         break;
     case 21: { /* the only entry belongs to another log (another LogGuid) */
         static const struct guid other = {{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}};
@@ -433,10 +417,7 @@ static int shape(struct builder *b, int i)
         o.log_guid = &other;
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit(b, &o, NULL);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
+        expect_no_sequence(d, NULL, VHDX_OK, 1);
         break;
     }
     case 22: /* sequence number 0 */
@@ -444,27 +425,17 @@ static int shape(struct builder *b, int i)
         rc |= commit_simple(b, 1, 0, 1, &at);
         memset(log_at(b, at) + 16, 0, 8);
         restamp(b, at);
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->qemu_exit = 1;
-        d->qemu_note = QEMU_OPENS_UNREPLAYED;
-        d->warning = "log_entry.sequence_number.zero";
-        d->warning_code = VHDX_E_RANGE;
+        expect_no_sequence(d, "log_entry.sequence_number.zero", VHDX_E_RANGE, 1);
         break;
     case 23: /* EntryLength not below LogLength */
         rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
         rc |= commit_simple(b, 1, 0, 1, &at);
         le32_store_no_bounds_check(log_at(b, at) + 8, img->log_length);
-        at2 = at;
-        d->rule = "log.sequence.none";
-        d->status = VHDX_E_CORRUPT;
-        d->warning = "log_entry.entry_length.range";
-        d->warning_code = VHDX_E_RANGE;
+        expect_no_sequence(d, "log_entry.entry_length.range", VHDX_E_RANGE, 0);
         break;
     default:
         return -1;
     }
-    (void)at2;
     return rc;
 }
 

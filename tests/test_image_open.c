@@ -23,26 +23,11 @@
 
 static struct test_sink ts;
 
-static void collect(void *ctx, const vhdx_diag *d)
-{
-    struct test_sink *t = ctx;
-    struct diag_sink *s = &t->sink;
-    s->total++;
-    if (d->severity == VHDX_SEVERITY_ERROR)
-        s->errors++;
-    else if (d->severity == VHDX_SEVERITY_WARNING)
-        s->warnings++;
-    else
-        s->infos++;
-    if (s->stored < s->capacity)
-        s->records[s->stored++] = *d;
-}
-
 static vhdx_open_options opts(void)
 {
     vhdx_open_options o;
     memset(&o, 0, sizeof(o));
-    o.on_diag = collect;
+    o.on_diag = test_sink_collect;
     o.diag_ctx = &ts;
     return o;
 }

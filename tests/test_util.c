@@ -9,6 +9,21 @@ void test_sink_init(struct test_sink *ts)
     diag_sink_init(&ts->sink, ts->records, sizeof(ts->records) / sizeof(ts->records[0]));
 }
 
+void test_sink_collect(void *ctx, const vhdx_diag *d)
+{
+    struct test_sink *t = ctx;
+    struct diag_sink *s = &t->sink;
+    s->total++;
+    if (d->severity == VHDX_SEVERITY_ERROR)
+        s->errors++;
+    else if (d->severity == VHDX_SEVERITY_WARNING)
+        s->warnings++;
+    else
+        s->infos++;
+    if (s->stored < s->capacity)
+        s->records[s->stored++] = *d;
+}
+
 void test_assert_status(vhdx_status actual, vhdx_status expected, const char *expr,
                         const char *file, int line)
 {

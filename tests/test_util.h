@@ -20,6 +20,13 @@ struct test_sink {
 
 void test_sink_init(struct test_sink *ts);
 
+/*
+ * A vhdx_open_options.on_diag callback (ctx: a struct test_sink) that
+ * counts every finding and stores it while there is room, so the assert_*
+ * helpers below work on findings reported through the public interface.
+ */
+void test_sink_collect(void *ctx, const vhdx_diag *d);
+
 /* Fails with both names printed when the statuses differ. */
 #define assert_status(actual, expected) \
     test_assert_status((actual), (expected), #actual, __FILE__, __LINE__)
