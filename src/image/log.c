@@ -201,7 +201,6 @@ vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, uint64_t fi
         (void)DIAG_INFO(sink, "log.entry.invalid_more", LOG, h->log_offset,
                         "%u more invalid log entries carrying the log GUID are not listed",
                         broken - reported_entries);
-    plan->valid_entries = s.nvalid;
 
     /* 2. Successors: the valid entry right after, with the next sequence number. */
     for (uint32_t e = 0; e < s.nvalid; e++) {

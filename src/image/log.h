@@ -41,7 +41,6 @@ struct log_plan {
     uint32_t count;
     uint32_t entries_cap;
     uint64_t file_size; /* the file size before replay */
-    uint64_t valid_entries;   /* valid entries seen anywhere in the log */
     uint64_t descriptors;     /* descriptors of the active sequence */
 };
 
