@@ -177,7 +177,7 @@ typedef vhdx_status (*vhdx_parent_opener)(void *ctx, const char *key, const char
 
 /* Open flags. */
 #define VHDX_OPEN_READ_ONLY 0u  /* the default: never writes (the io may lack write) */
-#define VHDX_OPEN_WRITABLE 1u   /* replays a dirty log in place; writes come with the writer */
+#define VHDX_OPEN_WRITABLE 1u   /* replays a dirty log in place; allows vhdx_write and friends */
 #define VHDX_OPEN_NO_PARENT 2u  /* open a differencing image without its parent: reads fail */
 
 typedef struct vhdx_open_options {
@@ -287,6 +287,116 @@ typedef struct vhdx_extent {
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_map_next(vhdx_image *image, uint64_t offset,
                                                  vhdx_extent *out);
+
+/* ------------------------------------------------------------------------
+ * Writing (docs/WRITER.md). Needs a handle opened with VHDX_OPEN_WRITABLE
+ * over a back end with write, flush and truncate.
+ *
+ * Data written by vhdx_write is durable once vhdx_flush (or vhdx_finish)
+ * returns VHDX_OK; before that a power loss may keep or lose it, sector by
+ * sector, but never gives a sector other than its old or new content.
+ * Every change of the BAT, the sector bitmaps, the metadata and the region
+ * tables goes through the log (§8.8): payload flushed first, then the log
+ * entry, flushed, then applied in place. Changes of many writes are
+ * batched into one log entry until vhdx_flush, or until the batch fills
+ * what the log can hold.
+ *
+ * The first change of a session writes both headers with a new
+ * FileWriteGuid and a new DataWriteGuid. vhdx_finish ends the session:
+ * everything applied and flushed, then LogGuid 0 in both headers.
+ * A failed write leaves the handle in a failed state (VHDX_E_BAD_STATE after);
+ * what reached the file is recovered by the log at the next open.
+ * ------------------------------------------------------------------------ */
+
+/* Writes len bytes at virtual offset `offset` (within the virtual size). */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_write(vhdx_image *image, uint64_t offset,
+                                              const void *buf, size_t len);
+
+/*
+ * Makes [offset, offset+len) read as zeros. Whole blocks move to the ZERO
+ * state without allocating (fixed images and LeaveBlockAllocated images
+ * get zeros written in place); the parts of partly covered blocks are
+ * written with zeros like vhdx_write.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_write_zeroes(vhdx_image *image, uint64_t offset,
+                                                     uint64_t len);
+
+/*
+ * Discards whole blocks inside [offset, offset+len): they move to UNMAPPED
+ * in a dynamic image and to ZERO in a differencing one (so that they read
+ * as zeros, never as the parent's data). Parts of blocks at either end are
+ * left as they are. Fixed and LeaveBlockAllocated images keep their
+ * blocks: the discarded range is written with zeros. *discarded (may be
+ * NULL) receives the number of bytes whose blocks changed state or were
+ * zeroed.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_discard(vhdx_image *image, uint64_t offset, uint64_t len,
+                                                uint64_t *discarded);
+
+/* Commits the pending batch through the log and makes every write durable. */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_flush(vhdx_image *image);
+
+/*
+ * Ends the write session: vhdx_flush, then both headers get LogGuid 0.
+ * Nothing is written when the session changed nothing. The handle stays
+ * usable; a later change starts a new session. vhdx_close does the same
+ * but cannot report failure: call vhdx_finish first when it matters.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_finish(vhdx_image *image);
+
+#define VHDX_RESIZE_FORCE 1u /* shrink even when blocks past the new end hold data */
+
+/*
+ * Changes the virtual size (a multiple of the logical sector size, at
+ * most 64 TiB). Growing adds BAT entries, moving the BAT to the end of the
+ * file when its region is too small. Shrinking fails with VHDX_E_STATE
+ * when a block past the new end holds data, unless VHDX_RESIZE_FORCE;
+ * those blocks are released and the bytes past the new end of the last
+ * block are zeroed, so growing again reads zeros. Differencing images
+ * cannot be resized (VHDX_E_UNSUPPORTED): their size is the parent's.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_resize(vhdx_image *image, uint64_t new_size,
+                                               unsigned flags);
+
+/* What vhdx_create makes. Zero fields take the defaults given. */
+typedef struct vhdx_create_options {
+    vhdx_disk_type type;           /* VHDX_DISK_DYNAMIC (0 is FIXED: set it explicitly) */
+    uint64_t virtual_size;         /* bytes; a multiple of the logical sector size, at most
+                                      64 TiB. Differencing: 0 or the parent's size */
+    uint32_t block_size;           /* 0: by size, like QEMU (8 MiB up to 1 GiB, 16 MiB up to
+                                      100 GiB, 32 MiB up to 32 TiB, then 64 MiB); else a
+                                      power of two from 1 MiB to 256 MiB */
+    uint32_t log_size;             /* 0: 1 MiB; else a multiple of 1 MiB */
+    uint32_t logical_sector_size;  /* 0: 512 (differencing: the parent's); 512 or 4096 */
+    uint32_t physical_sector_size; /* 0: 4096; 512 or 4096 */
+    /* Differencing only: the opened parent, and the locator's relative_path
+       (UTF-8, '/' or '\\' separators, stored with '\\'). */
+    vhdx_image *parent;
+    const char *parent_relative_path;
+    const char *parent_absolute_path; /* optional: absolute_win32_path, must start with \\?\ */
+    const char *creator;           /* NULL: "vhdx <version>" */
+} vhdx_create_options;
+
+/*
+ * Writes a new image to the empty file behind io (borrowed, not closed).
+ * Creation is atomic to a reader: the file identifier's signature is the
+ * last sector written, after everything else is flushed, so a file cut
+ * short at any point is refused (file_identifier.signature), never read
+ * with wrong content. Fixed images get every block allocated (the file is
+ * extended: the blocks read as zeros).
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *options);
+
+/*
+ * vhdx_create on a new file at `path` (it must not exist). For a
+ * differencing image parent_path names the parent: it is opened read-only
+ * (with `open_options`, may be NULL), and the locator records its path
+ * relative to the new file's directory. On failure the file is removed.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_path(const char *path,
+                                                    const vhdx_create_options *options,
+                                                    const char *parent_path,
+                                                    const vhdx_open_options *open_options);
 
 /* ------------------------------------------------------------------------
  * The log (VHDX-FORMAT.md §8.7; the exact result: docs/REPLAY.md)

@@ -81,7 +81,21 @@ struct vhdx_image {
     char path[4096]; /* real path of the file when opened by path, else "" */
 
     struct bat_cache bat;
+
+    /* The writer (write.c): NULL until the first change of a writable handle. */
+    uint64_t vds_item_offset; /* file offset of the Virtual Disk Size item */
+    struct writer *writer;
 };
+
+/*
+ * The writer's pending metadata pages over [off, off + len) of the file,
+ * copied over buf: every read of the image sees the batch not yet
+ * committed. A no-op without a writer.
+ */
+void image_writer_patch(const struct vhdx_image *img, uint64_t off, void *buf, size_t len);
+
+/* vhdx_finish without reporting, then frees the writer (vhdx_close). */
+void image_writer_close(struct vhdx_image *img);
 
 /* Reads exactly len bytes at off from the image's back end (short = VHDX_E_IO). */
 MUST_USE vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf,

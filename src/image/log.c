@@ -413,21 +413,20 @@ static vhdx_status write_header_bytes(vhdx_io *io, uint8_t *buf, uint64_t seq, i
     if (io->write(io->ctx, buf, HEADER_SIZE, off) != VHDX_OK ||
         (io->flush != NULL && io->flush(io->ctx) != VHDX_OK))
         return DIAG_ERROR(sink, VHDX_E_IO, "log.header_update.io", LOG, off,
-                          "writing header %d after the replay failed", slot);
+                          "writing header %d failed", slot);
     return VHDX_OK;
 }
 
-vhdx_status log_clear_headers(vhdx_io *io, int current_slot, struct header *out,
-                              struct diag_sink *sink)
+vhdx_status log_update_headers(vhdx_io *io, int current_slot, const struct header_change *change,
+                               struct header *out, struct diag_sink *sink)
 {
     uint8_t buf[HEADER_SIZE];
-    struct guid fwg;
     size_t got = 0;
     uint64_t seq;
     vhdx_status st;
     int other = current_slot == 1 ? 2 : 1;
 
-    if ((current_slot != 1 && current_slot != 2) || io->write == NULL)
+    if ((current_slot != 1 && current_slot != 2) || io->write == NULL || change == NULL)
         return VHDX_E_INVALID_ARG;
     if (io->read(io->ctx, buf, HEADER_SIZE, header_slot_offset(current_slot), &got) != VHDX_OK ||
         got != HEADER_SIZE)
@@ -440,13 +439,26 @@ vhdx_status log_clear_headers(vhdx_io *io, int current_slot, struct header *out,
                           header_slot_offset(current_slot) + 8,
                           "the header sequence number 0x%llx cannot grow by 2",
                           (unsigned long long)seq);
-    guid_generate(&fwg);
-    memcpy(buf + 16, fwg.b, 16);    /* FileWriteGuid */
-    memset(buf + 48, 0, 16);        /* LogGuid: the log is empty */
+    if (change->file_write != NULL)
+        memcpy(buf + 16, change->file_write->b, 16);
+    if (change->data_write != NULL)
+        memcpy(buf + 32, change->data_write->b, 16);
+    if (change->log != NULL)
+        memcpy(buf + 48, change->log->b, 16);
     st = write_header_bytes(io, buf, seq + 1, other, sink);
     if (st == VHDX_OK)
         st = write_header_bytes(io, buf, seq + 2, current_slot, sink);
     if (st == VHDX_OK && out != NULL)
         st = header_decode(buf, HEADER_SIZE, out, NULL);
     return st;
+}
+
+vhdx_status log_clear_headers(vhdx_io *io, int current_slot, struct header *out,
+                              struct diag_sink *sink)
+{
+    static const struct guid nil;
+    struct guid fwg;
+    struct header_change change = {&fwg, NULL, &nil};
+    guid_generate(&fwg);
+    return log_update_headers(io, current_slot, &change, out, sink);
 }

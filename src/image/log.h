@@ -73,12 +73,30 @@ MUST_USE vhdx_status log_plan_apply(const struct log_plan *plan, vhdx_io *target
                                     struct diag_sink *sink);
 
 /*
- * The header update after an in-place replay (docs/REPLAY.md): from the
- * current header's bytes in slot current_slot (1 or 2), LogGuid nil, a new
- * FileWriteGuid, SequenceNumber + 1 into the other slot, flush, then
- * SequenceNumber + 2 into the current slot, flush. Every other byte of the
- * header is kept. *out receives the new header; the current slot stays
- * current_slot.
+ * What a header update changes (§3.4); NULL fields keep their value.
+ * log: the LogGuid to store (the nil GUID marks the log empty).
+ */
+struct header_change {
+    const struct guid *file_write;
+    const struct guid *data_write;
+    const struct guid *log;
+};
+
+/*
+ * The header update of §3.4, done twice: from the current header's bytes in
+ * slot current_slot (1 or 2), the changed fields, SequenceNumber + 1 into
+ * the other slot, flush, then SequenceNumber + 2 into the current slot,
+ * flush. Every other byte of the header is kept. *out (may be NULL)
+ * receives the new header; the current slot stays current_slot.
+ * Failures are reported as `log.header_update.io` / `.sequence`.
+ */
+MUST_USE vhdx_status log_update_headers(vhdx_io *io, int current_slot,
+                                        const struct header_change *change, struct header *out,
+                                        struct diag_sink *sink);
+
+/*
+ * The header update after an in-place replay (docs/REPLAY.md): LogGuid nil
+ * and a new FileWriteGuid, through log_update_headers.
  */
 MUST_USE vhdx_status log_clear_headers(vhdx_io *io, int current_slot, struct header *out,
                                        struct diag_sink *sink);

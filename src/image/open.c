@@ -83,6 +83,7 @@ vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf, si
         return VHDX_E_IO;
     if (got != len)
         return VHDX_E_TRUNCATED;
+    image_writer_patch(img, off, buf, len);
     return VHDX_OK;
 }
 
@@ -513,6 +514,7 @@ static vhdx_status load_metadata(struct vhdx_image *img)
         st = physical_sector_size_validate(&pss, sink_at(img, off));
     first = status_first(first, st);
     st = read_item(img, &ml, &VHDX_GUID_VIRTUAL_DISK_SIZE, "virtual disk size", &off);
+    img->vds_item_offset = off;
     if (st == VHDX_OK)
         st = virtual_disk_size_decode(ml.item, ml.item_len, &vds, sink_at(img, off));
     if (st == VHDX_OK)
@@ -955,6 +957,7 @@ void vhdx_close(vhdx_image *img)
     struct alloc_acct acct;
     if (img == NULL)
         return;
+    image_writer_close(img);
     vhdx_close(img->parent);
     image_bat_cache_free(img);
     acct_free(&img->acct, img->regions, sizeof(*img->regions));

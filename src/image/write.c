@@ -1,0 +1,1125 @@
+/*
+ * The writer: writes, zeroing, discard, resize and the journaled metadata
+ * updates behind them (VHDX-FORMAT.md §3.3, §3.4, §7.7, §8.8;
+ * docs/WRITER.md).
+ *
+ * Payload data is written in place. Every change of metadata (BAT entries,
+ * sector bitmap bits, the virtual size item, the region tables) is made to
+ * a 4 KiB page held in memory, the batch; reads of the image see the batch
+ * (image_writer_patch). A commit turns the batch into one log entry:
+ *
+ *   1. flush: the payload the entry refers to, and the previous entry's
+ *      pages applied in place, are durable;
+ *   2. write the entry at the head of the log, flush;
+ *   3. the first entry of a log session: a header update naming its
+ *      LogGuid (see below), which flushes;
+ *   4. write the pages to their places (made durable by the next flush).
+ *
+ * Each entry's Tail is its own offset: when it is written, every earlier
+ * entry is applied and flushed (step 1). An entry is never longer than
+ * (LogLength - 4096) / 2, and the next entry starts where it ends, so a
+ * new entry never overwrites the newest one and one sector stays free
+ * (§8.8 item 4): a torn entry leaves the previous one valid, and its
+ * replay is idempotent.
+ *
+ * Order of the first entry: it is written and flushed before the header
+ * update that names its LogGuid, while both headers still say LogGuid 0.
+ * Nothing can read it before that update, so no file state has a LogGuid
+ * without a valid entry (the window [S]'s order leaves open, which openvmm
+ * narrows with an empty entry). docs/WRITER.md explains the choice.
+ */
+#include <string.h>
+
+#include "base/checked.h"
+#include "base/endian.h"
+#include "format/constants.h"
+#include "format/log_entry.h"
+#include "format/region_table.h"
+#include "image/image.h"
+#include "image/log.h"
+
+#define PAGE 4096u
+#define MAX_ZERO_RANGES 4u
+/* Pages one batch may hold at most, whatever the log: 8 MiB of memory. */
+#define MAX_BATCH_PAGES 2048u
+
+struct txn_page {
+    uint64_t off; /* 4 KiB aligned file offset */
+    uint8_t *data;
+};
+
+struct zero_range {
+    uint64_t off, len; /* 4 KiB aligned */
+};
+
+struct writer {
+    bool guids_done; /* the headers carry this handle's FileWriteGuid and DataWriteGuid */
+    bool log_named;  /* the headers carry log_guid: the log session is open */
+    struct guid log_guid;
+    uint64_t seq;      /* sequence number of the last entry written in the log session */
+    uint32_t head;     /* log offset of the next entry */
+    uint32_t max_entry;
+    bool unflushed;    /* something was written since the last flush */
+    uint64_t file_size; /* the file's size now */
+    uint64_t file_end;  /* where the next allocation goes (1 MiB aligned) */
+
+    struct txn_page *pages; /* the batch, sorted by offset */
+    size_t npages, cap, max_pages;
+    struct zero_range zeros[MAX_ZERO_RANGES];
+    size_t nzeros;
+};
+
+static const uint8_t zero_page[PAGE];
+
+static uint64_t round_up_mib(uint64_t v)
+{
+    return (v + VHDX_MiB - 1) & ~(VHDX_MiB - 1);
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && (i % 8) != 0; i++)
+        if (p[i] != 0)
+            return false;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (v != 0)
+            return false;
+    }
+    for (; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+/* ---- Failure: the handle is failed after any write or flush error ---- */
+
+/*
+ * Any failure after the first change fails the handle: the batch or the
+ * file may be half updated, and only the log at the next open may repair
+ * it. Range and argument errors found before a change do not come here.
+ */
+static vhdx_status fail(struct vhdx_image *img, vhdx_status st)
+{
+    if (st != VHDX_OK)
+        img->failed = true;
+    return st;
+}
+
+static vhdx_status io_flush(struct vhdx_image *img)
+{
+    struct writer *w = img->writer;
+    if (img->io.flush(img->io.ctx) != VHDX_OK)
+        return fail(img, VHDX_E_IO);
+    w->unflushed = false;
+    return VHDX_OK;
+}
+
+static vhdx_status io_write(struct vhdx_image *img, uint64_t off, const void *buf, size_t len)
+{
+    struct writer *w = img->writer;
+    uint64_t end;
+    if (!ck_add_u64(off, len, &end))
+        return VHDX_E_OVERFLOW;
+    if (img->io.write(img->io.ctx, buf, len, off) != VHDX_OK)
+        return fail(img, VHDX_E_IO);
+    w->unflushed = true;
+    if (end > w->file_size) {
+        w->file_size = end;
+        img->file_size = end;
+    }
+    return VHDX_OK;
+}
+
+static vhdx_status io_write_zeros(struct vhdx_image *img, uint64_t off, uint64_t len)
+{
+    while (len > 0) {
+        size_t n = len > PAGE ? PAGE : (size_t)len;
+        vhdx_status st = io_write(img, off, zero_page, n);
+        if (st != VHDX_OK)
+            return st;
+        off += n;
+        len -= n;
+    }
+    return VHDX_OK;
+}
+
+/* Makes the file at least `end` bytes long (new bytes read as zeros). */
+static vhdx_status ensure_size(struct vhdx_image *img, uint64_t end)
+{
+    struct writer *w = img->writer;
+    if (w->file_size >= end)
+        return VHDX_OK;
+    if (img->io.truncate(img->io.ctx, end) != VHDX_OK)
+        return fail(img, VHDX_E_IO);
+    w->unflushed = true;
+    w->file_size = end;
+    img->file_size = end;
+    return VHDX_OK;
+}
+
+/* Space for a new object at the end of the file, 1 MiB aligned (§7.7). */
+static vhdx_status allocate(struct vhdx_image *img, uint64_t len, uint64_t *off)
+{
+    struct writer *w = img->writer;
+    uint64_t end;
+    if (!ck_add_u64(w->file_end, len, &end) || (end >> 20) > BAT_FILE_OFFSET_MB_MAX)
+        return VHDX_E_RANGE;
+    *off = w->file_end;
+    w->file_end = end;
+    return VHDX_OK;
+}
+
+/* ---- The batch ---- */
+
+/* Index of the first page whose offset is >= off. */
+static size_t page_search(const struct writer *w, uint64_t off)
+{
+    size_t lo = 0, hi = w->npages;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->pages[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void zero_ranges_patch(const struct writer *w, uint64_t off, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < w->nzeros; i++) {
+        uint64_t a = w->zeros[i].off, b = a + w->zeros[i].len;
+        uint64_t lo = a > off ? a : off, hi = b < off + len ? b : off + len;
+        if (lo < hi)
+            memset(buf + (lo - off), 0, (size_t)(hi - lo));
+    }
+}
+
+void image_writer_patch(const struct vhdx_image *img, uint64_t off, void *buf, size_t len)
+{
+    const struct writer *w = img->writer;
+    uint8_t *out = buf;
+    uint64_t end;
+    if (w == NULL || len == 0 || (w->npages == 0 && w->nzeros == 0))
+        return;
+    if (!ck_add_u64(off, len, &end))
+        return;
+    zero_ranges_patch(w, off, out, len);
+    for (size_t i = page_search(w, off & ~(uint64_t)(PAGE - 1)); i < w->npages; i++) {
+        uint64_t a = w->pages[i].off, b = a + PAGE;
+        uint64_t lo, hi;
+        if (a >= end)
+            break;
+        lo = a > off ? a : off;
+        hi = b < end ? b : end;
+        if (lo < hi)
+            memcpy(out + (lo - off), w->pages[i].data + (lo - a), (size_t)(hi - lo));
+    }
+}
+
+/* The batch's page at page_off, read from the file when it is not held yet. */
+static vhdx_status txn_page(struct vhdx_image *img, uint64_t page_off, uint8_t **out)
+{
+    struct writer *w = img->writer;
+    size_t i = page_search(w, page_off), got = 0;
+    uint8_t *data;
+    vhdx_status st;
+
+    if (i < w->npages && w->pages[i].off == page_off) {
+        *out = w->pages[i].data;
+        return VHDX_OK;
+    }
+    if (w->npages >= w->max_pages)
+        return VHDX_E_LIMIT; /* txn_reserve was not called: a bug, never reached */
+    if (w->npages == w->cap) {
+        size_t ncap = w->cap == 0 ? 16 : w->cap * 2;
+        struct txn_page *np;
+        if (ncap > w->max_pages)
+            ncap = w->max_pages;
+        np = acct_alloc(&img->acct, ncap * sizeof(*np), &st);
+        if (np == NULL)
+            return st;
+        if (w->npages != 0)
+            memcpy(np, w->pages, w->npages * sizeof(*np));
+        acct_free(&img->acct, w->pages, w->cap * sizeof(*w->pages));
+        w->pages = np;
+        w->cap = ncap;
+    }
+    data = acct_alloc(&img->acct, PAGE, &st);
+    if (data == NULL)
+        return st;
+    if (img->io.read(img->io.ctx, data, PAGE, page_off, &got) != VHDX_OK) {
+        acct_free(&img->acct, data, PAGE);
+        return fail(img, VHDX_E_IO);
+    }
+    if (got < PAGE)
+        memset(data + got, 0, PAGE - got);
+    zero_ranges_patch(w, page_off, data, PAGE);
+    memmove(&w->pages[i + 1], &w->pages[i], (w->npages - i) * sizeof(*w->pages));
+    w->pages[i].off = page_off;
+    w->pages[i].data = data;
+    w->npages++;
+    *out = data;
+    return VHDX_OK;
+}
+
+/* Copies len bytes into the batch at file offset off. */
+static vhdx_status txn_write(struct vhdx_image *img, uint64_t off, const void *src, size_t len)
+{
+    const uint8_t *in = src;
+    while (len > 0) {
+        uint64_t page_off = off & ~(uint64_t)(PAGE - 1);
+        size_t at = (size_t)(off - page_off), n = PAGE - at;
+        uint8_t *page;
+        vhdx_status st = txn_page(img, page_off, &page);
+        if (st != VHDX_OK)
+            return st;
+        if (n > len)
+            n = len;
+        memcpy(page + at, in, n);
+        in += n;
+        off += n;
+        len -= n;
+    }
+    return VHDX_OK;
+}
+
+static vhdx_status txn_write_zeros(struct vhdx_image *img, uint64_t off, uint64_t len)
+{
+    while (len > 0) {
+        size_t n = len > PAGE ? PAGE : (size_t)len;
+        vhdx_status st = txn_write(img, off, zero_page, n);
+        if (st != VHDX_OK)
+            return st;
+        off += n;
+        len -= n;
+    }
+    return VHDX_OK;
+}
+
+static void txn_clear(struct vhdx_image *img)
+{
+    struct writer *w = img->writer;
+    for (size_t i = 0; i < w->npages; i++)
+        acct_free(&img->acct, w->pages[i].data, PAGE);
+    w->npages = 0;
+    w->nzeros = 0;
+}
+
+static vhdx_status write_headers(struct vhdx_image *img, const struct header_change *c)
+{
+    img->sink.base = 0;
+    vhdx_status st = log_update_headers(&img->io, img->current_header, c, &img->header, &img->sink);
+    return st == VHDX_OK ? VHDX_OK : fail(img, st);
+}
+
+/*
+ * Commits the batch as one log entry (the protocol in the comment at the
+ * top). An empty batch only flushes what is unflushed.
+ */
+static vhdx_status txn_commit(struct vhdx_image *img)
+{
+    struct writer *w = img->writer;
+    struct log_descriptor *descs = NULL;
+    const uint8_t **payloads = NULL;
+    uint8_t *buf = NULL;
+    size_t n_desc = 0, n_data = 0, k = 0, d = 0, len = 0, first;
+    uint32_t log_length = img->header.log_length;
+    struct log_entry_header hdr;
+    vhdx_status st;
+
+    if (w->npages == 0 && w->nzeros == 0)
+        return w->unflushed ? io_flush(img) : VHDX_OK;
+    st = io_flush(img);
+    if (st != VHDX_OK)
+        return st;
+    if (!w->log_named) {
+        /* A new log session: a new LogGuid, entries from the start of the log. */
+        guid_generate(&w->log_guid);
+        w->seq = 0;
+        w->head = 0;
+    }
+
+    /* Zero ranges first, then each page: all-zero pages as zero descriptors (merged). */
+    n_desc = w->nzeros;
+    for (size_t i = 0; i < w->npages; i++) {
+        if (is_zero(w->pages[i].data, PAGE)) {
+            if (!(i > 0 && w->pages[i - 1].off + PAGE == w->pages[i].off &&
+                  is_zero(w->pages[i - 1].data, PAGE)))
+                n_desc++;
+        } else {
+            n_desc++;
+            n_data++;
+        }
+    }
+    len = log_entry_length_for(n_desc, n_data);
+    if (len == 0 || len > w->max_entry)
+        return fail(img, VHDX_E_LIMIT); /* txn_reserve keeps batches smaller: never reached */
+    descs = acct_alloc(&img->acct, n_desc * sizeof(*descs), &st);
+    if (descs != NULL && n_data != 0)
+        payloads = acct_alloc(&img->acct, n_data * sizeof(*payloads), &st);
+    if (descs != NULL && (payloads != NULL || n_data == 0))
+        buf = acct_alloc(&img->acct, len + PAGE, &st);
+    if (buf == NULL)
+        goto out;
+
+    for (size_t i = 0; i < w->nzeros; i++, k++) {
+        descs[k].kind = LOG_DESCRIPTOR_ZERO;
+        descs[k].zero_length = w->zeros[i].len;
+        descs[k].file_offset = w->zeros[i].off;
+        descs[k].sequence_number = w->seq + 1;
+    }
+    for (size_t i = 0; i < w->npages; i++) {
+        if (is_zero(w->pages[i].data, PAGE)) {
+            if (k > w->nzeros && descs[k - 1].kind == LOG_DESCRIPTOR_ZERO &&
+                descs[k - 1].file_offset + descs[k - 1].zero_length == w->pages[i].off) {
+                descs[k - 1].zero_length += PAGE;
+                continue;
+            }
+            descs[k].kind = LOG_DESCRIPTOR_ZERO;
+            descs[k].zero_length = PAGE;
+        } else {
+            descs[k].kind = LOG_DESCRIPTOR_DATA;
+            payloads[d++] = w->pages[i].data;
+        }
+        descs[k].file_offset = w->pages[i].off;
+        descs[k].sequence_number = w->seq + 1;
+        k++;
+    }
+
+    memset(&hdr, 0, sizeof(hdr));
+    hdr.tail = w->head;
+    hdr.sequence_number = w->seq + 1;
+    hdr.log_guid = w->log_guid;
+    hdr.flushed_file_offset = w->file_size & ~(VHDX_MiB - 1);
+    hdr.last_file_offset = round_up_mib(w->file_size) > w->file_end ? round_up_mib(w->file_size)
+                                                                     : w->file_end;
+    st = log_entry_encode(&hdr, descs, n_desc, payloads, buf, (uint32_t)(len + PAGE), 0);
+    if (st != VHDX_OK)
+        goto out;
+
+    /* The entry at the head, in two pieces when it wraps (§8.8 item 4). */
+    first = log_length - w->head;
+    if (first > len)
+        first = len;
+    st = io_write(img, img->header.log_offset + w->head, buf, first);
+    if (st == VHDX_OK && first < len)
+        st = io_write(img, img->header.log_offset, buf + first, len - first);
+    if (st == VHDX_OK)
+        st = io_flush(img);
+    if (st == VHDX_OK && !w->log_named) {
+        struct header_change c = {NULL, NULL, &w->log_guid};
+        st = write_headers(img, &c);
+        if (st == VHDX_OK)
+            w->log_named = true;
+    }
+    if (st != VHDX_OK)
+        goto out;
+    w->seq++;
+    w->head = (uint32_t)((w->head + len) % log_length);
+
+    /* Applied in place; durable at the next flush, which comes before any other entry. */
+    for (size_t i = 0; i < w->nzeros && st == VHDX_OK; i++)
+        st = io_write_zeros(img, w->zeros[i].off, w->zeros[i].len);
+    for (size_t i = 0; i < w->npages && st == VHDX_OK; i++)
+        st = io_write(img, w->pages[i].off, w->pages[i].data, PAGE);
+    if (st == VHDX_OK)
+        txn_clear(img);
+out:
+    acct_free(&img->acct, buf, len + PAGE);
+    acct_free(&img->acct, payloads, n_data * sizeof(*payloads));
+    acct_free(&img->acct, descs, n_desc * sizeof(*descs));
+    return st == VHDX_OK ? VHDX_OK : fail(img, st);
+}
+
+/* Commits first when the batch could not take n more pages. */
+static vhdx_status txn_reserve(struct vhdx_image *img, size_t n)
+{
+    struct writer *w = img->writer;
+    if (w->npages + n <= w->max_pages)
+        return VHDX_OK;
+    return txn_commit(img);
+}
+
+/* Adds a zero range (4 KiB aligned) to the batch; no page of the batch may lie in it. */
+static vhdx_status txn_zero(struct vhdx_image *img, uint64_t off, uint64_t len)
+{
+    struct writer *w = img->writer;
+    if (len == 0)
+        return VHDX_OK;
+    if (w->nzeros == MAX_ZERO_RANGES || (off % PAGE) != 0 || (len % PAGE) != 0)
+        return VHDX_E_INVALID_ARG;
+    w->zeros[w->nzeros].off = off;
+    w->zeros[w->nzeros].len = len;
+    w->nzeros++;
+    return VHDX_OK;
+}
+
+/* ---- Session ---- */
+
+static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
+{
+    struct writer *w = img->writer;
+    vhdx_status st;
+    uint64_t size = 0;
+    uint32_t sectors;
+    size_t p;
+
+    if (img == NULL)
+        return VHDX_E_INVALID_ARG;
+    if (img->failed)
+        return VHDX_E_BAD_STATE;
+    if (w != NULL) {
+        *out = w;
+        return VHDX_OK;
+    }
+    if ((img->options.flags & VHDX_OPEN_WRITABLE) == 0 || img->base_io.ctx != NULL ||
+        img->io.write == NULL || img->io.flush == NULL || img->io.truncate == NULL ||
+        img->header.log_length < VHDX_MiB)
+        return VHDX_E_INVALID_ARG;
+    if (img->io.size(img->io.ctx, &size) != VHDX_OK)
+        return VHDX_E_IO;
+    w = acct_alloc(&img->acct, sizeof(*w), &st);
+    if (w == NULL)
+        return st;
+    memset(w, 0, sizeof(*w));
+    w->file_size = size;
+    w->file_end = round_up_mib(size);
+    /* An entry may use half the log less a sector, so two never collide (top comment). */
+    w->max_entry = ((img->header.log_length - PAGE) / 2) & ~(PAGE - 1);
+    sectors = w->max_entry / PAGE;
+    /* Pages such that the entry fits with room for the zero descriptors. */
+    for (p = sectors; p > 0; p--)
+        if (log_entry_descriptor_sectors(p + MAX_ZERO_RANGES) + p <= sectors)
+            break;
+    w->max_pages = p > MAX_BATCH_PAGES ? MAX_BATCH_PAGES : p;
+    img->writer = w;
+    *out = w;
+    return VHDX_OK;
+}
+
+/*
+ * Before the first change of the handle: both headers get a new
+ * FileWriteGuid and a new DataWriteGuid (§3.3: every change this API
+ * makes is user-visible).
+ */
+static vhdx_status writer_begin(struct vhdx_image *img, struct writer **out)
+{
+    struct guid fwg, dwg;
+    struct header_change c = {&fwg, &dwg, NULL};
+    vhdx_status st = writer_get(img, out);
+    if (st != VHDX_OK || (*out)->guids_done)
+        return st;
+    guid_generate(&fwg);
+    guid_generate(&dwg);
+    st = write_headers(img, &c);
+    if (st == VHDX_OK)
+        (*out)->guids_done = true;
+    return st;
+}
+
+vhdx_status vhdx_flush(vhdx_image *img)
+{
+    if (img == NULL)
+        return VHDX_E_INVALID_ARG;
+    if (img->failed)
+        return VHDX_E_BAD_STATE;
+    if (img->writer == NULL)
+        return VHDX_OK;
+    return txn_commit(img);
+}
+
+vhdx_status vhdx_finish(vhdx_image *img)
+{
+    static const struct guid nil;
+    struct header_change c = {NULL, NULL, &nil};
+    struct writer *w;
+    vhdx_status st = vhdx_flush(img);
+    if (st != VHDX_OK || img->writer == NULL)
+        return st;
+    w = img->writer;
+    if (w->unflushed) {
+        st = io_flush(img);
+        if (st != VHDX_OK)
+            return st;
+    }
+    if (!w->log_named)
+        return VHDX_OK;
+    st = write_headers(img, &c);
+    if (st == VHDX_OK)
+        w->log_named = false;
+    return st;
+}
+
+void image_writer_close(struct vhdx_image *img)
+{
+    struct writer *w = img->writer;
+    if (w == NULL)
+        return;
+    if (!img->failed)
+        status_ignore(vhdx_finish(img));
+    txn_clear(img);
+    acct_free(&img->acct, w->pages, w->cap * sizeof(*w->pages));
+    acct_free(&img->acct, w, sizeof(*w));
+    img->writer = NULL;
+}
+
+/* ---- BAT and sector bitmaps ---- */
+
+static vhdx_status entry_at(struct vhdx_image *img, uint64_t slot, struct bat_entry *e)
+{
+    uint64_t raw;
+    vhdx_status st = image_bat_get(img, slot, &raw);
+    if (st == VHDX_OK)
+        *e = bat_entry_decode(raw);
+    return st;
+}
+
+/* Sets BAT slot `slot` in the batch and in the page cache. */
+static vhdx_status bat_set(struct vhdx_image *img, uint64_t slot, uint8_t state, uint64_t file_off)
+{
+    struct bat_entry e = {state, 0, file_off >> 20};
+    uint64_t raw = bat_entry_encode(&e);
+    uint8_t le[8];
+    vhdx_status st;
+    le64_store_no_bounds_check(le, raw);
+    st = txn_write(img, img->bat_region.file_offset + slot * BAT_ENTRY_SIZE, le, 8);
+    if (st != VHDX_OK)
+        return st;
+    for (unsigned i = 0; i < BAT_CACHE_PAGES; i++) {
+        struct bat_page *p = &img->bat.pages[i];
+        if (p->index == slot / BAT_PAGE_ENTRIES)
+            p->entries[slot % BAT_PAGE_ENTRIES] = raw;
+    }
+    return VHDX_OK;
+}
+
+/* Pages of the batch one block operation may need (BAT, SB entry, bitmap bits). */
+static size_t pages_per_block(const struct vhdx_image *img)
+{
+    uint64_t bitmap_bytes = img->block_size / img->logical_sector_size / 8;
+    return 2 + (size_t)(bitmap_bytes / PAGE) + 2;
+}
+
+/*
+ * Sets the sector bitmap bits of sectors [first, first + count) of block
+ * (§6.2), allocating the chunk's sector bitmap block when it has none.
+ */
+static vhdx_status bitmap_set(struct vhdx_image *img, uint64_t block, uint64_t first,
+                              uint64_t count)
+{
+    struct bat_bitmap_slice slice;
+    struct bat_entry sb;
+    uint64_t sb_slot, sb_off, bit, end;
+    vhdx_status st = bat_bitmap_slice(&img->geo, block, &slice);
+    if (st == VHDX_OK)
+        st = bat_sb_index(&img->geo, slice.chunk, &sb_slot);
+    if (st == VHDX_OK)
+        st = entry_at(img, sb_slot, &sb);
+    if (st != VHDX_OK)
+        return st;
+    if (sb.state == BAT_SB_PRESENT && sb.file_offset_mb != 0) {
+        sb_off = bat_entry_file_offset(&sb);
+    } else {
+        st = allocate(img, VHDX_SECTOR_BITMAP_BLOCK_SIZE, &sb_off);
+        if (st == VHDX_OK)
+            st = ensure_size(img, sb_off + VHDX_SECTOR_BITMAP_BLOCK_SIZE);
+        if (st == VHDX_OK)
+            st = bat_set(img, sb_slot, BAT_SB_PRESENT, sb_off);
+        if (st != VHDX_OK)
+            return st;
+    }
+    bit = (uint64_t)slice.byte_offset * 8 + first;
+    end = bit + count;
+    while (bit < end) {
+        uint64_t byte = bit / 8;
+        uint64_t page_off = (sb_off + byte) & ~(uint64_t)(PAGE - 1);
+        uint8_t *page;
+        st = txn_page(img, page_off, &page);
+        if (st != VHDX_OK)
+            return st;
+        /* Every bit of this page in the range. */
+        while (bit < end && ((sb_off + bit / 8) & ~(uint64_t)(PAGE - 1)) == page_off) {
+            size_t at = (size_t)(sb_off + bit / 8 - page_off);
+            if (bit % 8 == 0 && end - bit >= 8) {
+                page[at] = 0xFF;
+                bit += 8;
+            } else {
+                page[at] = (uint8_t)(page[at] | (1u << (bit % 8)));
+                bit++;
+            }
+        }
+    }
+    return VHDX_OK;
+}
+
+/* The bytes of block b inside the virtual disk (the last block may be short). */
+static uint64_t block_span(const struct vhdx_image *img, uint64_t b)
+{
+    uint64_t start = b * img->block_size;
+    uint64_t left = img->virtual_size - start;
+    return left < img->block_size ? left : img->block_size;
+}
+
+static vhdx_status block_slot(struct vhdx_image *img, uint64_t b, uint64_t *slot,
+                              struct bat_entry *e)
+{
+    vhdx_status st = bat_payload_index(&img->geo, b, slot);
+    return st == VHDX_OK ? entry_at(img, *slot, e) : st;
+}
+
+static bool holds_data(uint8_t state)
+{
+    return state == BAT_PAYLOAD_FULLY_PRESENT || state == BAT_PAYLOAD_PARTIALLY_PRESENT;
+}
+
+/* Moves block b to `state` (ZERO or UNMAPPED), FileOffsetMB 0 (§7.7). */
+static vhdx_status block_release(struct vhdx_image *img, uint64_t b, uint8_t state)
+{
+    uint64_t slot;
+    struct bat_entry e;
+    vhdx_status st = txn_reserve(img, 1);
+    if (st == VHDX_OK)
+        st = block_slot(img, b, &slot, &e);
+    if (st != VHDX_OK || (e.state == state && e.file_offset_mb == 0))
+        return st;
+    return bat_set(img, slot, state, 0);
+}
+
+/* Writes n bytes (whole sectors) at in_block of block b. */
+static vhdx_status block_write(struct vhdx_image *img, uint64_t b, uint64_t in_block,
+                               const uint8_t *buf, size_t n)
+{
+    uint32_t lss = img->logical_sector_size;
+    bool whole = in_block == 0 && n == block_span(img, b);
+    uint64_t slot, off;
+    struct bat_entry e;
+    vhdx_status st;
+
+    if (whole && !img->leave_blocks_allocated && is_zero(buf, n))
+        return block_release(img, b, BAT_PAYLOAD_ZERO);
+    st = block_slot(img, b, &slot, &e);
+    if (st != VHDX_OK)
+        return st;
+    if (e.state == BAT_PAYLOAD_FULLY_PRESENT)
+        return io_write(img, bat_entry_file_offset(&e) + in_block, buf, n);
+    /* Everything else changes metadata: room in the batch first (it may commit). */
+    st = txn_reserve(img, pages_per_block(img));
+    if (st != VHDX_OK)
+        return st;
+    if (e.state == BAT_PAYLOAD_PARTIALLY_PRESENT && img->has_parent) {
+        st = io_write(img, bat_entry_file_offset(&e) + in_block, buf, n);
+        return st == VHDX_OK ? bitmap_set(img, b, in_block / lss, n / lss) : st;
+    }
+    /* A new block at the end of the file; its other bytes read as zeros. */
+    st = allocate(img, img->block_size, &off);
+    if (st == VHDX_OK)
+        st = io_write(img, off + in_block, buf, n);
+    if (st == VHDX_OK)
+        st = ensure_size(img, off + img->block_size);
+    if (st != VHDX_OK)
+        return st;
+    if (img->has_parent && e.state == BAT_PAYLOAD_NOT_PRESENT && !whole) {
+        /* §6: the sectors not written keep reading from the parent. */
+        st = bat_set(img, slot, BAT_PAYLOAD_PARTIALLY_PRESENT, off);
+        return st == VHDX_OK ? bitmap_set(img, b, in_block / lss, n / lss) : st;
+    }
+    return bat_set(img, slot, BAT_PAYLOAD_FULLY_PRESENT, off);
+}
+
+/* Writes sector-aligned data, block by block. */
+static vhdx_status write_aligned(struct vhdx_image *img, uint64_t offset, const uint8_t *buf,
+                                 size_t len)
+{
+    while (len > 0) {
+        uint64_t b = offset / img->block_size, in_block = offset % img->block_size;
+        size_t n = len;
+        vhdx_status st;
+        if (n > block_span(img, b) - in_block)
+            n = (size_t)(block_span(img, b) - in_block);
+        st = block_write(img, b, in_block, buf, n);
+        if (st != VHDX_OK)
+            return st;
+        buf += n;
+        offset += n;
+        len -= n;
+    }
+    return VHDX_OK;
+}
+
+static vhdx_status check_range(const struct vhdx_image *img, uint64_t offset, uint64_t len)
+{
+    uint64_t end;
+    if (!ck_add_u64(offset, len, &end) || end > img->virtual_size)
+        return VHDX_E_RANGE;
+    return VHDX_OK;
+}
+
+vhdx_status vhdx_write(vhdx_image *img, uint64_t offset, const void *data, size_t len)
+{
+    const uint8_t *buf = data;
+    struct writer *w;
+    uint32_t lss;
+    vhdx_status st;
+
+    if (img == NULL || (buf == NULL && len != 0))
+        return VHDX_E_INVALID_ARG;
+    st = writer_get(img, &w);
+    if (st == VHDX_OK)
+        st = check_range(img, offset, len);
+    if (st != VHDX_OK || len == 0)
+        return st;
+    st = writer_begin(img, &w);
+    lss = img->logical_sector_size;
+    while (st == VHDX_OK && len > 0) {
+        uint64_t in_sector = offset % lss;
+        if (in_sector != 0 || len < lss) {
+            /* A partial sector: read it as the disk shows it, patch, write it whole. */
+            uint8_t sector[4096];
+            size_t n = lss - (size_t)in_sector;
+            if (n > len)
+                n = len;
+            st = vhdx_read(img, offset - in_sector, sector, lss);
+            if (st != VHDX_OK)
+                break;
+            memcpy(sector + in_sector, buf, n);
+            st = write_aligned(img, offset - in_sector, sector, lss);
+            buf += n;
+            offset += n;
+            len -= n;
+        } else {
+            size_t n = len - len % lss;
+            st = write_aligned(img, offset, buf, n);
+            buf += n;
+            offset += n;
+            len -= n;
+        }
+    }
+    return st;
+}
+
+/* Writes zeros over [offset, offset + len) through vhdx_write. */
+static vhdx_status write_zero_bytes(struct vhdx_image *img, uint64_t offset, uint64_t len)
+{
+    static const uint8_t zeros[64 * 1024];
+    while (len > 0) {
+        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+        vhdx_status st = vhdx_write(img, offset, zeros, n);
+        if (st != VHDX_OK)
+            return st;
+        offset += n;
+        len -= n;
+    }
+    return VHDX_OK;
+}
+
+vhdx_status vhdx_write_zeroes(vhdx_image *img, uint64_t offset, uint64_t len)
+{
+    struct writer *w;
+    vhdx_status st;
+
+    if (img == NULL)
+        return VHDX_E_INVALID_ARG;
+    st = writer_get(img, &w);
+    if (st == VHDX_OK)
+        st = check_range(img, offset, len);
+    if (st != VHDX_OK || len == 0)
+        return st;
+    st = writer_begin(img, &w);
+    while (st == VHDX_OK && len > 0) {
+        uint64_t b = offset / img->block_size, in_block = offset % img->block_size;
+        uint64_t n = block_span(img, b) - in_block;
+        uint64_t slot;
+        struct bat_entry e;
+        if (n > len)
+            n = len;
+        st = block_slot(img, b, &slot, &e);
+        if (st != VHDX_OK)
+            break;
+        if (img->leave_blocks_allocated || holds_data(e.state) ||
+            (img->has_parent && e.state == BAT_PAYLOAD_NOT_PRESENT)) {
+            /* Whole blocks move to ZERO; parts of blocks with data get zeros written. */
+            if (!img->leave_blocks_allocated && n == block_span(img, b))
+                st = block_release(img, b, BAT_PAYLOAD_ZERO);
+            else
+                st = write_zero_bytes(img, offset, n);
+        } else if (e.state != BAT_PAYLOAD_ZERO) {
+            /* No data: the contents were undefined (§7.2), zeros are one of them. */
+            st = block_release(img, b, BAT_PAYLOAD_ZERO);
+        }
+        offset += n;
+        len -= n;
+    }
+    return st;
+}
+
+vhdx_status vhdx_discard(vhdx_image *img, uint64_t offset, uint64_t len, uint64_t *discarded)
+{
+    struct writer *w;
+    uint64_t done = 0, b, end;
+    uint8_t target;
+    vhdx_status st;
+
+    if (discarded != NULL)
+        *discarded = 0;
+    if (img == NULL)
+        return VHDX_E_INVALID_ARG;
+    st = writer_get(img, &w);
+    if (st == VHDX_OK)
+        st = check_range(img, offset, len);
+    if (st != VHDX_OK || len == 0)
+        return st;
+    if (img->leave_blocks_allocated) {
+        /* Fixed images never leave FULLY_PRESENT (§7.2 footnote 6): zeros in place. */
+        st = vhdx_write_zeroes(img, offset, len);
+        if (st == VHDX_OK && discarded != NULL)
+            *discarded = len;
+        return st;
+    }
+    /* A differencing image's unmapped block must read zeros, not the parent. */
+    target = img->has_parent ? BAT_PAYLOAD_ZERO : BAT_PAYLOAD_UNMAPPED;
+    end = offset + len;
+    for (b = (offset + img->block_size - 1) / img->block_size;
+         b < img->geo.payload_blocks && b * img->block_size + block_span(img, b) <= end; b++) {
+        uint64_t slot;
+        struct bat_entry e;
+        st = block_slot(img, b, &slot, &e);
+        if (st != VHDX_OK)
+            break;
+        if (!holds_data(e.state) && !(img->has_parent && e.state == BAT_PAYLOAD_NOT_PRESENT))
+            continue;
+        if (!w->guids_done)
+            st = writer_begin(img, &w);
+        if (st == VHDX_OK)
+            st = block_release(img, b, target);
+        if (st != VHDX_OK)
+            break;
+        done += block_span(img, b);
+    }
+    if (discarded != NULL)
+        *discarded = done;
+    return st;
+}
+
+/* ---- Resize ---- */
+
+/* True when a byte of the virtual range [from, to) held in this file is not zero. */
+static vhdx_status data_past(struct vhdx_image *img, uint64_t from, uint64_t to, bool *found)
+{
+    uint8_t buf[64 * 1024];
+    *found = false;
+    while (from < to) {
+        uint64_t b = from / img->block_size;
+        uint64_t block_end = b * img->block_size + block_span(img, b);
+        uint64_t slot;
+        struct bat_entry e;
+        vhdx_status st = block_slot(img, b, &slot, &e);
+        if (st != VHDX_OK)
+            return st;
+        if (block_end > to)
+            block_end = to;
+        if (holds_data(e.state)) {
+            for (uint64_t p = from; p < block_end;) {
+                size_t n = block_end - p > sizeof(buf) ? sizeof(buf) : (size_t)(block_end - p);
+                st = vhdx_read(img, p, buf, n);
+                if (st != VHDX_OK)
+                    return st;
+                if (!is_zero(buf, n)) {
+                    *found = true;
+                    return VHDX_OK;
+                }
+                p += n;
+            }
+        }
+        from = block_end;
+    }
+    return VHDX_OK;
+}
+
+/* Zeroes the file bytes of block b from virtual offset `from` to the block's end. */
+static vhdx_status zero_block_tail(struct vhdx_image *img, uint64_t from)
+{
+    uint64_t b = from / img->block_size, in_block = from % img->block_size, slot;
+    struct bat_entry e;
+    vhdx_status st;
+    if (in_block == 0 || b >= img->geo.payload_blocks)
+        return VHDX_OK;
+    st = block_slot(img, b, &slot, &e);
+    if (st != VHDX_OK || !holds_data(e.state))
+        return st;
+    return io_write_zeros(img, bat_entry_file_offset(&e) + in_block, img->block_size - in_block);
+}
+
+/* BAT slots [a, b) become 0 in the batch: partial pages as pages, the rest as a zero range. */
+static vhdx_status bat_zero_slots(struct vhdx_image *img, uint64_t a, uint64_t b)
+{
+    uint64_t lo = img->bat_region.file_offset + a * BAT_ENTRY_SIZE;
+    uint64_t hi = img->bat_region.file_offset + b * BAT_ENTRY_SIZE;
+    uint64_t lo_up = (lo + PAGE - 1) & ~(uint64_t)(PAGE - 1), hi_down = hi & ~(uint64_t)(PAGE - 1);
+    vhdx_status st = VHDX_OK;
+    if (a >= b)
+        return VHDX_OK;
+    if (lo_up >= hi_down) /* no whole page inside: at most two partial pages */
+        return txn_write_zeros(img, lo, hi - lo);
+    st = txn_zero(img, lo_up, hi_down - lo_up);
+    if (st == VHDX_OK)
+        st = txn_write_zeros(img, lo, lo_up - lo);
+    if (st == VHDX_OK)
+        st = txn_write_zeros(img, hi_down, hi - hi_down);
+    return st;
+}
+
+/* Both region tables with the BAT entry moved, through the batch (changed pages only). */
+static vhdx_status regions_move_bat(struct vhdx_image *img, uint64_t off, uint32_t len)
+{
+    static const uint64_t copies[2] = {VHDX_REGION_TABLE1_OFFSET, VHDX_REGION_TABLE2_OFFSET};
+    uint8_t *buf, *cur;
+    vhdx_status st;
+    bool found = false;
+
+    for (uint32_t i = 0; i < img->regions->entry_count; i++) {
+        struct region_entry *r = &img->regions->entries[i];
+        if (guid_equal(&r->guid, &VHDX_GUID_REGION_BAT)) {
+            r->file_offset = off;
+            r->length = len;
+            found = true;
+        }
+    }
+    if (!found)
+        return VHDX_E_MISSING;
+    buf = acct_alloc(&img->acct, 2 * (size_t)REGION_TABLE_SIZE, &st);
+    if (buf == NULL)
+        return st;
+    cur = buf + REGION_TABLE_SIZE;
+    st = region_table_encode(img->regions, buf, REGION_TABLE_SIZE);
+    for (int c = 0; c < 2 && st == VHDX_OK; c++) {
+        st = image_read_exact(img, copies[c], cur, REGION_TABLE_SIZE);
+        for (uint32_t p = 0; p < REGION_TABLE_SIZE && st == VHDX_OK; p += PAGE)
+            if (memcmp(buf + p, cur + p, PAGE) != 0)
+                st = txn_write(img, copies[c] + p, buf + p, PAGE);
+    }
+    acct_free(&img->acct, buf, 2 * (size_t)REGION_TABLE_SIZE);
+    return st;
+}
+
+/* Copies the first `entries` BAT entries to a new BAT at new_off (not yet referenced). */
+static vhdx_status bat_copy(struct vhdx_image *img, uint64_t new_off, uint64_t entries)
+{
+    uint8_t buf[64 * 1024];
+    uint64_t bytes = entries * BAT_ENTRY_SIZE;
+    for (uint64_t p = 0; p < bytes;) {
+        size_t n = bytes - p > sizeof(buf) ? sizeof(buf) : (size_t)(bytes - p);
+        vhdx_status st = image_read_exact(img, img->bat_region.file_offset + p, buf, n);
+        if (st == VHDX_OK)
+            st = io_write(img, new_off + p, buf, n);
+        if (st != VHDX_OK)
+            return st;
+        p += n;
+    }
+    return VHDX_OK;
+}
+
+vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
+{
+    struct bat_geometry g2, old;
+    struct diag_sink quiet;
+    struct writer *w;
+    uint64_t keep_entries, bat_off, bat_len, new_blocks = 0;
+    bool move, found;
+    uint8_t le[8];
+    vhdx_status st;
+
+    if (img == NULL || (flags & ~(unsigned)VHDX_RESIZE_FORCE) != 0)
+        return VHDX_E_INVALID_ARG;
+    st = writer_get(img, &w);
+    if (st != VHDX_OK)
+        return st;
+    if (img->has_parent)
+        return VHDX_E_UNSUPPORTED;
+    if (new_size == 0 || new_size % img->logical_sector_size != 0 ||
+        new_size > VHDX_MAX_VIRTUAL_DISK_SIZE)
+        return VHDX_E_RANGE;
+    if (new_size == img->virtual_size)
+        return VHDX_OK;
+    diag_sink_init(&quiet, NULL, 0);
+    st = bat_geometry_init(&g2, new_size, img->block_size, img->logical_sector_size, false, &quiet);
+    if (st != VHDX_OK)
+        return st;
+    old = img->geo;
+    if (new_size < img->virtual_size && (flags & VHDX_RESIZE_FORCE) == 0) {
+        st = data_past(img, new_size, img->virtual_size, &found);
+        if (st != VHDX_OK)
+            return st;
+        if (found)
+            return VHDX_E_STATE;
+    }
+    st = writer_begin(img, &w);
+    if (st == VHDX_OK)
+        st = txn_commit(img); /* the resize is one entry of its own */
+    if (st != VHDX_OK)
+        return st;
+
+    /* Bytes past the old end of the last block (grow) or the new end (shrink) read zeros. */
+    st = zero_block_tail(img, new_size < img->virtual_size ? new_size : img->virtual_size);
+    if (st != VHDX_OK)
+        return st;
+    if (img->leave_blocks_allocated && g2.payload_blocks > old.payload_blocks)
+        new_blocks = g2.payload_blocks - old.payload_blocks;
+    keep_entries = g2.total_entries < old.total_entries ? g2.total_entries : old.total_entries;
+    /* A larger BAT, or more new fixed-disk entries than one entry can carry: a new BAT. */
+    move = g2.total_entries * BAT_ENTRY_SIZE > img->bat_region.length ||
+           new_blocks * BAT_ENTRY_SIZE / PAGE + 8 > w->max_pages;
+    bat_off = img->bat_region.file_offset;
+    bat_len = img->bat_region.length;
+    if (move) {
+        bat_len = round_up_mib(g2.total_entries * BAT_ENTRY_SIZE);
+        if (bat_len > UINT32_MAX - VHDX_MiB)
+            return VHDX_E_RANGE;
+        st = allocate(img, bat_len, &bat_off);
+        if (st == VHDX_OK)
+            st = ensure_size(img, bat_off + bat_len);
+        if (st == VHDX_OK)
+            st = bat_copy(img, bat_off, keep_entries);
+    } else {
+        st = bat_zero_slots(img, keep_entries,
+                            g2.total_entries > old.total_entries ? g2.total_entries
+                                                                 : old.total_entries);
+    }
+    /* Fixed disks: every new block allocated and FULLY_PRESENT. */
+    for (uint64_t b = old.payload_blocks; st == VHDX_OK && b < old.payload_blocks + new_blocks;
+         b++) {
+        uint64_t slot, off;
+        struct bat_entry e = {BAT_PAYLOAD_FULLY_PRESENT, 0, 0};
+        st = bat_payload_index(&g2, b, &slot);
+        if (st == VHDX_OK)
+            st = allocate(img, img->block_size, &off);
+        if (st != VHDX_OK)
+            break;
+        e.file_offset_mb = off >> 20;
+        le64_store_no_bounds_check(le, bat_entry_encode(&e));
+        if (move)
+            st = io_write(img, bat_off + slot * BAT_ENTRY_SIZE, le, 8);
+        else
+            st = txn_write(img, bat_off + slot * BAT_ENTRY_SIZE, le, 8);
+    }
+    if (st == VHDX_OK && new_blocks != 0)
+        st = ensure_size(img, w->file_end);
+    if (st == VHDX_OK && move)
+        st = regions_move_bat(img, bat_off, (uint32_t)bat_len);
+    le64_store_no_bounds_check(le, new_size);
+    if (st == VHDX_OK)
+        st = txn_write(img, img->vds_item_offset, le, 8);
+    if (st == VHDX_OK)
+        st = txn_commit(img);
+    if (st != VHDX_OK)
+        return fail(img, st);
+    img->virtual_size = new_size;
+    img->geo = g2;
+    img->bat_region.file_offset = bat_off;
+    img->bat_region.length = (uint32_t)bat_len;
+    image_bat_cache_free(img);
+    return VHDX_OK;
+}
