@@ -60,6 +60,7 @@ struct writer {
     uint32_t head;     /* log offset of the next entry */
     uint32_t max_entry;
     bool unflushed;    /* something was written since the last flush */
+    bool released;     /* a block or the BAT lost its space: trim the file at finish */
     uint64_t file_size; /* the file's size now */
     uint64_t file_end;  /* where the next allocation goes (1 MiB aligned) */
 
@@ -521,6 +522,48 @@ static vhdx_status writer_begin(struct vhdx_image *img, struct writer **out)
     return st;
 }
 
+/*
+ * The file ends where its last structure ends: space released at the end
+ * (blocks moved to ZERO or UNMAPPED, an old BAT) is given back. Every
+ * structure is found from the log, the region table and the BAT.
+ */
+static vhdx_status trim_tail(struct vhdx_image *img)
+{
+    struct writer *w = img->writer;
+    uint64_t used = img->header.log_offset + img->header.log_length, size;
+    for (uint32_t i = 0; i < img->regions->entry_count; i++) {
+        const struct region_entry *r = &img->regions->entries[i];
+        if (r->file_offset + r->length > used)
+            used = r->file_offset + r->length;
+    }
+    for (uint64_t slot = 0; slot < img->geo.total_entries; slot++) {
+        uint64_t raw, number, end;
+        struct bat_entry e;
+        vhdx_status st = image_bat_get(img, slot, &raw);
+        if (st != VHDX_OK)
+            return fail(img, st);
+        e = bat_entry_decode(raw);
+        if (e.file_offset_mb == 0)
+            continue;
+        end = bat_entry_file_offset(&e) +
+              (bat_slot_classify(&img->geo, slot, &number) == BAT_SLOT_SECTOR_BITMAP
+                   ? VHDX_SECTOR_BITMAP_BLOCK_SIZE
+                   : img->block_size);
+        if (end > used)
+            used = end;
+    }
+    w->released = false;
+    size = round_up_mib(used);
+    if (size >= w->file_size)
+        return VHDX_OK;
+    if (img->io.truncate(img->io.ctx, size) != VHDX_OK || img->io.flush(img->io.ctx) != VHDX_OK)
+        return fail(img, VHDX_E_IO);
+    w->file_size = size;
+    w->file_end = size;
+    img->file_size = size;
+    return VHDX_OK;
+}
+
 vhdx_status vhdx_flush(vhdx_image *img)
 {
     if (img == NULL)
@@ -546,12 +589,14 @@ vhdx_status vhdx_finish(vhdx_image *img)
         if (st != VHDX_OK)
             return st;
     }
-    if (!w->log_named)
-        return VHDX_OK;
-    st = write_headers(img, &c);
-    if (st == VHDX_OK)
+    if (w->log_named) {
+        st = write_headers(img, &c);
+        if (st != VHDX_OK)
+            return st;
         w->log_named = false;
-    return st;
+    }
+    /* Only with LogGuid 0: an entry's FlushedFileOffset may name the old size. */
+    return w->released ? trim_tail(img) : VHDX_OK;
 }
 
 void image_writer_close(struct vhdx_image *img)
@@ -578,13 +623,27 @@ static vhdx_status entry_at(struct vhdx_image *img, uint64_t slot, struct bat_en
     return st;
 }
 
+static bool holds_data(uint8_t state)
+{
+    return state == BAT_PAYLOAD_FULLY_PRESENT || state == BAT_PAYLOAD_PARTIALLY_PRESENT;
+}
+
 /* Sets BAT slot `slot` in the batch and in the page cache. */
 static vhdx_status bat_set(struct vhdx_image *img, uint64_t slot, uint8_t state, uint64_t file_off)
 {
-    struct bat_entry e = {state, 0, file_off >> 20};
-    uint64_t raw = bat_entry_encode(&e);
+    struct bat_entry e = {state, 0, file_off >> 20}, was;
+    uint64_t raw = bat_entry_encode(&e), number;
     uint8_t le[8];
-    vhdx_status st;
+    vhdx_status st = entry_at(img, slot, &was);
+    if (st != VHDX_OK)
+        return st;
+    /* vhdx_get_info's count follows the payload entries. */
+    if (bat_slot_classify(&img->geo, slot, &number) == BAT_SLOT_PAYLOAD) {
+        if (holds_data(state) && !holds_data(was.state))
+            img->blocks_allocated++;
+        else if (!holds_data(state) && holds_data(was.state))
+            img->blocks_allocated--;
+    }
     le64_store_no_bounds_check(le, raw);
     st = txn_write(img, img->bat_region.file_offset + slot * BAT_ENTRY_SIZE, le, 8);
     if (st != VHDX_OK)
@@ -601,7 +660,9 @@ static vhdx_status bat_set(struct vhdx_image *img, uint64_t slot, uint8_t state,
 static size_t pages_per_block(const struct vhdx_image *img)
 {
     uint64_t bitmap_bytes = img->block_size / img->logical_sector_size / 8;
-    return 2 + (size_t)(bitmap_bytes / PAGE) + 2;
+    if (!img->has_parent)
+        return 1;
+    return 2 + (size_t)(bitmap_bytes / PAGE) + 1;
 }
 
 /*
@@ -671,11 +732,6 @@ static vhdx_status block_slot(struct vhdx_image *img, uint64_t b, uint64_t *slot
     return st == VHDX_OK ? entry_at(img, *slot, e) : st;
 }
 
-static bool holds_data(uint8_t state)
-{
-    return state == BAT_PAYLOAD_FULLY_PRESENT || state == BAT_PAYLOAD_PARTIALLY_PRESENT;
-}
-
 /* Moves block b to `state` (ZERO or UNMAPPED), FileOffsetMB 0 (§7.7). */
 static vhdx_status block_release(struct vhdx_image *img, uint64_t b, uint8_t state)
 {
@@ -686,6 +742,8 @@ static vhdx_status block_release(struct vhdx_image *img, uint64_t b, uint8_t sta
         st = block_slot(img, b, &slot, &e);
     if (st != VHDX_OK || (e.state == state && e.file_offset_mb == 0))
         return st;
+    if (e.file_offset_mb != 0)
+        img->writer->released = true;
     return bat_set(img, slot, state, 0);
 }
 
@@ -1027,7 +1085,7 @@ vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
     struct bat_geometry g2, old;
     struct diag_sink quiet;
     struct writer *w;
-    uint64_t keep_entries, bat_off, bat_len, new_blocks = 0;
+    uint64_t keep_entries, bat_off, bat_len, new_blocks = 0, dropped = 0;
     bool move, found;
     uint8_t le[8];
     vhdx_status st;
@@ -1055,6 +1113,14 @@ vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
             return st;
         if (found)
             return VHDX_E_STATE;
+    }
+    for (uint64_t b = g2.payload_blocks; b < old.payload_blocks; b++) {
+        uint64_t slot;
+        struct bat_entry e;
+        st = block_slot(img, b, &slot, &e);
+        if (st != VHDX_OK)
+            return st;
+        dropped += holds_data(e.state) ? 1u : 0u;
     }
     st = writer_begin(img, &w);
     if (st == VHDX_OK)
@@ -1116,6 +1182,9 @@ vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
         st = txn_commit(img);
     if (st != VHDX_OK)
         return fail(img, st);
+    if (move || new_size < img->virtual_size)
+        w->released = true;
+    img->blocks_allocated = img->blocks_allocated + new_blocks - dropped;
     img->virtual_size = new_size;
     img->geo = g2;
     img->bat_region.file_offset = bat_off;

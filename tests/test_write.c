@@ -1,0 +1,879 @@
+/*
+ * The writer (src/image/create.c, src/image/write.c, docs/WRITER.md):
+ * creation of each shape and its refusals, atomic creation, the header
+ * updates of a write session, batching into log entries and the flushes it
+ * costs, block state transitions of writes, zeroing and discard, sector
+ * bitmaps of differencing images, resize, and failure handling. Crash
+ * consistency of every workload is proven in test_crash.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/alloc.h"
+#include "base/endian.h"
+#include "format/constants.h"
+#include "io/fault.h"
+#include "io/overlay.h"
+#include "test_util.h"
+#include "vhdx.h"
+
+#define MiB (1024ull * 1024ull)
+#define GiB (1024ull * MiB)
+#define TiB (1024ull * GiB)
+
+static struct test_sink ts;
+
+/* A growable file in memory: an overlay over an empty base. */
+struct memfile {
+    struct alloc_acct acct;
+    vhdx_io base, io;
+};
+
+static const uint8_t empty_byte[1];
+
+static void mf_init(struct memfile *m)
+{
+    alloc_acct_init(&m->acct, NULL, 0);
+    assert_status(vhdx_io_from_memory(empty_byte, 0, &m->base), VHDX_OK);
+    assert_status(io_overlay_create(&m->base, &m->acct, 0, &m->io), VHDX_OK);
+}
+
+static void mf_free(struct memfile *m)
+{
+    vhdx_io_close(&m->io);
+    vhdx_io_close(&m->base);
+}
+
+/* The same file, not owned: vhdx_close does not close it. */
+static vhdx_io borrow(const vhdx_io *io)
+{
+    vhdx_io b = *io;
+    b.close = NULL;
+    return b;
+}
+
+static uint64_t mf_size(const vhdx_io *io)
+{
+    uint64_t size = 0;
+    assert_status(io->size(io->ctx, &size), VHDX_OK);
+    return size;
+}
+
+static uint8_t *mf_bytes(const vhdx_io *io, uint64_t *len)
+{
+    size_t got = 0;
+    uint8_t *buf;
+    *len = mf_size(io);
+    buf = malloc(*len != 0 ? (size_t)*len : 1);
+    assert_non_null(buf);
+    assert_status(io->read(io->ctx, buf, (size_t)*len, 0, &got), VHDX_OK);
+    assert_int_equal(got, *len);
+    return buf;
+}
+
+static vhdx_open_options opts(unsigned flags)
+{
+    vhdx_open_options o;
+    memset(&o, 0, sizeof(o));
+    o.flags = flags;
+    o.on_diag = test_sink_collect;
+    o.diag_ctx = &ts;
+    test_sink_init(&ts);
+    return o;
+}
+
+static vhdx_create_options dyn(uint64_t size, uint32_t block)
+{
+    vhdx_create_options c;
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DYNAMIC;
+    c.virtual_size = size;
+    c.block_size = block;
+    return c;
+}
+
+static vhdx_image *open_io(const vhdx_io *file, unsigned flags)
+{
+    vhdx_io io = borrow(file);
+    vhdx_open_options o = opts(flags);
+    vhdx_image *img = NULL;
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    return img;
+}
+
+/* vhdx_check of the file: errors and warnings. */
+static void check_clean(const vhdx_io *file)
+{
+    vhdx_io io = borrow(file);
+    vhdx_open_options o = opts(0);
+    vhdx_check_result r;
+    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 0);
+}
+
+static void fill(uint8_t *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(i * 31u + seed * 7u + 1u);
+}
+
+static vhdx_extent extent_at(vhdx_image *img, uint64_t off)
+{
+    vhdx_extent e;
+    assert_status(vhdx_map_next(img, off, &e), VHDX_OK);
+    return e;
+}
+
+static void header_guids(const vhdx_io *file, int slot, uint8_t fwg[16], uint8_t dwg[16],
+                         uint8_t log[16], uint64_t *seq)
+{
+    uint8_t h[4096];
+    size_t got = 0;
+    assert_status(file->read(file->ctx, h, sizeof(h), slot == 1 ? 65536u : 131072u, &got), VHDX_OK);
+    memcpy(fwg, h + 16, 16);
+    memcpy(dwg, h + 32, 16);
+    memcpy(log, h + 48, 16);
+    *seq = le64_load_no_bounds_check(h + 8);
+}
+
+static bool nil(const uint8_t g[16])
+{
+    static const uint8_t z[16];
+    return memcmp(g, z, 16) == 0;
+}
+
+/* ---- Create ---- */
+
+static void test_create_dynamic_layout_and_info(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(64 * MiB, (uint32_t)MiB);
+    vhdx_image *img;
+    vhdx_info info;
+    (void)state;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    /* header section, 1 MiB log, 1 MiB metadata, 1 MiB BAT */
+    assert_int_equal(mf_size(&m.io), 4 * MiB);
+    img = open_io(&m.io, 0);
+    assert_no_findings(&ts);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DYNAMIC);
+    assert_int_equal(info.virtual_size, 64 * MiB);
+    assert_int_equal(info.block_size, MiB);
+    assert_int_equal(info.logical_sector_size, 512);
+    assert_int_equal(info.physical_sector_size, 4096);
+    assert_int_equal(info.bat_entries, 64);
+    assert_int_equal(info.blocks_allocated, 0);
+    assert_int_equal(info.header_sequence, 2);
+    assert_int_equal(info.current_header, 2);
+    assert_int_equal(info.log_offset, MiB);
+    assert_int_equal(info.log_length, MiB);
+    assert_string_equal(info.creator, "vhdx " VHDX_VERSION_STRING);
+    assert_string_equal(info.log_guid, "{00000000-0000-0000-0000-000000000000}");
+    assert_int_equal(extent_at(img, 0).kind, VHDX_EXTENT_ZERO);
+    assert_int_equal(extent_at(img, 0).length, 64 * MiB);
+    assert_int_equal(extent_at(img, 0).bat_state, 0); /* NOT_PRESENT */
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+static void test_create_fixed_allocates_every_block_reading_zeros(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB + 4096, (uint32_t)MiB);
+    vhdx_image *img;
+    vhdx_info info;
+    uint8_t buf[4096];
+    (void)state;
+    c.type = VHDX_DISK_FIXED;
+    c.logical_sector_size = 4096;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    assert_int_equal(mf_size(&m.io), 4 * MiB + 9 * MiB);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_FIXED);
+    assert_int_equal(info.blocks_allocated, 9);
+    assert_int_equal(extent_at(img, 0).kind, VHDX_EXTENT_DATA);
+    assert_int_equal(extent_at(img, 0).file_offset, 4 * MiB);
+    assert_int_equal(extent_at(img, 8 * MiB).file_offset, 12 * MiB);
+    assert_status(vhdx_read(img, 8 * MiB, buf, sizeof(buf)), VHDX_OK);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+static void test_create_default_block_size_follows_qemu(void **state)
+{
+    static const struct {
+        uint64_t size;
+        uint32_t block;
+    } cases[] = {{GiB, 8u << 20},           {GiB + 512, 16u << 20},
+                 {100 * GiB, 16u << 20},    {100 * GiB + 512, 32u << 20},
+                 {32 * TiB, 32u << 20},     {32 * TiB + 512, 64u << 20}};
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct memfile m;
+        vhdx_create_options c = dyn(cases[i].size, 0);
+        vhdx_image *img;
+        vhdx_info info;
+        mf_init(&m);
+        assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+        img = open_io(&m.io, 0);
+        assert_status(vhdx_get_info(img, &info), VHDX_OK);
+        assert_int_equal(info.block_size, cases[i].block);
+        vhdx_close(img);
+        mf_free(&m);
+    }
+}
+
+static void test_create_refuses_bad_options(void **state)
+{
+    static const struct {
+        uint64_t size;
+        uint32_t block, log, lss, pss;
+        vhdx_status expect;
+    } cases[] = {
+        {64 * MiB, 3u << 20, 0, 0, 0, VHDX_E_RANGE},      /* not a power of two */
+        {64 * MiB, 512u << 10, 0, 0, 0, VHDX_E_RANGE},    /* below 1 MiB */
+        {64 * MiB, 512u << 20, 0, 0, 0, VHDX_E_RANGE},    /* above 256 MiB */
+        {64 * MiB, 0, (3u << 20) / 2, 0, 0, VHDX_E_RANGE}, /* log not whole MiB */
+        {64 * MiB, 0, 0, 1024, 0, VHDX_E_RANGE},
+        {64 * MiB, 0, 0, 0, 2048, VHDX_E_RANGE},
+        {0, 0, 0, 0, 0, VHDX_E_RANGE},
+        {513, 0, 0, 0, 0, VHDX_E_RANGE},
+        {64 * MiB + 512, 0, 0, 4096, 0, VHDX_E_RANGE},
+        {64 * TiB + 512, 0, 0, 0, 0, VHDX_E_RANGE},
+        {64 * TiB, 256u << 20, 0, 0, 0, VHDX_OK},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct memfile m;
+        vhdx_create_options c = dyn(cases[i].size, cases[i].block);
+        c.log_size = cases[i].log;
+        c.logical_sector_size = cases[i].lss;
+        c.physical_sector_size = cases[i].pss;
+        mf_init(&m);
+        assert_status(vhdx_create(&m.io, &c), cases[i].expect);
+        if (cases[i].expect != VHDX_OK)
+            assert_int_equal(mf_size(&m.io), 0); /* nothing written */
+        mf_free(&m);
+    }
+}
+
+static void test_create_refuses_non_empty_file_and_bad_parent_options(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(64 * MiB, 0);
+    (void)state;
+    mf_init(&m);
+    assert_status(m.io.write(m.io.ctx, "x", 1, 0), VHDX_OK);
+    assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
+    mf_free(&m);
+    mf_init(&m);
+    c.type = VHDX_DISK_DIFFERENCING; /* no parent */
+    assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
+    c.type = VHDX_DISK_DYNAMIC;
+    c.parent_relative_path = "p.vhdx"; /* a path without differencing */
+    assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
+    assert_int_equal(mf_size(&m.io), 0);
+    mf_free(&m);
+}
+
+/* Stopped after every write: refused by its signature until the very last write. */
+static void test_create_is_atomic_to_a_reader(void **state)
+{
+    struct memfile ref;
+    struct alloc_acct acct;
+    vhdx_create_options c = dyn(64 * MiB, (uint32_t)MiB);
+    uint64_t total;
+    vhdx_io f;
+    (void)state;
+    alloc_acct_init(&acct, NULL, 0);
+    mf_init(&ref);
+    assert_status(io_fault_create(&ref.io, &acct, UINT64_MAX, &f), VHDX_OK);
+    assert_status(vhdx_create(&f, &c), VHDX_OK);
+    total = io_fault_stats(&f).writes + io_fault_stats(&f).truncates;
+    assert_int_equal(io_fault_stats(&f).flushes, 2);
+    vhdx_io_close(&f);
+    mf_free(&ref);
+    for (uint64_t n = 0; n < total; n++) {
+        struct memfile m;
+        vhdx_io io;
+        vhdx_image *img = NULL;
+        vhdx_open_options o = opts(0);
+        mf_init(&m);
+        assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
+        assert_status(vhdx_create(&f, &c), VHDX_E_IO);
+        vhdx_io_close(&f);
+        io = borrow(&m.io);
+        if (n == 0) { /* not even the size */
+            assert_status(vhdx_open(&io, &o, &img), VHDX_E_TRUNCATED);
+        } else {
+            assert_status(vhdx_open(&io, &o, &img), VHDX_E_SIGNATURE);
+            assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_SIGNATURE,
+                             "file_identifier.signature");
+        }
+        assert_null(img);
+        mf_free(&m);
+    }
+}
+
+/* ---- The write session ---- */
+
+static void test_session_updates_guids_then_names_and_clears_the_log(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(64 * MiB, (uint32_t)MiB);
+    uint8_t fwg0[16], dwg0[16], log0[16], fwg[16], dwg[16], log[16], data[4096];
+    uint64_t seq0, seq;
+    vhdx_image *img;
+    (void)state;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    header_guids(&m.io, 2, fwg0, dwg0, log0, &seq0);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    /* Opening writable changes nothing. */
+    header_guids(&m.io, 2, fwg, dwg, log, &seq);
+    assert_int_equal(seq, seq0);
+    fill(data, sizeof(data), 1);
+    assert_status(vhdx_write(img, 3 * MiB, data, sizeof(data)), VHDX_OK);
+    /* The first change: both GUIDs new, both headers rewritten, the log still empty. */
+    header_guids(&m.io, 2, fwg, dwg, log, &seq);
+    assert_int_equal(seq, seq0 + 2);
+    assert_memory_not_equal(fwg, fwg0, 16);
+    assert_memory_not_equal(dwg, dwg0, 16);
+    assert_true(nil(log));
+    header_guids(&m.io, 1, fwg0, dwg0, log0, &seq0);
+    assert_int_equal(seq0, seq - 1);
+    assert_memory_equal(fwg0, fwg, 16);
+    assert_memory_equal(dwg0, dwg, 16);
+    /* The commit names a LogGuid; the headers keep the session's GUIDs. */
+    assert_status(vhdx_flush(img), VHDX_OK);
+    header_guids(&m.io, 2, fwg0, dwg0, log, &seq0);
+    assert_int_equal(seq0, seq + 2);
+    assert_false(nil(log));
+    assert_memory_equal(fwg0, fwg, 16);
+    assert_memory_equal(dwg0, dwg, 16);
+    /* Finish: LogGuid 0 again. */
+    assert_status(vhdx_finish(img), VHDX_OK);
+    header_guids(&m.io, 2, fwg0, dwg0, log, &seq);
+    assert_int_equal(seq, seq0 + 2);
+    assert_true(nil(log));
+    /* A finished session with nothing new writes nothing. */
+    assert_status(vhdx_finish(img), VHDX_OK);
+    header_guids(&m.io, 2, fwg0, dwg0, log, &seq0);
+    assert_int_equal(seq0, seq);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+struct replay_count {
+    uint32_t entries, data, zero;
+};
+
+static void count_items(void *ctx, const vhdx_log_item *item)
+{
+    struct replay_count *rc = ctx;
+    if (item->kind == VHDX_LOG_ITEM_ENTRY)
+        rc->entries++;
+    else if (item->kind == VHDX_LOG_ITEM_DATA)
+        rc->data++;
+    else
+        rc->zero++;
+}
+
+/* The log as it is now (a dry-run replay of a copy of the file). */
+static vhdx_replay_result log_now(const vhdx_io *file, struct replay_count *rc)
+{
+    uint64_t len;
+    uint8_t *bytes = mf_bytes(file, &len);
+    vhdx_io io;
+    vhdx_open_options o = opts(0);
+    vhdx_replay_result r;
+    memset(rc, 0, sizeof(*rc));
+    assert_status(vhdx_io_from_memory(bytes, (size_t)len, &io), VHDX_OK);
+    assert_status(vhdx_replay(&io, &o, VHDX_REPLAY_DRY_RUN, count_items, rc, &r), VHDX_OK);
+    vhdx_io_close(&io);
+    free(bytes);
+    return r;
+}
+
+/* 40 block allocations: one entry, one data descriptor (one BAT page), nine flushes in all. */
+static void test_allocations_are_batched_into_one_entry(void **state)
+{
+    struct memfile m;
+    struct alloc_acct acct;
+    vhdx_create_options c = dyn(64 * MiB, (uint32_t)MiB);
+    struct replay_count rc;
+    vhdx_replay_result r;
+    uint8_t data[512];
+    vhdx_image *img = NULL;
+    vhdx_open_options o = opts(VHDX_OPEN_WRITABLE);
+    vhdx_io f, g;
+    vhdx_info info;
+    (void)state;
+    alloc_acct_init(&acct, NULL, 0);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    assert_status(io_fault_create(&m.io, &acct, UINT64_MAX, &f), VHDX_OK);
+    g = borrow(&f);
+    assert_status(vhdx_open(&g, &o, &img), VHDX_OK);
+    fill(data, sizeof(data), 2);
+    for (uint64_t b = 0; b < 40; b++)
+        assert_status(vhdx_write(img, b * MiB + 512, data, sizeof(data)), VHDX_OK);
+    assert_int_equal(io_fault_stats(&f).flushes, 2); /* the two header writes only */
+    assert_status(vhdx_flush(img), VHDX_OK);
+    /* payload, entry, two headers naming the LogGuid */
+    assert_int_equal(io_fault_stats(&f).flushes, 6);
+    r = log_now(&m.io, &rc);
+    assert_int_equal(r.entries, 1);
+    assert_int_equal(r.head_sequence, 1);
+    assert_int_equal(rc.data, 1);
+    assert_int_equal(rc.zero, 0);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_int_equal(io_fault_stats(&f).flushes, 9); /* apply, two headers clearing it */
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.blocks_allocated, 40);
+    assert_int_equal(info.file_size, 44 * MiB);
+    vhdx_close(img);
+    vhdx_io_close(&f);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+/* A batch that outgrows what one entry may carry is committed on its own. */
+static void test_full_batch_commits_before_growing(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(130 * 512 * MiB, (uint32_t)MiB);
+    struct replay_count rc;
+    vhdx_replay_result r;
+    uint8_t data[512];
+    vhdx_image *img;
+    (void)state;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    fill(data, sizeof(data), 3);
+    /* Block b*512 has its BAT entry in BAT page b (chunk ratio 4096: no SB slot before 4096). */
+    for (uint64_t b = 0; b < 130; b++)
+        assert_status(vhdx_write(img, b * 512 * MiB, data, sizeof(data)), VHDX_OK);
+    r = log_now(&m.io, &rc);
+    /* 125 pages made the first entry; the rest waits in the batch. */
+    assert_int_equal(r.entries, 1);
+    assert_int_equal(r.head_sequence, 1);
+    assert_int_equal(rc.data, 125);
+    assert_status(vhdx_flush(img), VHDX_OK);
+    r = log_now(&m.io, &rc);
+    assert_int_equal(r.entries, 1); /* each entry's Tail is itself */
+    assert_int_equal(r.head_sequence, 2);
+    assert_int_equal(rc.data, 5);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    img = open_io(&m.io, 0);
+    for (uint64_t b = 0; b < 130; b++) {
+        uint8_t got[512];
+        assert_status(vhdx_read(img, b * 512 * MiB, got, sizeof(got)), VHDX_OK);
+        assert_memory_equal(got, data, sizeof(got));
+    }
+    vhdx_close(img);
+    mf_free(&m);
+}
+
+static void test_overwrite_is_in_place_and_unaligned_writes_merge(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(16 * MiB, (uint32_t)MiB);
+    uint8_t a[8192], b[3], got[8192];
+    vhdx_image *img;
+    vhdx_info info;
+    (void)state;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    fill(a, sizeof(a), 4);
+    assert_status(vhdx_write(img, 2 * MiB, a, sizeof(a)), VHDX_OK);
+    assert_status(vhdx_flush(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.file_size, 5 * MiB);
+    b[0] = 0xAA;
+    b[1] = 0xBB;
+    b[2] = 0xCC;
+    /* Three bytes across a sector boundary. */
+    assert_status(vhdx_write(img, 2 * MiB + 511, b, sizeof(b)), VHDX_OK);
+    memcpy(a + 511, b, sizeof(b));
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.file_size, 5 * MiB);
+    assert_int_equal(info.blocks_allocated, 1);
+    assert_status(vhdx_read(img, 2 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, a, sizeof(got));
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+static void test_zero_blocks_move_to_zero_without_allocating(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(16 * MiB, (uint32_t)MiB);
+    static uint8_t block[1 << 20];
+    uint8_t got[4096];
+    vhdx_image *img;
+    vhdx_info info;
+    (void)state;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    /* A whole block of zeros on an unallocated block: ZERO, no space. */
+    memset(block, 0, sizeof(block));
+    assert_status(vhdx_write(img, 0, block, sizeof(block)), VHDX_OK);
+    assert_int_equal(extent_at(img, 0).bat_state, 2);
+    assert_int_equal(extent_at(img, 0).length, MiB);
+    /* Data, then zeros over the whole block: back to ZERO. */
+    fill(block, sizeof(block), 5);
+    assert_status(vhdx_write(img, MiB, block, sizeof(block)), VHDX_OK);
+    assert_int_equal(extent_at(img, MiB).bat_state, 6);
+    assert_status(vhdx_write_zeroes(img, MiB, MiB), VHDX_OK);
+    assert_int_equal(extent_at(img, MiB).bat_state, 2);
+    /* Zeroing part of a block with data writes zeros; part of a block without: ZERO. */
+    assert_status(vhdx_write(img, 2 * MiB, block, sizeof(block)), VHDX_OK);
+    assert_status(vhdx_write_zeroes(img, 2 * MiB + 4096, 4096), VHDX_OK);
+    assert_int_equal(extent_at(img, 2 * MiB).bat_state, 6);
+    assert_status(vhdx_read(img, 2 * MiB + 4096, got, sizeof(got)), VHDX_OK);
+    for (size_t i = 0; i < sizeof(got); i++)
+        assert_int_equal(got[i], 0);
+    assert_status(vhdx_write_zeroes(img, 5 * MiB + 4096, 4096), VHDX_OK);
+    assert_int_equal(extent_at(img, 5 * MiB).bat_state, 2);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.blocks_allocated, 1);
+    assert_int_equal(info.file_size, 6 * MiB); /* two blocks were ever allocated */
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+static void test_discard_by_image_type(void **state)
+{
+    static const vhdx_disk_type types[2] = {VHDX_DISK_DYNAMIC, VHDX_DISK_FIXED};
+    static uint8_t data[3 << 20];
+    (void)state;
+    fill(data, sizeof(data), 6);
+    for (int t = 0; t < 2; t++) {
+        struct memfile m;
+        vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+        uint64_t done = 1;
+        uint8_t got[4096];
+        vhdx_image *img;
+        c.type = types[t];
+        mf_init(&m);
+        assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+        img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+        assert_status(vhdx_write(img, MiB, data, sizeof(data)), VHDX_OK);
+        /* [1.5 MiB, 4 MiB): whole blocks 2 and 3; half of block 1. */
+        assert_status(vhdx_discard(img, MiB + MiB / 2, 2 * MiB + MiB / 2, &done), VHDX_OK);
+        if (types[t] == VHDX_DISK_DYNAMIC) {
+            assert_int_equal(done, 2 * MiB);
+            assert_int_equal(extent_at(img, 2 * MiB).bat_state, 3); /* UNMAPPED */
+            assert_int_equal(extent_at(img, 2 * MiB).length, 2 * MiB);
+            assert_status(vhdx_read(img, MiB + MiB / 2, got, sizeof(got)), VHDX_OK);
+            assert_memory_equal(got, data + MiB / 2, sizeof(got)); /* partial: kept */
+        } else {
+            assert_int_equal(done, 2 * MiB + MiB / 2);
+            assert_int_equal(extent_at(img, 2 * MiB).bat_state, 6); /* still FULLY_PRESENT */
+            assert_status(vhdx_read(img, MiB + MiB / 2, got, sizeof(got)), VHDX_OK);
+            for (size_t i = 0; i < sizeof(got); i++)
+                assert_int_equal(got[i], 0);
+        }
+        assert_status(vhdx_read(img, 3 * MiB, got, sizeof(got)), VHDX_OK);
+        for (size_t i = 0; i < sizeof(got); i++)
+            assert_int_equal(got[i], 0);
+        assert_status(vhdx_finish(img), VHDX_OK);
+        vhdx_close(img);
+        check_clean(&m.io);
+        mf_free(&m);
+    }
+}
+
+/* ---- Differencing ---- */
+
+struct parent_ctx {
+    const uint8_t *bytes;
+    size_t len;
+};
+
+static vhdx_status open_parent_mem(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    struct parent_ctx *p = ctx;
+    (void)key;
+    (void)path;
+    return vhdx_io_from_memory(p->bytes, p->len, out);
+}
+
+static void test_differencing_partial_writes_use_the_sector_bitmap(void **state)
+{
+    struct memfile pm, cm;
+    vhdx_create_options c = dyn(8 * MiB, 2u * (uint32_t)MiB);
+    static uint8_t pdata[8 << 20], cdata[8 << 20], want[8 << 20], got[8 << 20];
+    struct parent_ctx pc;
+    uint64_t plen;
+    vhdx_image *parent, *img = NULL;
+    vhdx_open_options o;
+    vhdx_io io;
+    vhdx_extent e;
+    (void)state;
+    fill(pdata, sizeof(pdata), 7);
+    fill(cdata, sizeof(cdata), 8);
+    mf_init(&pm);
+    assert_status(vhdx_create(&pm.io, &c), VHDX_OK);
+    parent = open_io(&pm.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(parent, 0, pdata, sizeof(pdata)), VHDX_OK);
+    assert_status(vhdx_finish(parent), VHDX_OK);
+    pc.bytes = mf_bytes(&pm.io, &plen);
+    pc.len = (size_t)plen;
+
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    c.parent = parent;
+    c.parent_relative_path = "sub/parent.vhdx";
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_OK);
+    vhdx_close(parent);
+
+    o = opts(VHDX_OPEN_WRITABLE);
+    o.open_parent = open_parent_mem;
+    o.open_parent_ctx = &pc;
+    io = borrow(&cm.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    memcpy(want, pdata, sizeof(want));
+    assert_status(vhdx_write(img, 1000, cdata + 1000, 3000), VHDX_OK);
+    memcpy(want + 1000, cdata + 1000, 3000);
+    assert_status(vhdx_write(img, 4 * MiB, cdata, 2 * MiB), VHDX_OK); /* a whole block */
+    memcpy(want + 4 * MiB, cdata, 2 * MiB);
+    assert_status(vhdx_write_zeroes(img, 6 * MiB, 2 * MiB), VHDX_OK); /* ZERO, not the parent */
+    memset(want + 6 * MiB, 0, 2 * MiB);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_read(img, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, want, sizeof(got));
+    /* Sectors 1-7 of block 0 (bytes 512-4095) from this file; the rest from the parent. */
+    e = extent_at(img, 0);
+    assert_int_equal(e.kind, VHDX_EXTENT_PARENT);
+    assert_int_equal(e.length, 512);
+    assert_int_equal(e.bat_state, 7);
+    e = extent_at(img, 512);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.length, 3584);
+    e = extent_at(img, 4096);
+    assert_int_equal(e.kind, VHDX_EXTENT_PARENT);
+    assert_int_equal(extent_at(img, 2 * MiB).bat_state, 0);
+    assert_int_equal(extent_at(img, 4 * MiB).bat_state, 6);
+    assert_int_equal(extent_at(img, 6 * MiB).bat_state, 2);
+    /* Differencing images take their size from the parent. */
+    assert_status(vhdx_resize(img, 16 * MiB, 0), VHDX_E_UNSUPPORTED);
+    vhdx_close(img);
+
+    /* Reopened: the same view. */
+    o = opts(0);
+    o.open_parent = open_parent_mem;
+    o.open_parent_ctx = &pc;
+    io = borrow(&cm.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    assert_status(vhdx_read(img, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, want, sizeof(got));
+    vhdx_close(img);
+    free((void *)(uintptr_t)pc.bytes);
+    mf_free(&cm);
+    mf_free(&pm);
+}
+
+/* ---- Resize ---- */
+
+static void test_resize_grow_shrink_and_refusal(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB + 512, (uint32_t)MiB);
+    uint8_t data[4096], got[4096];
+    uint64_t before_len, after_len;
+    uint8_t *before, *after;
+    vhdx_image *img;
+    (void)state;
+    fill(data, sizeof(data), 9);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 4 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_write(img, 8 * MiB, data, 512), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_resize(img, 8 * MiB + 100, 0), VHDX_E_RANGE);
+    assert_status(vhdx_resize(img, 0, 0), VHDX_E_RANGE);
+    assert_status(vhdx_resize(img, 64 * TiB + 512, 0), VHDX_E_RANGE);
+    /* Data at 8 MiB: shrinking below it is refused, and nothing is written. */
+    before = mf_bytes(&m.io, &before_len);
+    assert_status(vhdx_resize(img, 6 * MiB, 0), VHDX_E_STATE);
+    after = mf_bytes(&m.io, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, (size_t)before_len);
+    free(before);
+    free(after);
+    /* Forced: the disk ends at 6 MiB, then grows back reading zeros past it. */
+    assert_status(vhdx_resize(img, 4 * MiB + 1024, VHDX_RESIZE_FORCE), VHDX_OK);
+    assert_status(vhdx_read(img, 4 * MiB, got, 1024), VHDX_OK);
+    assert_memory_equal(got, data, 1024);
+    assert_status(vhdx_read(img, 4 * MiB, got, 2048), VHDX_E_RANGE);
+    assert_status(vhdx_resize(img, 16 * MiB, 0), VHDX_OK);
+    assert_status(vhdx_read(img, 4 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, 1024);
+    for (size_t i = 1024; i < sizeof(got); i++)
+        assert_int_equal(got[i], 0);
+    assert_status(vhdx_read(img, 8 * MiB, got, 512), VHDX_OK);
+    for (size_t i = 0; i < 512; i++)
+        assert_int_equal(got[i], 0);
+    /* Grow past what the 1 MiB BAT region holds (131072 entries): a new BAT. */
+    assert_status(vhdx_resize(img, 200 * GiB, 0), VHDX_OK);
+    assert_status(vhdx_write(img, 150 * GiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    img = open_io(&m.io, 0);
+    {
+        vhdx_info info;
+        assert_status(vhdx_get_info(img, &info), VHDX_OK);
+        assert_int_equal(info.virtual_size, 200 * GiB);
+        assert_int_equal(info.bat_entries, 204800 + 49);
+    }
+    assert_status(vhdx_read(img, 150 * GiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    assert_status(vhdx_read(img, 4 * MiB, got, 1024), VHDX_OK);
+    assert_memory_equal(got, data, 1024);
+    vhdx_close(img);
+    mf_free(&m);
+}
+
+static void test_resize_fixed_grow_allocates_blocks(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(4 * MiB, (uint32_t)MiB);
+    vhdx_image *img;
+    vhdx_info info;
+    (void)state;
+    c.type = VHDX_DISK_FIXED;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_resize(img, 10 * MiB, 0), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.blocks_allocated, 10);
+    assert_int_equal(extent_at(img, 9 * MiB).kind, VHDX_EXTENT_DATA);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+/* ---- Refusals and failures ---- */
+
+static void test_write_refusals(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[512] = {1};
+    uint64_t done = 7;
+    vhdx_image *img;
+    (void)state;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_write_zeroes(img, 0, 512), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_discard(img, 0, MiB, &done), VHDX_E_INVALID_ARG);
+    assert_int_equal(done, 0);
+    assert_status(vhdx_resize(img, 16 * MiB, 0), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_flush(img), VHDX_OK); /* nothing to flush */
+    vhdx_close(img);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 8 * MiB - 256, data, sizeof(data)), VHDX_E_RANGE);
+    assert_status(vhdx_write(img, UINT64_MAX, data, sizeof(data)), VHDX_E_RANGE);
+    assert_status(vhdx_write(img, 0, NULL, 1), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_resize(img, 16 * MiB, 2), VHDX_E_INVALID_ARG);
+    vhdx_close(img);
+    mf_free(&m);
+}
+
+/* A failing back end fails the handle; the file reopens clean through its log. */
+static void test_io_failure_fails_the_handle(void **state)
+{
+    struct memfile m;
+    struct alloc_acct acct;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[4096];
+    vhdx_image *img = NULL;
+    vhdx_open_options o = opts(VHDX_OPEN_WRITABLE);
+    vhdx_io f, g;
+    (void)state;
+    alloc_acct_init(&acct, NULL, 0);
+    fill(data, sizeof(data), 10);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    /* Header pair (2 writes), payload (1), truncate (1): the entry write fails. */
+    assert_status(io_fault_create(&m.io, &acct, 4, &f), VHDX_OK);
+    g = borrow(&f);
+    assert_status(vhdx_open(&g, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_flush(img), VHDX_E_IO);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_E_BAD_STATE);
+    assert_status(vhdx_flush(img), VHDX_E_BAD_STATE);
+    assert_status(vhdx_finish(img), VHDX_E_BAD_STATE);
+    vhdx_close(img);
+    vhdx_io_close(&f);
+    /* The block written before the failure belongs to nothing: a warning, no error. */
+    {
+        vhdx_io io = borrow(&m.io);
+        vhdx_check_result r;
+        o = opts(0);
+        assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+        assert_int_equal(r.errors, 0);
+        assert_int_equal(r.warnings, 1);
+        assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.space.trailing_data");
+    }
+    mf_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_dynamic_layout_and_info),
+        cmocka_unit_test(test_create_fixed_allocates_every_block_reading_zeros),
+        cmocka_unit_test(test_create_default_block_size_follows_qemu),
+        cmocka_unit_test(test_create_refuses_bad_options),
+        cmocka_unit_test(test_create_refuses_non_empty_file_and_bad_parent_options),
+        cmocka_unit_test(test_create_is_atomic_to_a_reader),
+        cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
+        cmocka_unit_test(test_allocations_are_batched_into_one_entry),
+        cmocka_unit_test(test_full_batch_commits_before_growing),
+        cmocka_unit_test(test_overwrite_is_in_place_and_unaligned_writes_merge),
+        cmocka_unit_test(test_zero_blocks_move_to_zero_without_allocating),
+        cmocka_unit_test(test_discard_by_image_type),
+        cmocka_unit_test(test_differencing_partial_writes_use_the_sector_bitmap),
+        cmocka_unit_test(test_resize_grow_shrink_and_refusal),
+        cmocka_unit_test(test_resize_fixed_grow_allocates_blocks),
+        cmocka_unit_test(test_write_refusals),
+        cmocka_unit_test(test_io_failure_fails_the_handle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
