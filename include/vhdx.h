@@ -388,10 +388,12 @@ typedef struct vhdx_create_options {
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *options);
 
 /*
- * vhdx_create on a new file at `path` (it must not exist). For a
- * differencing image parent_path names the parent: it is opened read-only
- * (with `open_options`, may be NULL), and the locator records its path
- * relative to the new file's directory. On failure the file is removed.
+ * vhdx_create on a new file at `path`: VHDX_E_DUPLICATE when it exists,
+ * VHDX_E_MISSING when its directory does not. For a differencing image
+ * parent_path names the parent: it is opened read-only (with
+ * `open_options`, may be NULL), and the locator records its path relative
+ * to the new file's directory. On failure the file is removed; on success
+ * the directory is flushed too.
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_path(const char *path,
                                                     const vhdx_create_options *options,
