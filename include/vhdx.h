@@ -294,7 +294,9 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_map_next(vhdx_image *image, uint64_t off
  *
  * Data written by vhdx_write is durable once vhdx_flush (or vhdx_finish)
  * returns VHDX_OK; before that a power loss may keep or lose it, sector by
- * sector, but never gives a sector other than its old or new content.
+ * sector, but never gives a sector other than its old or new content (on a
+ * disk that writes a logical sector atomically: an in-place overwrite torn
+ * inside a 4096-byte sector mixes the two, as with any disk).
  * Every change of the BAT, the sector bitmaps, the metadata and the region
  * tables goes through the log (§8.8): payload flushed first, then the log
  * entry, flushed, then applied in place. Changes of many writes are

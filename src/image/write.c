@@ -595,6 +595,8 @@ vhdx_status vhdx_finish(vhdx_image *img)
             return st;
         w->log_named = false;
     }
+    /* The session is over: a later change is a new one, with new GUIDs. */
+    w->guids_done = false;
     /* Only with LogGuid 0: an entry's FlushedFileOffset may name the old size. */
     return w->released ? trim_tail(img) : VHDX_OK;
 }
