@@ -749,6 +749,40 @@ static vhdx_status block_release(struct vhdx_image *img, uint64_t b, uint8_t sta
     return bat_set(img, slot, state, 0);
 }
 
+/*
+ * Writes into space past the end of the file, which reads as zeros: runs
+ * of zero 4 KiB pieces are skipped (the file stays sparse, as a raw copy
+ * with holes does), the rest is written in as few calls as possible.
+ */
+static vhdx_status write_sparse(struct vhdx_image *img, uint64_t off, const uint8_t *buf,
+                                size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t start, piece;
+        /* Skip zero pieces. */
+        while (i < n) {
+            piece = n - i < PAGE ? n - i : PAGE;
+            if (!is_zero(buf + i, piece))
+                break;
+            i += piece;
+        }
+        start = i;
+        while (i < n) {
+            piece = n - i < PAGE ? n - i : PAGE;
+            if (is_zero(buf + i, piece))
+                break;
+            i += piece;
+        }
+        if (i > start) {
+            vhdx_status st = io_write(img, off + start, buf + start, i - start);
+            if (st != VHDX_OK)
+                return st;
+        }
+    }
+    return VHDX_OK;
+}
+
 /* Writes n bytes (whole sectors) at in_block of block b. */
 static vhdx_status block_write(struct vhdx_image *img, uint64_t b, uint64_t in_block,
                                const uint8_t *buf, size_t n)
@@ -777,7 +811,7 @@ static vhdx_status block_write(struct vhdx_image *img, uint64_t b, uint64_t in_b
     /* A new block at the end of the file; its other bytes read as zeros. */
     st = allocate(img, img->block_size, &off);
     if (st == VHDX_OK)
-        st = io_write(img, off + in_block, buf, n);
+        st = write_sparse(img, off + in_block, buf, n);
     if (st == VHDX_OK)
         st = ensure_size(img, off + img->block_size);
     if (st != VHDX_OK)
