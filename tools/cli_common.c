@@ -8,7 +8,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- Numbers ---- */
 
@@ -81,6 +83,24 @@ bool cli_parse_size(const char *text, uint64_t *out)
     if (shift != 0 && v > (UINT64_MAX >> shift))
         return false;
     *out = v << shift;
+    return true;
+}
+
+bool cli_parse_size_delta(const char *text, int *sign, uint64_t *out)
+{
+    int sg = 0;
+    uint64_t v;
+
+    if (text == NULL || sign == NULL || out == NULL)
+        return false;
+    if (text[0] == '+' || text[0] == '-') {
+        sg = text[0] == '+' ? 1 : -1;
+        text++;
+    }
+    if (!cli_parse_size(text, &v))
+        return false;
+    *sign = sg;
+    *out = v;
     return true;
 }
 
@@ -387,6 +407,54 @@ int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, 
     fprintf(stderr, ": invalid image: %s\n", vhdx_strerror(st));
     print_error_findings(stderr, fs, CLI_OPEN_ERRORS_SHOWN);
     return CLI_EXIT_INVALID;
+}
+
+int cli_open_image_flags(const char *prog, const char *path, unsigned flags,
+                         const vhdx_limits *limits, struct cli_findings *fs, vhdx_image **out)
+{
+    vhdx_open_options o;
+    vhdx_status st;
+    char reason[256];
+    int exit_code;
+
+    memset(&o, 0, sizeof(o));
+    o.flags = flags;
+    o.limits = limits;
+    o.on_diag = cli_findings_collect;
+    o.diag_ctx = fs;
+    *out = NULL;
+    st = vhdx_open_path(path, &o, out);
+    if (st == VHDX_OK && *out != NULL)
+        return CLI_EXIT_OK;
+    if (st == VHDX_OK)
+        st = VHDX_E_INVALID_ARG; /* no handle: treat as not opened */
+    *out = NULL;
+    exit_code = fs->errors == 0 || cli_status_exit(st) == CLI_EXIT_USAGE ? CLI_EXIT_USAGE
+                                                                         : CLI_EXIT_INVALID;
+    fprintf(stderr, "%s: ", prog);
+    cli_text_safe(stderr, path);
+    if (exit_code == CLI_EXIT_INVALID) {
+        fprintf(stderr, ": invalid image: %s\n", vhdx_strerror(st));
+    } else {
+        const char *what = "cannot open";
+        cli_open_failure_reason(path, st, reason, sizeof(reason));
+        if ((flags & VHDX_OPEN_WRITABLE) != 0) {
+            /* The file is there: say why it cannot be written, if that is why. */
+            struct stat sb;
+            if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+                int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0) {
+                    what = "cannot open for writing";
+                    snprintf(reason, sizeof(reason), "%s", strerror(errno));
+                } else {
+                    close(fd);
+                }
+            }
+        }
+        fprintf(stderr, ": %s: %s\n", what, reason);
+    }
+    print_error_findings(stderr, fs, CLI_OPEN_ERRORS_SHOWN);
+    return exit_code;
 }
 
 /* ---- Verdicts ---- */

@@ -44,6 +44,13 @@ enum {
 bool cli_parse_size(const char *text, uint64_t *out);
 
 /*
+ * A size that may be relative: cli_parse_size's syntax, optionally preceded
+ * by '+' or '-'. *sign receives +1, -1, or 0 when there is no sign (an
+ * absolute size). Returns false (outputs untouched) on a syntax error.
+ */
+bool cli_parse_size_delta(const char *text, int *sign, uint64_t *out);
+
+/*
  * Writes "1 GiB", "32 MiB", "1.50 GiB" or "512 bytes": the largest binary
  * unit the value reaches, exact when it is a multiple of it.
  */
@@ -116,6 +123,15 @@ void cli_open_failure_reason(const char *path, vhdx_status st, char *buf, size_t
  * returns 0 with *out set on success.
  */
 int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, vhdx_image **out);
+
+/*
+ * cli_open_image with open flags (VHDX_OPEN_WRITABLE, VHDX_OPEN_NO_PARENT)
+ * and limits (NULL: the defaults). When a writable open fails because the
+ * file cannot be opened for writing, the message says so with the system's
+ * reason ("cannot open for writing: Permission denied").
+ */
+int cli_open_image_flags(const char *prog, const char *path, unsigned flags,
+                         const vhdx_limits *limits, struct cli_findings *fs, vhdx_image **out);
 
 /* ---- Verdicts (vhdx-verify, vhdx check) ---- */
 

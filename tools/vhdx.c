@@ -5,21 +5,32 @@
  *   vhdx check [--json] [-r leaks|all] IMAGE
  *   vhdx map [--json] IMAGE
  *   vhdx read IMAGE OFFSET LENGTH > bytes
- *   vhdx convert [-p] [-O raw] SRC DST
+ *   vhdx create [-q] [-o OPTIONS] IMAGE [SIZE]
+ *   vhdx write [-q] IMAGE OFFSET FILE
+ *   vhdx discard [-q] IMAGE OFFSET LENGTH
+ *   vhdx resize [-q] [--force] IMAGE [+|-]SIZE
+ *   vhdx convert [-p] [-O raw|vhdx] [-o OPTIONS] SRC DST
+ *   vhdx commit [-p] [-q] CHILD
+ *   vhdx replay [--dry-run] IMAGE
+ *   vhdx replay-diff [--qemu [--timeout SECONDS]] IMAGE
  *
- * Every command opens images read-only. Exit status: 0 success, 1 the
- * image is invalid, 2 usage or I/O error (docs/CLI.md has the details).
+ * Reading commands open images read-only; create, write, discard, resize,
+ * convert -O vhdx and commit go through the library's writer. Exit status:
+ * 0 success, 1 the image is invalid (or refused), 2 usage or I/O error
+ * (docs/CLI.md has the details).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_common.h"
@@ -627,23 +638,68 @@ static int cmd_read(int argc, char **argv)
 
 /* ---- convert ---- */
 
+/*
+ * Progress on standard error (-p). On a terminal one line is updated in
+ * place, at most every PROGRESS_INTERVAL_MS; otherwise (lines) a line is
+ * printed at each tenth of the way.
+ */
+#define PROGRESS_INTERVAL_MS 100
+
 struct progress {
     bool on;
+    bool lines;       /* stderr is not a terminal: a line per 10% */
     uint64_t total;
-    int shown; /* per ten thousand, -1 before the first */
+    int shown;        /* per ten thousand, -1 before the first */
+    int64_t last_ms;  /* when the terminal line was last written */
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void progress_update(struct progress *p, uint64_t done)
 {
     int now;
+    int64_t t;
     if (!p->on)
         return;
-    now = p->total == 0 ? 10000 : (int)((double)done * 10000.0 / (double)p->total);
+    now = p->total == 0 || done >= p->total
+              ? 10000
+              : (int)((double)done * 10000.0 / (double)p->total);
+    if (p->lines) {
+        /* One line per tenth reached (from 10%); several when a step jumps. */
+        int from = p->shown < 0 ? 1 : p->shown / 1000 + 1;
+        for (int d = from; d <= now / 1000; d++)
+            fprintf(stderr, "    (%d.00/100%%)\n", d * 10);
+        if (p->shown < 0 || now / 1000 > p->shown / 1000)
+            p->shown = now / 1000 * 1000;
+        fflush(stderr);
+        return;
+    }
     if (now == p->shown)
         return;
+    t = now_ms();
+    /* The first and the last value always; in between, not too often. */
+    if (p->shown >= 0 && now != 10000 && t - p->last_ms < PROGRESS_INTERVAL_MS)
+        return;
     p->shown = now;
+    p->last_ms = t;
     fprintf(stderr, "\r    (%d.%02d/100%%)", now / 100, now % 100);
     fflush(stderr);
+}
+
+/* The last value (100%), and the end of the terminal line. */
+static void progress_end(struct progress *p)
+{
+    if (!p->on)
+        return;
+    progress_update(p, p->total);
+    if (!p->lines)
+        fputc('\n', stderr);
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -794,15 +850,1431 @@ static int convert_to_raw(const char *src, vhdx_image *img, const struct cli_fin
     return rc;
 }
 
+/* ---- opening images for writing, reporting failures ---- */
+
+/*
+ * Opens IMAGE for writing. A dirty log is replayed into the file by the
+ * open; replaying was implied by asking to write, so the whole log may be
+ * held in memory (as `vhdx replay` allows), whatever the default limit.
+ */
+static int open_writable(const char *path, struct cli_findings *fs, vhdx_image **img)
+{
+    vhdx_limits limits = vhdx_limits_default();
+    limits.max_memory = (uint64_t)4096 << 20;
+    return cli_open_image_flags(PROG, path, VHDX_OPEN_WRITABLE, &limits, fs, img);
+}
+
+/* Ends the write session (vhdx_finish): everything durable, the log closed. */
+static int finish_writing(const char *path, vhdx_image *img, struct cli_findings *fs)
+{
+    size_t before = fs->count;
+    vhdx_status st = vhdx_finish(img);
+    if (st != VHDX_OK) {
+        image_message(path);
+        fprintf(stderr, "cannot finish writing (flush and close the log): %s\n",
+                vhdx_strerror(st));
+        print_new_errors(fs, before);
+        return cli_status_exit(st);
+    }
+    return CLI_EXIT_OK;
+}
+
+/*
+ * A failed write-like call at a virtual offset: "vhdx: PATH: cannot WHAT at
+ * 0xOFFSET: reason", the error findings it made; returns the exit status.
+ */
+static int write_failure(const char *path, const char *what, uint64_t offset, vhdx_status st,
+                         const struct cli_findings *fs, size_t before)
+{
+    image_message(path);
+    fprintf(stderr, "cannot %s at 0x%" PRIx64 ": %s\n", what, offset, vhdx_strerror(st));
+    print_new_errors(fs, before);
+    return cli_status_exit(st);
+}
+
+/* ---- create options (create, convert -O vhdx) ---- */
+
+/* The largest virtual disk the format allows (VHDX-FORMAT.md §5.4.2). */
+#define MAX_VIRTUAL_SIZE ((uint64_t)64 << 40)
+#define MIB ((uint64_t)1 << 20)
+
+enum create_key {
+    KEY_SUBFORMAT,
+    KEY_BLOCK_SIZE,
+    KEY_LOG_SIZE,
+    KEY_LOGICAL_SECTOR_SIZE,
+    KEY_PHYSICAL_SECTOR_SIZE,
+    KEY_PARENT,
+    KEY_COUNT
+};
+
+static const char *const create_key_names[KEY_COUNT] = {
+    "subformat", "block_size", "log_size", "logical_sector_size", "physical_sector_size", "parent"};
+
+struct create_settings {
+    bool convert;            /* convert -O vhdx: no parent, no differencing */
+    bool given[KEY_COUNT];
+    vhdx_disk_type type;     /* VHDX_DISK_DYNAMIC unless given */
+    uint32_t block_size;     /* 0: automatic */
+    uint32_t log_size;       /* 0: the library's default (1 MiB) */
+    uint32_t logical_sector_size;
+    uint32_t physical_sector_size;
+    char *parent;            /* malloc'd, parent= only */
+};
+
+#define CREATE_OPTIONS_HELP \
+    "  subformat=dynamic|fixed|differencing\n" \
+    "                 the image type (default dynamic); differencing needs parent=\n" \
+    "  block_size=N   payload block size: 0 for automatic (8M up to 1G, 16M up\n" \
+    "                 to 100G, 32M up to 32T, then 64M; differencing: the\n" \
+    "                 parent's), or a power of two from 1M to 256M\n" \
+    "  log_size=N     log size: a multiple of 1M from 1M to 4095M (default 1M)\n" \
+    "  logical_sector_size=512|4096\n" \
+    "                 the disk's sector size (default 512; differencing: the\n" \
+    "                 parent's)\n" \
+    "  physical_sector_size=512|4096\n" \
+    "                 the reported physical sector size (default 4096)\n" \
+    "  parent=PATH    the parent image of a differencing image (it must be in\n" \
+    "                 IMAGE's directory or below it)\n"
+
+#define CONVERT_OPTIONS_HELP \
+    "  subformat=dynamic|fixed\n" \
+    "                 the image type (default dynamic)\n" \
+    "  block_size=N   payload block size: 0 for automatic (8M up to 1G, 16M up\n" \
+    "                 to 100G, 32M up to 32T, then 64M), or a power of two from\n" \
+    "                 1M to 256M (default: SRC's block size when SRC is a VHDX,\n" \
+    "                 else automatic)\n" \
+    "  log_size=N     log size: a multiple of 1M from 1M to 4095M (default 1M)\n" \
+    "  logical_sector_size=512|4096\n" \
+    "  physical_sector_size=512|4096\n" \
+    "                 the sector sizes (default: SRC's when SRC is a VHDX, else\n" \
+    "                 512 and 4096)\n"
+
+static void create_settings_init(struct create_settings *s, bool convert)
+{
+    memset(s, 0, sizeof(*s));
+    s->convert = convert;
+    s->type = VHDX_DISK_DYNAMIC;
+}
+
+static void create_settings_free(struct create_settings *s)
+{
+    free(s->parent);
+    s->parent = NULL;
+}
+
+static bool is_power_of_two(uint64_t v)
+{
+    return v != 0 && (v & (v - 1)) == 0;
+}
+
+/* One KEY=VALUE item of -o. Returns -1 when accepted, else the exit status. */
+static int create_setting(struct create_settings *s, const char *key, const char *value)
+{
+    int k;
+    uint64_t v = 0;
+
+    for (k = 0; k < KEY_COUNT; k++)
+        if (strcmp(key, create_key_names[k]) == 0)
+            break;
+    if (k == KEY_COUNT || (s->convert && k == KEY_PARENT)) {
+        usage_error(s->convert ? "unknown option '%s' in -o (subformat, block_size, log_size, "
+                                 "logical_sector_size, physical_sector_size)"
+                               : "unknown option '%s' in -o (subformat, block_size, log_size, "
+                                 "logical_sector_size, physical_sector_size, parent)",
+                    key);
+        return CLI_EXIT_USAGE;
+    }
+    if (s->given[k]) {
+        usage_error("option '%s' is given twice", key);
+        return CLI_EXIT_USAGE;
+    }
+    s->given[k] = true;
+    switch ((enum create_key)k) {
+    case KEY_SUBFORMAT:
+        if (strcmp(value, "dynamic") == 0) {
+            s->type = VHDX_DISK_DYNAMIC;
+        } else if (strcmp(value, "fixed") == 0) {
+            s->type = VHDX_DISK_FIXED;
+        } else if (strcmp(value, "differencing") == 0 && !s->convert) {
+            s->type = VHDX_DISK_DIFFERENCING;
+        } else {
+            usage_error(s->convert ? "invalid subformat '%s' (dynamic or fixed)"
+                                   : "invalid subformat '%s' (dynamic, fixed or differencing)",
+                        value);
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    case KEY_BLOCK_SIZE:
+        if (!cli_parse_size(value, &v) ||
+            (v != 0 && (!is_power_of_two(v) || v < MIB || v > 256 * MIB))) {
+            usage_error("invalid block_size '%s' (0 for automatic, or a power of two from 1M "
+                        "to 256M)",
+                        value);
+            return CLI_EXIT_USAGE;
+        }
+        s->block_size = (uint32_t)v;
+        return -1;
+    case KEY_LOG_SIZE:
+        if (!cli_parse_size(value, &v) || v < MIB || v > 4095 * MIB || v % MIB != 0) {
+            usage_error("invalid log_size '%s' (a multiple of 1M from 1M to 4095M)", value);
+            return CLI_EXIT_USAGE;
+        }
+        s->log_size = (uint32_t)v;
+        return -1;
+    case KEY_LOGICAL_SECTOR_SIZE:
+    case KEY_PHYSICAL_SECTOR_SIZE:
+        if (!cli_parse_size(value, &v) || (v != 512 && v != 4096)) {
+            usage_error(k == KEY_LOGICAL_SECTOR_SIZE
+                            ? "invalid logical_sector_size '%s' (512 or 4096)"
+                            : "invalid physical_sector_size '%s' (512 or 4096)",
+                        value);
+            return CLI_EXIT_USAGE;
+        }
+        if (k == KEY_LOGICAL_SECTOR_SIZE)
+            s->logical_sector_size = (uint32_t)v;
+        else
+            s->physical_sector_size = (uint32_t)v;
+        return -1;
+    case KEY_PARENT:
+        if (value[0] == '\0') {
+            usage_error("option 'parent' needs the parent image's PATH", NULL);
+            return CLI_EXIT_USAGE;
+        }
+        s->parent = strdup(value);
+        if (s->parent == NULL) {
+            fprintf(stderr, PROG " %s: out of memory\n", current->name);
+            return CLI_EXIT_USAGE;
+        }
+        return -1;
+    case KEY_COUNT:
+    default:
+        return CLI_EXIT_USAGE;
+    }
+}
+
+/*
+ * Parses one -o argument: KEY=VALUE items separated by commas, where ",,"
+ * inside a value stands for one comma (as qemu-img has it). "help" prints
+ * the options and gives exit status 0. Returns -1 to go on, else the exit
+ * status.
+ */
+static int parse_create_options(struct create_settings *s, const char *text)
+{
+    size_t len = strlen(text);
+    char *item = malloc(len + 1);
+    size_t pos = 0;
+    int rc = -1;
+
+    if (item == NULL) {
+        fprintf(stderr, PROG " %s: out of memory\n", current->name);
+        return CLI_EXIT_USAGE;
+    }
+    while (rc < 0) {
+        size_t n = 0;
+        char *eq;
+        /* One item, up to a single comma or the end; ",," is a comma. */
+        while (pos < len) {
+            if (text[pos] == ',') {
+                if (pos + 1 < len && text[pos + 1] == ',') {
+                    item[n++] = ',';
+                    pos += 2;
+                    continue;
+                }
+                break;
+            }
+            item[n++] = text[pos++];
+        }
+        item[n] = '\0';
+        if (n == 0) {
+            usage_error("empty option in -o '%s'", text);
+            rc = CLI_EXIT_USAGE;
+            break;
+        }
+        if (strcmp(item, "help") == 0 || strcmp(item, "?") == 0) {
+            printf("Options of %s (-o KEY=VALUE,...; sizes take K, M, G, T):\n",
+                   s->convert ? "convert -O vhdx" : "create");
+            fputs(s->convert ? CONVERT_OPTIONS_HELP : CREATE_OPTIONS_HELP, stdout);
+            rc = finish_stdout(CLI_EXIT_OK);
+            break;
+        }
+        eq = strchr(item, '=');
+        if (eq == NULL) {
+            usage_error("option '%s' needs a value (KEY=VALUE)", item);
+            rc = CLI_EXIT_USAGE;
+            break;
+        }
+        *eq = '\0';
+        rc = create_setting(s, item, eq + 1);
+        if (pos >= len)
+            break;
+        pos++; /* the comma */
+        if (rc < 0 && pos >= len) {
+            usage_error("empty option in -o '%s'", text);
+            rc = CLI_EXIT_USAGE;
+        }
+    }
+    free(item);
+    return rc;
+}
+
+/* ---- create ---- */
+
+/*
+ * Checks SIZE against the logical sector size: more than 0, at most 64T, a
+ * multiple of it. Returns -1 when good, else prints and gives the status.
+ */
+static int check_virtual_size(uint64_t size, uint32_t lss, const char *what)
+{
+    if (size == 0 || size > MAX_VIRTUAL_SIZE) {
+        fprintf(stderr, PROG " %s: %s %" PRIu64 " is out of range (one logical sector to 64T)\n",
+                current->name, what, size);
+        fputs(current->usage, stderr);
+        fprintf(stderr, "(try '" PROG " %s --help')\n", current->name);
+        return CLI_EXIT_USAGE;
+    }
+    if (size % lss != 0) {
+        fprintf(stderr,
+                PROG " %s: %s %" PRIu64 " is not a multiple of the logical sector size %" PRIu32
+                     "\n",
+                current->name, what, size, lss);
+        fputs(current->usage, stderr);
+        fprintf(stderr, "(try '" PROG " %s --help')\n", current->name);
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/*
+ * The exit status of a failed vhdx_create_path: the options were checked
+ * before, so a value refused (E_RANGE), a file that appeared (E_DUPLICATE)
+ * or a directory that went (E_MISSING) is a usage or I/O error, like the
+ * system's failures; anything else is about the parent: invalid.
+ */
+static int create_failure_exit(vhdx_status st)
+{
+    if (st == VHDX_E_RANGE || st == VHDX_E_DUPLICATE || st == VHDX_E_MISSING)
+        return CLI_EXIT_USAGE;
+    return cli_status_exit(st);
+}
+
+/* IMAGE must not exist (not even as a dangling symbolic link), and its
+ * directory must. */
+static int refuse_existing(const char *path)
+{
+    struct stat sb;
+    char *dir_copy = strdup(path);
+    int e = 0;
+
+    if (dir_copy == NULL) {
+        fprintf(stderr, PROG " %s: out of memory\n", current->name);
+        return CLI_EXIT_USAGE;
+    }
+    if (stat(dirname(dir_copy), &sb) != 0)
+        e = errno;
+    else if (!S_ISDIR(sb.st_mode))
+        e = ENOTDIR;
+    free(dir_copy);
+    if (e != 0) {
+        fprintf(stderr, PROG " %s: ", current->name);
+        print_path(stderr, path);
+        fprintf(stderr, ": %s\n", strerror(e));
+        return CLI_EXIT_USAGE;
+    }
+    if (lstat(path, &sb) == 0) {
+        fprintf(stderr, PROG " %s: ", current->name);
+        print_path(stderr, path);
+        fputs(": already exists\n", stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (errno != ENOENT) {
+        fprintf(stderr, PROG " %s: ", current->name);
+        print_path(stderr, path);
+        fprintf(stderr, ": %s\n", strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/*
+ * The parent of a differencing image is found again, each time the child
+ * is opened, only inside the child's directory (SECURITY.md). Refuses a
+ * parent elsewhere: the image could never be opened with its parent.
+ */
+static int check_parent_location(const char *image, const char *parent)
+{
+    char *dir_copy = strdup(image);
+    char *dir_real = NULL, *parent_real = NULL;
+    int rc = CLI_EXIT_OK;
+    size_t n;
+
+    if (dir_copy == NULL) {
+        fprintf(stderr, PROG " create: out of memory\n");
+        return CLI_EXIT_USAGE;
+    }
+    dir_real = realpath(dirname(dir_copy), NULL);
+    parent_real = realpath(parent, NULL);
+    if (dir_real == NULL || parent_real == NULL) {
+        fprintf(stderr, PROG " create: ");
+        print_path(stderr, dir_real == NULL ? image : parent);
+        fprintf(stderr, ": %s\n", strerror(errno));
+        rc = CLI_EXIT_USAGE;
+    } else {
+        n = strlen(dir_real);
+        /* Strictly inside: DIR/..., or /... when DIR is the root. */
+        if (!(strncmp(parent_real, dir_real, n) == 0 &&
+              (parent_real[n] == '/' || (n == 1 && dir_real[0] == '/')) &&
+              parent_real[n == 1 ? 1 : n + 1] != '\0')) {
+            fprintf(stderr, PROG " create: the parent ");
+            print_path(stderr, parent);
+            fprintf(stderr, " is not in the directory of ");
+            print_path(stderr, image);
+            fprintf(stderr, " or below it: parents are only looked for there (SECURITY.md)\n");
+            rc = CLI_EXIT_USAGE;
+        }
+    }
+    free(parent_real);
+    free(dir_real);
+    free(dir_copy);
+    return rc;
+}
+
+/* "Formatting 'IMAGE', fmt=vhdx size=... " from the created image itself. */
+static int print_created(const char *path)
+{
+    struct cli_findings fs;
+    vhdx_image *img = NULL;
+    vhdx_info *info = malloc(sizeof(*info));
+    int rc;
+
+    cli_findings_init(&fs);
+    if (info == NULL) {
+        fprintf(stderr, PROG " create: out of memory\n");
+        return CLI_EXIT_USAGE;
+    }
+    rc = cli_open_image_flags(PROG, path, VHDX_OPEN_NO_PARENT, NULL, &fs, &img);
+    if (rc == CLI_EXIT_OK)
+        rc = get_info(path, img, info);
+    if (rc == CLI_EXIT_OK) {
+        fputs("Formatting '", stdout);
+        print_path(stdout, path);
+        printf("', fmt=vhdx size=%" PRIu64 " subformat=%s block_size=%" PRIu32
+               " log_size=%" PRIu32 " logical_sector_size=%" PRIu32
+               " physical_sector_size=%" PRIu32,
+               info->virtual_size, disk_type_name(info->type), info->block_size,
+               info->log_length, info->logical_sector_size, info->physical_sector_size);
+        putchar('\n');
+    }
+    vhdx_close(img);
+    cli_findings_free(&fs);
+    free(info);
+    return finish_stdout(rc);
+}
+
+static int cmd_create(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct create_settings s;
+    vhdx_create_options co;
+    const char *path;
+    uint64_t size = 0;
+    bool quiet = false, have_size;
+    int c, rc = -1;
+
+    create_settings_init(&s, false);
+    while (rc < 0 && (c = next_option(argc, argv, ":hqo:", longopts)) != -1) {
+        switch (c) {
+        case 'q':
+            quiet = true;
+            break;
+        case 'o':
+            rc = parse_create_options(&s, optarg);
+            break;
+        case 'h':
+            print_command_help();
+            rc = CLI_EXIT_OK;
+            break;
+        default:
+            rc = CLI_EXIT_USAGE;
+            break;
+        }
+    }
+    if (rc < 0 && (argc - optind < 1 || argc - optind > 2)) {
+        usage_error(argc - optind < 1 ? "missing IMAGE" : "too many arguments", NULL);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc >= 0) {
+        create_settings_free(&s);
+        return rc;
+    }
+    path = argv[optind];
+    have_size = argc - optind == 2;
+    if (s.type == VHDX_DISK_DIFFERENCING && s.parent == NULL) {
+        usage_error("subformat=differencing needs parent=PATH", NULL);
+        rc = CLI_EXIT_USAGE;
+    } else if (s.type != VHDX_DISK_DIFFERENCING && s.parent != NULL) {
+        usage_error("parent=PATH needs subformat=differencing", NULL);
+        rc = CLI_EXIT_USAGE;
+    } else if (s.type != VHDX_DISK_DIFFERENCING && !have_size) {
+        usage_error("missing SIZE", NULL);
+        rc = CLI_EXIT_USAGE;
+    } else if (have_size && !cli_parse_size(argv[optind + 1], &size)) {
+        usage_error("invalid SIZE '%s'", argv[optind + 1]);
+        rc = CLI_EXIT_USAGE;
+    } else if (have_size) {
+        rc = check_virtual_size(size,
+                                s.logical_sector_size != 0 ? s.logical_sector_size : 512u, "SIZE");
+    }
+    if (rc < 0)
+        rc = refuse_existing(path);
+    if (rc < 0 && s.type == VHDX_DISK_DIFFERENCING) {
+        /* The parent must open (it is judged now, not by the library's
+         * create), and SIZE and the sector size must be its own. */
+        struct cli_findings fs;
+        vhdx_image *parent;
+        vhdx_info *pinfo;
+        rc = open_image_info("create", s.parent, &fs, &parent, &pinfo);
+        if (rc == CLI_EXIT_OK && have_size && size != pinfo->virtual_size) {
+            fprintf(stderr,
+                    PROG " create: SIZE %" PRIu64
+                         " differs from the parent's virtual size %" PRIu64
+                         " (leave SIZE out)\n",
+                    size, pinfo->virtual_size);
+            rc = CLI_EXIT_USAGE;
+        } else if (rc == CLI_EXIT_OK && s.logical_sector_size != 0 &&
+                   s.logical_sector_size != pinfo->logical_sector_size) {
+            fprintf(stderr,
+                    PROG " create: logical_sector_size %" PRIu32
+                         " differs from the parent's %" PRIu32 "\n",
+                    s.logical_sector_size, pinfo->logical_sector_size);
+            rc = CLI_EXIT_USAGE;
+        } else if (rc == CLI_EXIT_OK) {
+            size = pinfo->virtual_size;
+            rc = check_parent_location(path, s.parent);
+        }
+        close_image_info(&fs, parent, pinfo);
+        if (rc == CLI_EXIT_OK)
+            rc = -1;
+    }
+    if (rc < 0) {
+        vhdx_status st;
+        memset(&co, 0, sizeof(co));
+        co.type = s.type;
+        co.virtual_size = s.type == VHDX_DISK_DIFFERENCING ? 0 : size;
+        co.block_size = s.block_size;
+        co.log_size = s.log_size;
+        co.logical_sector_size = s.logical_sector_size;
+        co.physical_sector_size = s.physical_sector_size;
+        st = vhdx_create_path(path, &co, s.type == VHDX_DISK_DIFFERENCING ? s.parent : NULL,
+                              NULL);
+        if (st != VHDX_OK) {
+            fputs(PROG " create: ", stderr);
+            print_path(stderr, path);
+            fprintf(stderr, ": cannot create: %s\n", vhdx_strerror(st));
+            rc = create_failure_exit(st);
+        } else {
+            rc = quiet ? CLI_EXIT_OK : print_created(path);
+        }
+    }
+    create_settings_free(&s);
+    return rc;
+}
+
+/* ---- write ---- */
+
+/* FILE is read and written in pieces of this size. */
+#define WRITE_CHUNK ((size_t)1 << 20)
+
+/* Reads up to len bytes (less only at the end of the input). -1 on error. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/*
+ * Opens FILE for `vhdx write` ('-': standard input, which must not be a
+ * terminal). *known_size is its size when it is a regular file, else
+ * UINT64_MAX (a pipe: the range is checked while reading).
+ */
+static int open_input(const char *file, const char *image, int *fd_out, uint64_t *known_size)
+{
+    struct stat fst, ist;
+    int fd;
+
+    *known_size = UINT64_MAX;
+    if (strcmp(file, "-") == 0) {
+        if (isatty(STDIN_FILENO)) {
+            fprintf(stderr, PROG " write: standard input is a terminal; redirect it from a file "
+                                 "or a pipe\n");
+            return CLI_EXIT_USAGE;
+        }
+        fd = STDIN_FILENO;
+    } else {
+        fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            fputs(PROG " write: ", stderr);
+            print_path(stderr, file);
+            fprintf(stderr, ": %s\n", strerror(errno));
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (fstat(fd, &fst) != 0 || S_ISDIR(fst.st_mode)) {
+        int e = S_ISDIR(fst.st_mode) ? EISDIR : errno;
+        fputs(PROG " write: ", stderr);
+        print_path(stderr, file);
+        fprintf(stderr, ": %s\n", strerror(e));
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return CLI_EXIT_USAGE;
+    }
+    if (stat(image, &ist) == 0 && ist.st_dev == fst.st_dev && ist.st_ino == fst.st_ino) {
+        fputs(PROG " write: ", stderr);
+        print_path(stderr, file);
+        fputs(": FILE is the image itself\n", stderr);
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return CLI_EXIT_USAGE;
+    }
+    if (S_ISREG(fst.st_mode) && fst.st_size >= 0)
+        *known_size = (uint64_t)fst.st_size;
+    *fd_out = fd;
+    return CLI_EXIT_OK;
+}
+
+static void range_outside(const char *cmd, uint64_t offset, uint64_t length, uint64_t size)
+{
+    fprintf(stderr,
+            PROG " %s: the range 0x%" PRIx64 " + 0x%" PRIx64
+                 " is outside the virtual disk (size 0x%" PRIx64 ")\n",
+            cmd, offset, length, size);
+}
+
+static int cmd_write(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct cli_findings fs;
+    vhdx_image *img = NULL;
+    vhdx_info *info = NULL;
+    const char *path, *file;
+    uint64_t offset, known, done = 0;
+    uint8_t *buf = NULL;
+    bool quiet = false, write_failed = false, overflow = false;
+    int c, rc, fd = -1;
+
+    while ((c = next_option(argc, argv, ":hq", longopts)) != -1) {
+        switch (c) {
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            print_command_help();
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 3) {
+        usage_error(argc - optind < 3 ? "missing arguments" : "too many arguments", NULL);
+        return CLI_EXIT_USAGE;
+    }
+    path = argv[optind];
+    file = argv[optind + 2];
+    if (!cli_parse_size(argv[optind + 1], &offset)) {
+        usage_error("invalid OFFSET '%s'", argv[optind + 1]);
+        return CLI_EXIT_USAGE;
+    }
+    rc = open_input(file, path, &fd, &known);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    /* The image is judged before it is opened for writing: an invalid
+     * image is refused without a byte written (a writable open would
+     * replay a dirty log in place first). */
+    rc = open_image_info("write", path, &fs, &img, &info);
+    vhdx_close(img);
+    img = NULL;
+    if (rc == CLI_EXIT_OK && (offset > info->virtual_size ||
+                              (known != UINT64_MAX && known > info->virtual_size - offset))) {
+        range_outside("write", offset, known == UINT64_MAX ? 0 : known, info->virtual_size);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc == CLI_EXIT_OK) {
+        buf = malloc(WRITE_CHUNK);
+        if (buf == NULL) {
+            fprintf(stderr, PROG " write: out of memory\n");
+            rc = CLI_EXIT_USAGE;
+        }
+    }
+    if (rc == CLI_EXIT_OK)
+        rc = open_writable(path, &fs, &img);
+    while (rc == CLI_EXIT_OK) {
+        ssize_t got = read_full(fd, buf, WRITE_CHUNK);
+        size_t before = fs.count;
+        vhdx_status st;
+        if (got < 0) {
+            fputs(PROG " write: ", stderr);
+            print_path(stderr, file);
+            fprintf(stderr, ": %s\n", strerror(errno));
+            rc = CLI_EXIT_USAGE;
+            break;
+        }
+        if (got == 0)
+            break;
+        if ((uint64_t)got > info->virtual_size - offset - done) {
+            /* Only a pipe (or a growing file) gets here: more bytes than
+             * the disk has room for. What fits is written. */
+            got = (ssize_t)(info->virtual_size - offset - done);
+            overflow = true;
+            if (got == 0)
+                break;
+        }
+        st = vhdx_write(img, offset + done, buf, (size_t)got);
+        if (st != VHDX_OK) {
+            rc = write_failure(path, "write", offset + done, st, &fs, before);
+            write_failed = true;
+            break;
+        }
+        done += (uint64_t)got;
+        if (overflow)
+            break;
+    }
+    if (img != NULL && !write_failed) {
+        /* What was written is kept (and the session closed) even after a
+         * read error or a pipe that ran past the end; after a failed write
+         * the handle is failed and the log recovers what reached the file
+         * at the next open. */
+        int frc = finish_writing(path, img, &fs);
+        if (rc == CLI_EXIT_OK)
+            rc = frc;
+    }
+    if (rc == CLI_EXIT_OK && overflow) {
+        fprintf(stderr,
+                PROG " write: FILE goes past the end of the virtual disk (size 0x%" PRIx64
+                     "): only the 0x%" PRIx64 " bytes up to the end were written\n",
+                info->virtual_size, done);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc == CLI_EXIT_OK && !quiet)
+        printf("wrote %" PRIu64 " bytes at offset %" PRIu64 "\n", done, offset);
+    free(buf);
+    if (fd >= 0 && fd != STDIN_FILENO)
+        close(fd);
+    close_image_info(&fs, img, info);
+    return finish_stdout(rc);
+}
+
+/* ---- discard ---- */
+
+static int cmd_discard(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct cli_findings fs;
+    vhdx_image *img = NULL;
+    vhdx_info *info = NULL;
+    const char *path;
+    uint64_t offset, length, discarded = 0;
+    bool quiet = false;
+    int c, rc;
+
+    while ((c = next_option(argc, argv, ":hq", longopts)) != -1) {
+        switch (c) {
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            print_command_help();
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 3) {
+        usage_error(argc - optind < 3 ? "missing arguments" : "too many arguments", NULL);
+        return CLI_EXIT_USAGE;
+    }
+    path = argv[optind];
+    if (!cli_parse_size(argv[optind + 1], &offset)) {
+        usage_error("invalid OFFSET '%s'", argv[optind + 1]);
+        return CLI_EXIT_USAGE;
+    }
+    if (!cli_parse_size(argv[optind + 2], &length)) {
+        usage_error("invalid LENGTH '%s'", argv[optind + 2]);
+        return CLI_EXIT_USAGE;
+    }
+    rc = open_image_info("discard", path, &fs, &img, &info);
+    vhdx_close(img);
+    img = NULL;
+    if (rc == CLI_EXIT_OK &&
+        (offset > info->virtual_size || length > info->virtual_size - offset)) {
+        range_outside("discard", offset, length, info->virtual_size);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc == CLI_EXIT_OK && length != 0)
+        rc = open_writable(path, &fs, &img);
+    if (rc == CLI_EXIT_OK && length != 0) {
+        size_t before = fs.count;
+        vhdx_status st = vhdx_discard(img, offset, length, &discarded);
+        rc = st != VHDX_OK ? write_failure(path, "discard", offset, st, &fs, before)
+                           : finish_writing(path, img, &fs);
+    }
+    if (rc == CLI_EXIT_OK && !quiet)
+        printf("discarded %" PRIu64 " bytes\n", discarded);
+    close_image_info(&fs, img, info);
+    return finish_stdout(rc);
+}
+
+/* ---- resize ---- */
+
+static int cmd_resize(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"force", no_argument, NULL, 'f'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct cli_findings fs;
+    vhdx_image *img = NULL;
+    vhdx_info *info = NULL;
+    const char *path, *size_text;
+    uint64_t amount, size = 0;
+    const char *negative[4];
+    size_t nnegative = 0;
+    bool force = false, quiet = false;
+    int c, rc, sign;
+
+    /*
+     * "-1G" is a relative SIZE, not options: hide the '-' from getopt (which
+     * permutes the pointers, not the strings) and put it back below.
+     */
+    for (int i = 1; i < argc && nnegative < sizeof(negative) / sizeof(negative[0]); i++) {
+        if (argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9') {
+            argv[i]++;
+            negative[nnegative++] = argv[i];
+        }
+    }
+    while ((c = next_option(argc, argv, ":hq", longopts)) != -1) {
+        switch (c) {
+        case 'f':
+            force = true;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            print_command_help();
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 2) {
+        usage_error(argc - optind < 2 ? "missing arguments" : "too many arguments", NULL);
+        return CLI_EXIT_USAGE;
+    }
+    for (int i = optind; i < argc; i++)
+        for (size_t k = 0; k < nnegative; k++)
+            if (argv[i] == negative[k])
+                argv[i]--;
+    path = argv[optind];
+    size_text = argv[optind + 1];
+    if (!cli_parse_size_delta(size_text, &sign, &amount)) {
+        usage_error("invalid SIZE '%s'", size_text);
+        return CLI_EXIT_USAGE;
+    }
+    rc = open_image_info("resize", path, &fs, &img, &info);
+    vhdx_close(img);
+    img = NULL;
+    if (rc == CLI_EXIT_OK && info->type == VHDX_DISK_DIFFERENCING) {
+        image_message(path);
+        fputs("a differencing image cannot be resized: its virtual size is its parent's\n",
+              stderr);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc == CLI_EXIT_OK) {
+        if (sign > 0 && amount > MAX_VIRTUAL_SIZE - info->virtual_size) {
+            fprintf(stderr,
+                    PROG " resize: SIZE %s would make the disk larger than 64T (the virtual "
+                         "size is %" PRIu64 ")\n",
+                    size_text, info->virtual_size);
+            rc = CLI_EXIT_USAGE;
+        } else if (sign < 0 && amount >= info->virtual_size) {
+            fprintf(stderr,
+                    PROG " resize: SIZE %s would leave no disk (the virtual size is %" PRIu64
+                         ")\n",
+                    size_text, info->virtual_size);
+            rc = CLI_EXIT_USAGE;
+        } else {
+            size = sign > 0 ? info->virtual_size + amount
+                   : sign < 0 ? info->virtual_size - amount
+                              : amount;
+        }
+    }
+    if (rc == CLI_EXIT_OK) {
+        int vrc = check_virtual_size(size, info->logical_sector_size, "the new size");
+        if (vrc >= 0)
+            rc = vrc;
+    }
+    if (rc == CLI_EXIT_OK && size == info->virtual_size) {
+        if (!quiet)
+            printf("the virtual size is already %" PRIu64 " bytes: nothing to do\n", size);
+        close_image_info(&fs, img, info);
+        return finish_stdout(rc);
+    }
+    if (rc == CLI_EXIT_OK)
+        rc = open_writable(path, &fs, &img);
+    if (rc == CLI_EXIT_OK) {
+        size_t before = fs.count;
+        vhdx_status st = vhdx_resize(img, size, force ? VHDX_RESIZE_FORCE : 0u);
+        if (st == VHDX_E_STATE && !force && size < info->virtual_size) {
+            image_message(path);
+            fprintf(stderr,
+                    "cannot shrink to %" PRIu64
+                    " bytes: blocks past the new end hold data; nothing was changed "
+                    "(--force shrinks anyway and loses that data)\n",
+                    size);
+            rc = CLI_EXIT_INVALID;
+        } else if (st != VHDX_OK) {
+            image_message(path);
+            fprintf(stderr, "cannot resize to %" PRIu64 " bytes: %s\n", size,
+                    vhdx_strerror(st));
+            print_new_errors(&fs, before);
+            rc = cli_status_exit(st);
+        } else {
+            rc = finish_writing(path, img, &fs);
+        }
+    }
+    if (rc == CLI_EXIT_OK && !quiet)
+        printf("resized from %" PRIu64 " to %" PRIu64 " bytes\n", info->virtual_size, size);
+    close_image_info(&fs, img, info);
+    return finish_stdout(rc);
+}
+
+/* ---- convert -O vhdx ---- */
+
+/* Consecutive data blocks are written with one vhdx_write of up to this much
+ * (or one block, when blocks are larger). */
+#define RUN_BYTES ((size_t)32 << 20)
+
+struct source {
+    const char *path;
+    int fd;                  /* a raw SRC, else -1 */
+    vhdx_image *img;         /* a VHDX SRC, else NULL */
+    struct cli_findings *fs; /* the VHDX SRC's findings */
+    uint64_t size;           /* the bytes SRC has: the raw file's size, or the virtual size */
+    vhdx_extent ext;         /* VHDX: the extent mapped last (length 0: none yet) */
+};
+
+/*
+ * Whether [off, end) of SRC reads as zeros without reading it: ZERO
+ * extents of a VHDX, holes of a sparse raw file, the padding after a raw
+ * file's end. *hole false means: read it to find out.
+ */
+static int source_hole(struct source *s, uint64_t off, uint64_t end, bool *hole)
+{
+    off_t d;
+
+    *hole = false;
+    if (s->img != NULL) {
+        while (off < end) {
+            if (s->ext.length == 0 || off < s->ext.offset ||
+                off - s->ext.offset >= s->ext.length) {
+                int rc = map_at(s->path, s->img, s->fs, off, s->size, &s->ext);
+                if (rc != CLI_EXIT_OK)
+                    return rc;
+            }
+            if (s->ext.kind != VHDX_EXTENT_ZERO)
+                return CLI_EXIT_OK;
+            off = s->ext.offset + s->ext.length;
+        }
+        *hole = true;
+        return CLI_EXIT_OK;
+    }
+    if (off >= s->size) {
+        *hole = true;
+        return CLI_EXIT_OK;
+    }
+    d = lseek(s->fd, (off_t)off, SEEK_DATA);
+    if (d < 0)
+        *hole = errno == ENXIO; /* no data up to the end; other errors: read it */
+    else
+        *hole = (uint64_t)d >= end;
+    return CLI_EXIT_OK;
+}
+
+/* Reads [off, off + len) of SRC; a raw SRC's bytes past its end are zeros. */
+static int source_read(struct source *s, uint64_t off, uint8_t *buf, size_t len)
+{
+    size_t got = 0, have;
+
+    if (s->img != NULL)
+        return read_disk(s->path, s->img, s->fs, off, buf, len);
+    have = off >= s->size ? 0 : s->size - off < len ? (size_t)(s->size - off) : len;
+    while (got < have) {
+        ssize_t n = pread(s->fd, buf + got, have - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fputs(PROG " convert: ", stderr);
+            print_path(stderr, s->path);
+            fprintf(stderr, ": read at 0x%" PRIx64 ": %s\n", off + got,
+                    n < 0 ? strerror(errno) : "the file is shorter than it was");
+            return CLI_EXIT_USAGE;
+        }
+        got += (size_t)n;
+    }
+    memset(buf + have, 0, len - have);
+    return CLI_EXIT_OK;
+}
+
+/* Writes the run of data blocks collected in buf and empties it. */
+static int write_run(const char *dst, vhdx_image *out, const struct cli_findings *ofs,
+                     uint64_t start, const uint8_t *buf, size_t *len)
+{
+    size_t before = ofs->count;
+    vhdx_status st = vhdx_write(out, start, buf, *len);
+    *len = 0;
+    if (st != VHDX_OK)
+        return write_failure(dst, "write", start, st, ofs, before);
+    return CLI_EXIT_OK;
+}
+
+/*
+ * Copies SRC into the new image `out` block by block: a block that reads
+ * as zeros is not written (it stays unallocated), runs of data blocks are
+ * written whole with vhdx_write.
+ */
+static int copy_to_vhdx(struct source *s, uint64_t vsize, const char *dst, vhdx_image *out,
+                        const struct cli_findings *ofs, uint32_t block, struct progress *pg)
+{
+    size_t cap = block >= RUN_BYTES ? block : RUN_BYTES / block * block;
+    uint8_t *buf = malloc(cap);
+    uint64_t run_start = 0, off = 0;
+    size_t run_len = 0;
+    int rc = CLI_EXIT_OK;
+
+    if (buf == NULL) {
+        fprintf(stderr, PROG " convert: out of memory\n");
+        return CLI_EXIT_USAGE;
+    }
+    progress_update(pg, 0);
+    while (off < vsize) {
+        uint64_t end = vsize - off < block ? vsize : off + block;
+        size_t n = (size_t)(end - off);
+        bool hole;
+
+        rc = source_hole(s, off, end, &hole);
+        if (rc != CLI_EXIT_OK)
+            break;
+        if (!hole) {
+            if (run_len + n > cap) {
+                rc = write_run(dst, out, ofs, run_start, buf, &run_len);
+                if (rc != CLI_EXIT_OK)
+                    break;
+            }
+            rc = source_read(s, off, buf + run_len, n);
+            if (rc != CLI_EXIT_OK)
+                break;
+            hole = all_zero(buf + run_len, n);
+            if (!hole) {
+                if (run_len == 0)
+                    run_start = off;
+                run_len += n;
+            }
+        }
+        /* A zero block ends the run. */
+        if (hole && run_len != 0) {
+            rc = write_run(dst, out, ofs, run_start, buf, &run_len);
+            if (rc != CLI_EXIT_OK)
+                break;
+        }
+        off = end;
+        progress_update(pg, off);
+    }
+    if (rc == CLI_EXIT_OK && run_len != 0)
+        rc = write_run(dst, out, ofs, run_start, buf, &run_len);
+    free(buf);
+    return rc;
+}
+
+/*
+ * Opens SRC for convert -O vhdx: a VHDX (by its signature) read-only
+ * through its chain, or anything else as raw bytes (a regular file or a
+ * block device).
+ */
+static int open_source(struct source *s, const char *path, vhdx_info **info)
+{
+    struct stat st;
+    char sig[8];
+    ssize_t got;
+    int fd, rc;
+
+    memset(s, 0, sizeof(*s));
+    s->path = path;
+    s->fd = -1;
+    *info = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fputs(PROG " convert: ", stderr);
+        print_path(stderr, path);
+        fprintf(stderr, ": %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CLI_EXIT_USAGE;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        fputs(PROG " convert: ", stderr);
+        print_path(stderr, path);
+        fprintf(stderr, ": %s\n",
+                S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file or block device");
+        close(fd);
+        return CLI_EXIT_USAGE;
+    }
+    do
+        got = pread(fd, sig, sizeof(sig), 0);
+    while (got < 0 && errno == EINTR);
+    if (got == (ssize_t)sizeof(sig) && memcmp(sig, "vhdxfile", sizeof(sig)) == 0) {
+        close(fd);
+        s->fs = malloc(sizeof(*s->fs));
+        if (s->fs == NULL) {
+            fprintf(stderr, PROG " convert: out of memory\n");
+            return CLI_EXIT_USAGE;
+        }
+        rc = open_image_info("convert", path, s->fs, &s->img, info);
+        if (rc == CLI_EXIT_OK)
+            s->size = (*info)->virtual_size;
+        return rc;
+    }
+    if (got < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        fputs(PROG " convert: ", stderr);
+        print_path(stderr, path);
+        fprintf(stderr, ": %s\n", strerror(errno));
+        close(fd);
+        return CLI_EXIT_USAGE;
+    }
+    if (S_ISREG(st.st_mode)) {
+        s->size = (uint64_t)st.st_size;
+    } else {
+        off_t end = lseek(fd, 0, SEEK_END);
+        if (end < 0) {
+            fputs(PROG " convert: ", stderr);
+            print_path(stderr, path);
+            fprintf(stderr, ": %s\n", strerror(errno));
+            close(fd);
+            return CLI_EXIT_USAGE;
+        }
+        s->size = (uint64_t)end;
+    }
+    s->fd = fd;
+    return CLI_EXIT_OK;
+}
+
+static void close_source(struct source *s, vhdx_info *info)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->fs != NULL) {
+        close_image_info(s->fs, s->img, info);
+        free(s->fs);
+    } else {
+        free(info);
+    }
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+}
+
+static int convert_to_vhdx(const char *src, const char *dst, struct create_settings *set,
+                           bool progress)
+{
+    struct progress pg = {progress, !isatty(STDERR_FILENO), 0, -1, 0};
+    struct source s;
+    struct cli_findings ofs;
+    vhdx_create_options co;
+    vhdx_image *out = NULL;
+    vhdx_info *info = NULL, *oinfo = NULL;
+    uint64_t vsize = 0;
+    uint32_t lss;
+    int rc;
+
+    cli_findings_init(&ofs);
+    rc = open_source(&s, src, &info);
+    memset(&co, 0, sizeof(co));
+    co.type = set->type;
+    co.block_size = set->block_size;
+    co.log_size = set->log_size;
+    co.logical_sector_size = set->logical_sector_size;
+    co.physical_sector_size = set->physical_sector_size;
+    if (rc == CLI_EXIT_OK && s.img != NULL) {
+        /* A VHDX SRC gives its own geometry unless -o says otherwise. */
+        if (!set->given[KEY_BLOCK_SIZE])
+            co.block_size = info->block_size;
+        if (!set->given[KEY_LOGICAL_SECTOR_SIZE])
+            co.logical_sector_size = info->logical_sector_size;
+        if (!set->given[KEY_PHYSICAL_SECTOR_SIZE])
+            co.physical_sector_size = info->physical_sector_size;
+    }
+    lss = co.logical_sector_size != 0 ? co.logical_sector_size : 512u;
+    if (rc == CLI_EXIT_OK && s.size == 0) {
+        fputs(PROG " convert: ", stderr);
+        print_path(stderr, src);
+        fputs(": SRC is empty (a virtual disk has at least one sector)\n", stderr);
+        rc = CLI_EXIT_USAGE;
+    } else if (rc == CLI_EXIT_OK && s.size > MAX_VIRTUAL_SIZE) {
+        fputs(PROG " convert: ", stderr);
+        print_path(stderr, src);
+        fprintf(stderr, ": SRC has %" PRIu64 " bytes, more than 64T, the largest VHDX disk\n",
+                s.size);
+        rc = CLI_EXIT_USAGE;
+    } else if (rc == CLI_EXIT_OK) {
+        vsize = (s.size + lss - 1) / lss * lss;
+        if (vsize != s.size) {
+            fputs(PROG " convert: ", stderr);
+            print_path(stderr, src);
+            fprintf(stderr,
+                    ": %" PRIu64 " bytes is not a multiple of the logical sector size %" PRIu32
+                    ": the virtual disk is %" PRIu64 " bytes, the rest padded with zeros\n",
+                    s.size, lss, vsize);
+        }
+    }
+    co.virtual_size = vsize;
+    if (rc == CLI_EXIT_OK) {
+        rc = refuse_existing(dst);
+        if (rc < 0)
+            rc = CLI_EXIT_OK;
+    }
+    if (rc == CLI_EXIT_OK) {
+        vhdx_status st = vhdx_create_path(dst, &co, NULL, NULL);
+        if (st != VHDX_OK) {
+            fputs(PROG " convert: ", stderr);
+            print_path(stderr, dst);
+            fprintf(stderr, ": cannot create: %s\n", vhdx_strerror(st));
+            close_source(&s, info);
+            return create_failure_exit(st);
+        }
+        rc = open_writable(dst, &ofs, &out);
+        oinfo = malloc(sizeof(*oinfo));
+        if (rc == CLI_EXIT_OK && oinfo == NULL) {
+            fprintf(stderr, PROG " convert: out of memory\n");
+            rc = CLI_EXIT_USAGE;
+        }
+        if (rc == CLI_EXIT_OK)
+            rc = get_info(dst, out, oinfo);
+        if (rc == CLI_EXIT_OK) {
+            pg.total = vsize;
+            rc = copy_to_vhdx(&s, vsize, dst, out, &ofs, oinfo->block_size, &pg);
+        }
+        if (rc == CLI_EXIT_OK)
+            rc = finish_writing(dst, out, &ofs);
+        if (rc == CLI_EXIT_OK)
+            progress_end(&pg);
+        else if (pg.on && !pg.lines)
+            fputc('\n', stderr);
+        vhdx_close(out);
+        free(oinfo);
+        if (rc != CLI_EXIT_OK) {
+            bool removed = unlink(dst) == 0;
+            fputs(removed ? PROG " convert: removed the incomplete "
+                          : PROG " convert: left incomplete: ",
+                  stderr);
+            print_path(stderr, dst);
+            fputc('\n', stderr);
+        }
+    }
+    cli_findings_free(&ofs);
+    close_source(&s, info);
+    return rc;
+}
+
+/* ---- commit ---- */
+
+static int cmd_commit(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    struct progress pg = {false, !isatty(STDERR_FILENO), 0, -1, 0};
+    struct cli_findings cfs, pfs;
+    vhdx_image *child = NULL, *parent = NULL;
+    vhdx_info *cinfo = NULL, *pinfo = NULL;
+    const char *path;
+    char *parent_path = NULL;
+    uint8_t *buf = NULL;
+    uint64_t data = 0, zeros = 0;
+    bool quiet = false, changed = false;
+    int c, rc;
+
+    while ((c = next_option(argc, argv, ":hpq", longopts)) != -1) {
+        switch (c) {
+        case 'p':
+            pg.on = true;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            print_command_help();
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        usage_error(argc - optind == 0 ? "missing CHILD" : "too many arguments", NULL);
+        return CLI_EXIT_USAGE;
+    }
+    path = argv[optind];
+    cli_findings_init(&pfs);
+    /* 1. The whole chain, read-only: CHILD must be valid, and this finds
+     * the parent (the file its locator names) as the library resolves it. */
+    rc = open_image_info("commit", path, &cfs, &child, &cinfo);
+    vhdx_close(child);
+    child = NULL;
+    if (rc == CLI_EXIT_OK && cinfo->type != VHDX_DISK_DIFFERENCING) {
+        image_message(path);
+        fputs("not a differencing image: it has no parent to commit into\n", stderr);
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc == CLI_EXIT_OK) {
+        parent_path = strdup(cinfo->parent_path);
+        pinfo = malloc(sizeof(*pinfo));
+        buf = malloc(IO_CHUNK);
+        if (parent_path == NULL || pinfo == NULL || buf == NULL) {
+            fprintf(stderr, PROG " commit: out of memory\n");
+            rc = CLI_EXIT_USAGE;
+        }
+    }
+    /* 2. CHILD alone (its own blocks), and the parent for writing. */
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open_image_flags(PROG, path, VHDX_OPEN_NO_PARENT, NULL, &cfs, &child);
+    if (rc == CLI_EXIT_OK)
+        rc = open_writable(parent_path, &pfs, &parent);
+    if (rc == CLI_EXIT_OK)
+        rc = get_info(parent_path, parent, pinfo);
+    if (rc == CLI_EXIT_OK && strcmp(pinfo->data_write_guid, cinfo->parent_linkage) != 0) {
+        image_message(parent_path);
+        fprintf(stderr, "is no longer the parent of ");
+        print_path(stderr, path);
+        fprintf(stderr, ": its DataWriteGuid is %s, the child's parent linkage %s\n",
+                pinfo->data_write_guid, cinfo->parent_linkage);
+        rc = CLI_EXIT_INVALID;
+    }
+    if (rc == CLI_EXIT_OK && pinfo->virtual_size != cinfo->virtual_size) {
+        image_message(path);
+        fprintf(stderr,
+                "the virtual size %" PRIu64 " differs from the parent's %" PRIu64
+                ": cannot commit\n",
+                cinfo->virtual_size, pinfo->virtual_size);
+        rc = CLI_EXIT_INVALID;
+    }
+    /* 3. Every extent CHILD has of its own goes into the parent. */
+    pg.total = rc == CLI_EXIT_OK ? cinfo->virtual_size : 0;
+    if (rc == CLI_EXIT_OK)
+        progress_update(&pg, 0);
+    for (uint64_t off = 0; rc == CLI_EXIT_OK && off < cinfo->virtual_size;) {
+        vhdx_extent e;
+        uint64_t end;
+        rc = map_at(path, child, &cfs, off, cinfo->virtual_size, &e);
+        if (rc != CLI_EXIT_OK)
+            break;
+        end = off + e.length;
+        if (e.kind == VHDX_EXTENT_ZERO) {
+            size_t before = pfs.count;
+            vhdx_status st = vhdx_write_zeroes(parent, off, e.length);
+            changed = true;
+            if (st != VHDX_OK) {
+                rc = write_failure(parent_path, "write zeros", off, st, &pfs, before);
+                break;
+            }
+            zeros += e.length;
+            off = end;
+        }
+        while (e.kind == VHDX_EXTENT_DATA && off < end) {
+            size_t n = end - off < IO_CHUNK ? (size_t)(end - off) : IO_CHUNK, before;
+            vhdx_status st;
+            rc = read_disk(path, child, &cfs, off, buf, n);
+            if (rc != CLI_EXIT_OK)
+                break;
+            before = pfs.count;
+            st = vhdx_write(parent, off, buf, n);
+            changed = true;
+            if (st != VHDX_OK) {
+                rc = write_failure(parent_path, "write", off, st, &pfs, before);
+                break;
+            }
+            data += n;
+            off += n;
+            progress_update(&pg, off);
+        }
+        off = end;
+        progress_update(&pg, off);
+    }
+    if (rc == CLI_EXIT_OK && changed)
+        rc = finish_writing(parent_path, parent, &pfs);
+    if (rc == CLI_EXIT_OK)
+        progress_end(&pg);
+    else if (pg.on && !pg.lines && pg.shown >= 0)
+        fputc('\n', stderr);
+    if (rc != CLI_EXIT_OK && changed) {
+        fputs(PROG " commit: the commit stopped part way: ", stderr);
+        print_path(stderr, parent_path);
+        fputs(" holds part of the child's data, and ", stderr);
+        print_path(stderr, path);
+        fputs(" no longer matches it\n", stderr);
+    }
+    if (rc == CLI_EXIT_OK && !quiet) {
+        if (!changed) {
+            print_path(stdout, path);
+            fputs(": nothing to commit: every block reads from the parent; nothing was "
+                  "written\n",
+                  stdout);
+        } else {
+            fputs("committed ", stdout);
+            print_path(stdout, path);
+            fputs(" into ", stdout);
+            print_path(stdout, parent_path);
+            printf(": %" PRIu64 " bytes of data written, %" PRIu64 " bytes zeroed\n", data,
+                   zeros);
+            print_path(stdout, path);
+            fputs(" is now stale: its parent changed (new DataWriteGuid), so it no longer "
+                  "opens; it can be deleted\n",
+                  stdout);
+        }
+    }
+    vhdx_close(parent);
+    vhdx_close(child);
+    cli_findings_free(&pfs);
+    close_image_info(&cfs, NULL, cinfo);
+    free(pinfo);
+    free(parent_path);
+    free(buf);
+    return finish_stdout(rc);
+}
+
 static int cmd_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     struct cli_findings fs;
-    struct progress pg = {false, 0, -1};
+    struct progress pg = {false, false, 0, -1, 0};
     struct stat src_st;
     vhdx_image *img;
     vhdx_info *info;
-    const char *format = "raw", *options = NULL, *src, *dst;
+    const char *format = "raw", *options[16], *src, *dst;
+    size_t noptions = 0;
     bool created = false;
     int c, rc, fd = -1;
 
@@ -815,7 +2287,11 @@ static int cmd_convert(int argc, char **argv)
             format = optarg;
             break;
         case 'o':
-            options = optarg;
+            if (noptions == sizeof(options) / sizeof(options[0])) {
+                usage_error("too many -o options", NULL);
+                return CLI_EXIT_USAGE;
+            }
+            options[noptions++] = optarg;
             break;
         case 'h':
             print_command_help();
@@ -824,18 +2300,31 @@ static int cmd_convert(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
+    if (strcmp(format, "raw") != 0 && strcmp(format, "vhdx") != 0) {
+        usage_error("unknown output format '%s' (raw or vhdx)", format);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(format, "raw") == 0 && noptions != 0) {
+        usage_error("raw output takes no -o options ('%s')", options[0]);
+        return CLI_EXIT_USAGE;
+    }
     if (strcmp(format, "vhdx") == 0) {
-        fprintf(stderr, PROG " convert: conversion to VHDX needs the writer, which is not in "
-                             "this version\n");
-        return CLI_EXIT_USAGE;
-    }
-    if (strcmp(format, "raw") != 0) {
-        usage_error("unknown output format '%s' (only 'raw')", format);
-        return CLI_EXIT_USAGE;
-    }
-    if (options != NULL) {
-        usage_error("raw output takes no -o options ('%s')", options);
-        return CLI_EXIT_USAGE;
+        struct create_settings set;
+        create_settings_init(&set, true);
+        rc = -1;
+        for (size_t i = 0; rc < 0 && i < noptions; i++)
+            rc = parse_create_options(&set, options[i]);
+        if (rc < 0 && argc - optind != 2) {
+            usage_error(argc - optind < 2 ? "missing SRC or DST" : "too many arguments", NULL);
+            rc = CLI_EXIT_USAGE;
+        }
+        if (rc < 0) {
+            /* Past a file size limit, fail the write (EFBIG) and clean up. */
+            signal(SIGXFSZ, SIG_IGN);
+            rc = convert_to_vhdx(argv[optind], argv[optind + 1], &set, pg.on);
+        }
+        create_settings_free(&set);
+        return rc;
     }
     if (argc - optind != 2) {
         usage_error(argc - optind < 2 ? "missing SRC or DST" : "too many arguments", NULL);
@@ -843,6 +2332,7 @@ static int cmd_convert(int argc, char **argv)
     }
     src = argv[optind];
     dst = argv[optind + 1];
+    /* Raw output: progress only on a terminal (-O vhdx prints lines otherwise). */
     pg.on = pg.on && isatty(STDERR_FILENO);
     /* Past a file size limit, fail the write (EFBIG) and clean up instead of dying. */
     signal(SIGXFSZ, SIG_IGN);
@@ -1078,17 +2568,88 @@ static const struct command commands[] = {
      "Exit status: 0 success; 1 the image is invalid (it does not open, or a\n"
      "structure needed for the range is corrupt); 2 usage error (including a\n"
      "range beyond the virtual size) or I/O error.\n"},
-    {"convert", cmd_convert, "usage: vhdx convert [-p] [-O raw] SRC DST\n",
-     "Writes the virtual disk of SRC to DST as a raw image, sparse: runs that\n"
-     "read as zeros (to 4 KiB granularity) become holes. DST is created with\n"
-     "mode 0644 or emptied; it must not be SRC or a VHDX image. On failure a\n"
-     "DST this command created is removed.\n"
+    {"create", cmd_create, "usage: vhdx create [-q] [-o OPTIONS] IMAGE [SIZE]\n",
+     "Creates a new VHDX image at IMAGE, which must not exist. SIZE, the virtual\n"
+     "size, is a multiple of the logical sector size from one sector to 64T. A\n"
+     "differencing image has its parent's size: leave SIZE out, or give exactly\n"
+     "that. Prints one line describing the image made (with the block size the\n"
+     "automatic choice gave):\n"
+     "  Formatting 'IMAGE', fmt=vhdx size=N subformat=S block_size=N log_size=N\n"
+     "  logical_sector_size=N physical_sector_size=N\n"
      "\n"
-     "  -p      show progress on standard error when it is a terminal\n"
-     "  -O raw  the output format (the default; 'vhdx' needs the writer, which\n"
-     "          is not in this version)\n"
+     "  -o OPTIONS  KEY=VALUE,... (',,' is a comma inside a value; -o may be\n"
+     "              repeated; '-o help' lists the options):\n" CREATE_OPTIONS_HELP
+     "  -q          print nothing on success\n"
+     "\n"
+     "Exit status: 0 created; 1 the parent is invalid; 2 usage or I/O error\n"
+     "(IMAGE exists, an option is out of range).\n"},
+    {"write", cmd_write, "usage: vhdx write [-q] IMAGE OFFSET FILE\n",
+     "Writes the bytes of FILE ('-': standard input, not a terminal) to the\n"
+     "virtual disk of IMAGE from OFFSET, 1 MiB at a time, then ends the write\n"
+     "session (everything flushed, the log closed). Prints\n"
+     "'wrote N bytes at offset OFFSET'. A dirty log is first replayed into IMAGE.\n"
+     "\n"
+     "  -q  print nothing on success\n"
+     "\n"
+     "Exit status: 0 written; 1 the image is invalid; 2 usage error (including\n"
+     "a range beyond the virtual size) or I/O error.\n"},
+    {"discard", cmd_discard, "usage: vhdx discard [-q] IMAGE OFFSET LENGTH\n",
+     "Discards the whole blocks inside the range: they read as zeros and give\n"
+     "their space back (UNMAPPED in a dynamic image, ZERO in a differencing one,\n"
+     "so that the parent does not show through). Parts of blocks at either end\n"
+     "are left as they are. A fixed image keeps its blocks: the range is\n"
+     "written with zeros. Prints 'discarded N bytes': the bytes whose blocks\n"
+     "changed.\n"
+     "\n"
+     "  -q  print nothing on success\n"
+     "\n"
+     "Exit status: 0 done; 1 the image is invalid; 2 usage error (including a\n"
+     "range beyond the virtual size) or I/O error.\n"},
+    {"resize", cmd_resize, "usage: vhdx resize [-q] [--force] IMAGE [+|-]SIZE\n",
+     "Changes the virtual size of IMAGE to SIZE, or by +SIZE or -SIZE. The new\n"
+     "size is a multiple of the logical sector size from one sector to 64T.\n"
+     "Growing adds blocks that read as zeros. Shrinking is refused when a block\n"
+     "past the new end holds data, unless --force, which drops that data.\n"
+     "Differencing images cannot be resized. Prints\n"
+     "'resized from OLD to NEW bytes'.\n"
+     "\n"
+     "  --force  shrink even when data past the new end is lost\n"
+     "  -q       print nothing on success\n"
+     "\n"
+     "Exit status: 0 resized (or already that size); 1 the image is invalid,\n"
+     "or shrinking was refused (data past the new end); 2 usage or I/O error.\n"},
+    {"convert", cmd_convert, "usage: vhdx convert [-p] [-O raw|vhdx] [-o OPTIONS] SRC DST\n",
+     "-O raw (the default): writes the virtual disk of the VHDX image SRC to DST\n"
+     "as a raw image, sparse: runs that read as zeros (to 4 KiB granularity)\n"
+     "become holes. DST is created with mode 0644 or emptied; it must not be SRC\n"
+     "or a VHDX image. On failure a DST this command created is removed.\n"
+     "\n"
+     "-O vhdx: makes a new VHDX image DST (which must not exist) holding SRC's\n"
+     "disk. SRC is a VHDX image (a differencing one is read through its parents:\n"
+     "DST is flat) or any other file, read as raw bytes (rounded up to whole\n"
+     "sectors with zeros). Blocks that read as zeros stay unallocated. On\n"
+     "failure DST is removed.\n"
+     "\n"
+     "  -p          show progress on standard error: in place on a terminal;\n"
+     "              with -O vhdx, otherwise a line per 10%\n"
+     "  -O raw|vhdx the output format (default raw)\n"
+     "  -o OPTIONS  options of the VHDX output, KEY=VALUE,... ('-o help'):\n" CONVERT_OPTIONS_HELP
      "\n"
      "Exit status: 0 success, 1 SRC is invalid, 2 usage or I/O error.\n"},
+    {"commit", cmd_commit, "usage: vhdx commit [-p] [-q] CHILD\n",
+     "Merges the differencing image CHILD into its parent (the file CHILD's\n"
+     "locator names, found as when CHILD is opened): every sector CHILD holds is\n"
+     "written to the parent, every range CHILD has zeroed or discarded is zeroed\n"
+     "there; what CHILD takes from the parent stays. CHILD is not written, but\n"
+     "the parent gets a new DataWriteGuid, so CHILD no longer opens afterwards:\n"
+     "it is stale and can be deleted.\n"
+     "\n"
+     "  -p  show progress on standard error (in place on a terminal, else a\n"
+     "      line per 10%)\n"
+     "  -q  print nothing on success\n"
+     "\n"
+     "Exit status: 0 committed (or nothing to commit); 1 CHILD or its parent is\n"
+     "invalid, or the parent no longer matches CHILD; 2 usage or I/O error.\n"},
     {"replay", cmd_replay, "usage: vhdx replay [--dry-run] IMAGE\n",
      "Replays a dirty log into IMAGE (VHDX-FORMAT.md §8.7, docs/REPLAY.md): the\n"
      "active sequence is applied, the file extended to the head's LastFileOffset\n"
@@ -1124,14 +2685,16 @@ static const char main_usage[] = "usage: vhdx COMMAND [OPTIONS] ARGUMENTS\n";
 static void print_main_help(void)
 {
     fputs(main_usage, stdout);
-    fputs("\nCommands (all open images read-only except replay and check -r):\n", stdout);
+    fputs("\nCommands (create, write, discard, resize, commit, convert, replay and\n"
+          "check -r write; the others only read):\n",
+          stdout);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         printf("  %s", commands[i].usage + strlen("usage: "));
     fputs("\n'vhdx COMMAND --help' describes a command. Sizes and offsets accept the\n"
           "suffixes K, M, G and T (powers of 1024).\n"
           "\n"
-          "Exit status: 0 success, 1 the image is invalid (has errors), 2 usage or\n"
-          "I/O error.\n"
+          "Exit status: 0 success, 1 the image is invalid (has errors) or the change\n"
+          "was refused, 2 usage or I/O error.\n"
           "\n"
           "  -h, --help  print this help\n"
           "  --version   print the version\n",
@@ -1156,6 +2719,9 @@ int main(int argc, char **argv)
         printf("vhdx %s\n", vhdx_version());
         return CLI_EXIT_OK;
     }
+    /* Past a file size limit, writes fail (EFBIG) and are reported, instead of
+     * the signal ending the program in the middle of a write session. */
+    signal(SIGXFSZ, SIG_IGN);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(name, commands[i].name) == 0) {
             current = &commands[i];

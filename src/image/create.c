@@ -105,7 +105,7 @@ static vhdx_status plan(const vhdx_create_options *o, struct layout *l)
     if (!power_of_two(l->block_size) || l->block_size < VHDX_MIN_BLOCK_SIZE ||
         l->block_size > VHDX_MAX_BLOCK_SIZE)
         return VHDX_E_RANGE;
-    if (l->log_size % VHDX_MiB != 0 || l->log_size > UINT32_MAX - VHDX_MiB)
+    if (l->log_size % VHDX_MiB != 0) /* a u32 multiple of 1 MiB: at most 4095 MiB */
         return VHDX_E_RANGE;
     diag_sink_init(&quiet, NULL, 0);
     st = bat_geometry_init(&l->geo, l->virtual_size, l->block_size, l->lss,

@@ -114,6 +114,17 @@ void io_fault_set_torn(vhdx_io *io, size_t bytes)
         ((struct fault_ctx *)io->ctx)->torn_bytes = bytes;
 }
 
+void io_fault_stop_after(vhdx_io *io, uint64_t more)
+{
+    struct fault_ctx *f;
+    if (io == NULL || io->read != fault_read)
+        return;
+    f = io->ctx;
+    f->allowed = more > UINT64_MAX - f->mutations ? UINT64_MAX : f->mutations + more;
+    if (more == 0)
+        f->stats.stopped = true;
+}
+
 struct io_fault_stats io_fault_stats(const vhdx_io *io)
 {
     struct io_fault_stats none;

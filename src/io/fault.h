@@ -43,6 +43,14 @@ MUST_USE vhdx_status io_fault_create(const vhdx_io *base, struct alloc_acct *acc
  */
 void io_fault_set_torn(vhdx_io *io, size_t bytes);
 
+/*
+ * Moves the stop: from now on `more` mutating operations reach the base,
+ * then the back end stops as above. 0 stops it now: every later write,
+ * truncate and flush fails (a power loss between two operations). No
+ * effect when `io` is not a fault back end.
+ */
+void io_fault_stop_after(vhdx_io *io, uint64_t more);
+
 /* What the back end has seen so far; zeros when `io` is not a fault back end. */
 struct io_fault_stats io_fault_stats(const vhdx_io *io);
 

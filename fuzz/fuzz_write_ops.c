@@ -1,0 +1,1450 @@
+/*
+ * Write operations against a flat model of the virtual disk.
+ *
+ * The input makes an image with vhdx_create in an in-memory file (an
+ * overlay over an empty memory back end), opens it writable through the
+ * fault back end (src/io/fault.h), and applies a sequence of operations to
+ * the image and to a byte array holding what the disk must read. Aborts on:
+ *   - a status other than VHDX_OK for a valid operation. Legitimate
+ *     failures: VHDX_E_IO from an operation running while a crash is armed
+ *     (the injected power loss), VHDX_E_LIMIT once the file holds half of
+ *     FILE_CAP bytes of pages (the overlay's cap), VHDX_E_STATE from a shrink
+ *     without VHDX_RESIZE_FORCE exactly when the model has a non-zero byte
+ *     past the new end, and VHDX_E_UNSUPPORTED (only) from resizing a
+ *     differencing image;
+ *   - a read of the range an operation touched that differs from the model;
+ *   - after every reopen: the whole disk differing from the model, or
+ *     vhdx_check on the file (a fresh read-only open) reporting an error.
+ *
+ * Durability (include/vhdx.h, "Writing"): what was on the disk at the last
+ * successful vhdx_flush / vhdx_finish is durable; a power loss after it may
+ * keep or lose each later change sector by sector. After a crash each
+ * 512-byte unit must read as one of: its durable content, its latest
+ * content, its content right after any operation since the durable point
+ * (kept as hashes), or zeros when an operation since then zeroed it. The
+ * virtual size must be the durable one or one resized to since. What was
+ * read then becomes the model.
+ *
+ * Input:
+ *   byte 0   bits 0-1: 0, 1 dynamic, 2 fixed, 3 differencing; bit 2: logical
+ *            sectors of 4096 (else 512); bit 3: blocks of 2 MiB (else 1 MiB);
+ *            bit 4: physical sectors of 512 (512-byte logical only); bit 5:
+ *            the parent is fixed; bit 6: the parent has the other block size
+ *   byte 1   virtual size in MiB, 1 + (b & 63) (fixed: 1 + (b & 15))
+ *   byte 2   sectors taken off the virtual size
+ *   then     up to MAX_OPS operations: an opcode byte (bits 0-2 the kind,
+ *            bit 3 byte-granular offsets and lengths (resize: no FORCE),
+ *            bit 4 offsets relative to a block start), then its operands,
+ *            little-endian; operands past the end of the input read as 0:
+ *     0 write       u32 offset, u24 length l: (1 + l mod 128 KiB/sector) sectors
+ *                   (bit 3: 1 + l mod 128 KiB bytes)
+ *     1 zeroes      u32 offset, u24 length l: 1 + ((l & 0xffff) >> ((l >> 16) & 15))
+ *     2 discard     sectors (bit 3: (l & 0xffff) * 64 + (l >> 16) + 1 bytes)
+ *     3 flush       (bit 4: u8 n, then n + 1 times: a sector written at the
+ *                   start of block i, flush, that block discarded, flush: a
+ *                   log entry each, so the log fills and wraps)
+ *     4 resize      u16 s: ((s & 0x3ff) + 1) * 64 KiB (fixed: ((s & 0xff) + 1)
+ *                   * 64 KiB), less (s >> 10) sectors while that leaves some;
+ *                   bit 4 (dynamic only): 129 GiB (2 MiB blocks: 257 GiB) plus
+ *                   (s & 0x3ff) * 64 KiB less (s >> 10) sectors: the BAT moves
+ *     5 reopen      u8: bit 0 vhdx_finish before vhdx_close
+ *     6 crash       u8 k, u8 t: k = 0 stops the file now; else the next
+ *                   operation runs with k - 1 more writes reaching the file
+ *                   (the one meeting the stop torn after (t & 15) * 4096
+ *                   bytes), then the file stops. Then close and reopen.
+ *     7 finish      vhdx_finish, then a fresh read-only open must see the model
+ * Operations touch the first 64 MiB (the model's window); past it (after a
+ * resize to a huge size) every extent must be ZERO. Lengths are cut at the
+ * window's or the disk's end. Once MAX_COST thousand BAT entries have been
+ * visited by whole-image passes, the rest of the input is skipped.
+ * Offsets (u32 r): r mod the size, in sectors (bit 3: in bytes); bit 4:
+ * block (r >> 16) mod the block count, plus the signed 16-bit low half in
+ * sectors (bytes). Torn writes tear at 4096-byte multiples: the fuzzing
+ * build does not enforce checksums (src/base/crc32c.h), so a tear inside a
+ * 4 KiB log sector would be accepted there.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "fuzz_common.h"
+#include "io/fault.h"
+#include "io/overlay.h"
+#include "vhdx.h"
+
+#define UNIT 512u
+#define MIB (1u << 20)
+#define MAX_OPS 64u
+#define WINDOW (64u * MIB) /* the model's bytes; the disk reads zeros past them */
+/*
+ * Growing a new image to just over 128 GiB (1 MiB blocks) or 256 GiB (2 MiB
+ * blocks) needs more than the 131072 BAT entries its 1 MiB BAT region
+ * holds, so the BAT moves.
+ */
+#define HUGE_SIZE(block) ((uint64_t)((block) >> 20) * ((uint64_t)128 << 30) + ((uint64_t)1 << 30))
+#define FIXED_MAX_MIB 16u
+#define WRITE_MAX (128u * 1024u)
+#define FILE_CAP ((uint64_t)192 * MIB)
+#define CHUNK MIB
+#define MAX_RANGES (MAX_OPS + 8u)
+/*
+ * Whole-image passes (open, check, a resize) visit every BAT entry: after
+ * this many thousand entries visited, the operations left are skipped, so
+ * an input of huge disks (130K entries each) stays within the timeout.
+ */
+#define MAX_COST 2000u
+#define MAX_HASHES (MAX_OPS * (WRITE_MAX / UNIT + 4u))
+
+enum op_kind {
+    OP_WRITE = 0,
+    OP_ZEROES = 1,
+    OP_DISCARD = 2,
+    OP_FLUSH = 3,
+    OP_RESIZE = 4,
+    OP_REOPEN = 5,
+    OP_CRASH = 6,
+    OP_FINISH = 7
+};
+
+#define OPF_BYTES 0x08u
+#define OPF_BLOCK 0x10u
+
+struct op {
+    unsigned kind;
+    unsigned flags;
+    uint32_t off;
+    uint32_t len;
+    uint16_t size;
+    uint8_t a, b;
+};
+
+struct range {
+    uint64_t start, end;
+};
+
+struct unit_hash {
+    uint64_t unit;
+    uint64_t hash;
+};
+
+/*
+ * The disk as it must read, and what a crash may bring back. Operations
+ * only touch the first WINDOW bytes; the disk reads zeros past them (it is
+ * only ever larger after a resize to HUGE_SIZE).
+ */
+struct model {
+    uint8_t *latest;     /* WINDOW bytes: the disk now; zeros past size */
+    uint8_t *durable;    /* the disk at the last durable point; zeros past durable_size */
+    uint64_t size, durable_size;
+    uint64_t dirty_latest, dirty_durable; /* a bit per MiB that may hold a non-zero byte */
+    struct range touched[MAX_RANGES]; /* changed since the durable point */
+    size_t ntouched;
+    struct range zeroed[MAX_RANGES];  /* read zeros at some point since */
+    size_t nzeroed;
+    struct unit_hash *hashes;         /* units' contents after each operation since */
+    size_t nhashes;
+    uint64_t sizes[MAX_RANGES];       /* virtual sizes resized to since */
+    size_t nsizes;
+};
+
+struct session {
+    struct alloc_acct acct;
+    vhdx_io mem, file;   /* the empty base, and the overlay that is the file */
+    vhdx_io pmem, pfile; /* the parent's (differencing only) */
+    bool has_parent;
+    vhdx_io fault;       /* a view of the open image's back end (it owns it) */
+    vhdx_image *img;
+    vhdx_disk_type type;
+    uint32_t sector, block;
+    unsigned op_index;
+    uint64_t cost; /* thousands of BAT entries visited by whole-image passes */
+    bool quiet; /* a power loss is armed or happened: the handle's failures are expected */
+};
+
+static struct model m;
+static struct session s;
+static uint8_t *rbuf, *wbuf;
+
+static void init_once(void)
+{
+    if (m.latest != NULL)
+        return;
+    m.latest = calloc(1, WINDOW);
+    m.durable = calloc(1, WINDOW);
+    m.hashes = calloc(MAX_HASHES, sizeof(*m.hashes));
+    rbuf = malloc(CHUNK);
+    wbuf = malloc(WRITE_MAX);
+    if (m.latest == NULL || m.durable == NULL || m.hashes == NULL || rbuf == NULL ||
+        wbuf == NULL)
+        abort();
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return x;
+}
+
+/* The bytes operation `op` writes at virtual offset `off`: distinct per operation and place. */
+static void fill(uint8_t *buf, uint64_t off, size_t len, unsigned op)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint64_t v = off + i;
+        uint64_t w = mix64(((uint64_t)op << 48) ^ (v >> 3) ^ 0x5741u);
+        buf[i] = (uint8_t)(w >> ((v & 7u) * 8u));
+    }
+}
+
+static uint64_t unit_hash(const uint8_t *p)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < UNIT; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = mix64(h ^ w) + i;
+    }
+    return h;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    static const uint8_t zeros[4096];
+    while (n > 0) {
+        size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+        if (memcmp(p, zeros, k) != 0)
+            return false;
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
+static uint64_t win(uint64_t v)
+{
+    return v < WINDOW ? v : WINDOW;
+}
+
+/* ---- the model ---------------------------------------------------------- */
+
+/* Marks the MiBs of [start, end) (inside the window) as possibly non-zero. */
+static void mark(uint64_t *mask, uint64_t start, uint64_t end)
+{
+    for (uint64_t mb = start / MIB; mb * MIB < end; mb++)
+        *mask |= (uint64_t)1 << mb;
+}
+
+/* Zeroes [from, WINDOW) of a model array, visiting only its dirty MiBs. */
+static void clear_from(uint8_t *a, uint64_t *mask, uint64_t from)
+{
+    for (unsigned mb = 0; mb < WINDOW / MIB; mb++) {
+        uint64_t a0 = (uint64_t)mb * MIB, a1 = a0 + MIB;
+        if (((*mask >> mb) & 1u) == 0 || a1 <= from)
+            continue;
+        if (a0 < from) {
+            memset(a + from, 0, (size_t)(a1 - from));
+        } else {
+            memset(a + a0, 0, MIB);
+            *mask &= ~((uint64_t)1 << mb);
+        }
+    }
+}
+
+/* durable = latest over the whole window. */
+static void copy_all_durable(void)
+{
+    for (unsigned mb = 0; mb < WINDOW / MIB; mb++)
+        if ((((m.dirty_latest | m.dirty_durable) >> mb) & 1u) != 0)
+            memcpy(m.durable + (size_t)mb * MIB, m.latest + (size_t)mb * MIB, MIB);
+    m.dirty_durable = m.dirty_latest;
+}
+
+static void model_reset(void)
+{
+    clear_from(m.latest, &m.dirty_latest, 0);
+    clear_from(m.durable, &m.dirty_durable, 0);
+    m.size = m.durable_size = 0;
+    m.ntouched = m.nzeroed = m.nhashes = m.nsizes = 0;
+}
+
+static void note_touched(uint64_t start, uint64_t end)
+{
+    FUZZ_CHECK(m.ntouched < MAX_RANGES);
+    m.touched[m.ntouched].start = start;
+    m.touched[m.ntouched].end = end;
+    m.ntouched++;
+}
+
+/* Records the latest content of every unit overlapping [start, end) as one a crash may keep. */
+static void note_states(uint64_t start, uint64_t end)
+{
+    for (uint64_t u = start / UNIT; u * UNIT < end; u++) {
+        FUZZ_CHECK(m.nhashes < MAX_HASHES);
+        m.hashes[m.nhashes].unit = u;
+        m.hashes[m.nhashes].hash = unit_hash(m.latest + u * UNIT);
+        m.nhashes++;
+    }
+}
+
+/* [start, end) reads zeros now: whole units as an interval, partial ones by content. */
+static void note_zeroed(uint64_t start, uint64_t end)
+{
+    uint64_t a = (start + UNIT - 1) / UNIT * UNIT, b = end / UNIT * UNIT;
+    if (a < b) {
+        FUZZ_CHECK(m.nzeroed < MAX_RANGES);
+        m.zeroed[m.nzeroed].start = a;
+        m.zeroed[m.nzeroed].end = b;
+        m.nzeroed++;
+    } else {
+        a = b = start;
+    }
+    if (start < a)
+        note_states(start, a < end ? a : end);
+    if (b < end && b >= a)
+        note_states(b > start ? b : start, end);
+}
+
+static void model_write(uint64_t off, const uint8_t *buf, size_t len)
+{
+    memcpy(m.latest + off, buf, len);
+    mark(&m.dirty_latest, off, off + len);
+    note_touched(off, off + len);
+    note_states(off, off + len);
+}
+
+static void model_zero(uint64_t off, uint64_t len)
+{
+    memset(m.latest + off, 0, (size_t)len);
+    note_touched(off, off + len);
+    note_zeroed(off, off + len);
+}
+
+static void model_resize(uint64_t new_size)
+{
+    uint64_t lo = win(new_size < m.size ? new_size : m.size);
+    uint64_t hi = win(new_size < m.size ? m.size : new_size);
+    if (new_size < m.size)
+        memset(m.latest + lo, 0, (size_t)(hi - lo));
+    if (lo < hi) {
+        note_touched(lo, hi);
+        note_zeroed(lo, hi);
+    }
+    FUZZ_CHECK(m.nsizes < MAX_RANGES);
+    m.sizes[m.nsizes++] = new_size;
+    m.size = new_size;
+}
+
+/* A flush or finish returned VHDX_OK: the latest content is durable. */
+static void model_durable(void)
+{
+    for (size_t i = 0; i < m.ntouched; i++)
+        memcpy(m.durable + m.touched[i].start, m.latest + m.touched[i].start,
+               (size_t)(m.touched[i].end - m.touched[i].start));
+    m.dirty_durable |= m.dirty_latest;
+    m.durable_size = m.size;
+    m.ntouched = m.nzeroed = m.nhashes = m.nsizes = 0;
+}
+
+static int cmp_unit_hash(const void *pa, const void *pb)
+{
+    const struct unit_hash *a = pa, *b = pb;
+    if (a->unit != b->unit)
+        return a->unit < b->unit ? -1 : 1;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    return 0;
+}
+
+static bool unit_allowed(uint64_t u, const uint8_t *got)
+{
+    struct unit_hash key;
+    if (memcmp(got, m.latest + u * UNIT, UNIT) == 0 || memcmp(got, m.durable + u * UNIT, UNIT) == 0)
+        return true;
+    if (all_zero(got, UNIT)) {
+        for (size_t i = 0; i < m.nzeroed; i++)
+            if (u * UNIT >= m.zeroed[i].start && u * UNIT < m.zeroed[i].end)
+                return true;
+    }
+    key.unit = u;
+    key.hash = unit_hash(got);
+    return bsearch(&key, m.hashes, m.nhashes, sizeof(key), cmp_unit_hash) != NULL;
+}
+
+/* ---- the file and the image ------------------------------------------------ */
+
+static vhdx_status borrow_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    vhdx_io *b = ctx;
+    return b->read(b->ctx, buf, len, off, got);
+}
+
+static vhdx_status borrow_size(void *ctx, uint64_t *size)
+{
+    vhdx_io *b = ctx;
+    return b->size(b->ctx, size);
+}
+
+/* A read-only view of `base` that closing leaves alone. */
+static vhdx_io borrow(vhdx_io *base)
+{
+    vhdx_io io;
+    memset(&io, 0, sizeof(io));
+    io.ctx = base;
+    io.read = borrow_read;
+    io.size = borrow_size;
+    return io;
+}
+
+static vhdx_status open_parent(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    (void)key;
+    (void)path;
+    *out = borrow(ctx);
+    return VHDX_OK;
+}
+
+static void print_error(void *ctx, const vhdx_diag *d)
+{
+    (void)ctx;
+    if (d->severity == VHDX_SEVERITY_ERROR && !s.quiet)
+        fprintf(stderr, "  %s %s at %llu: %s\n", vhdx_status_name(d->code), d->rule,
+                (unsigned long long)d->offset, d->message);
+}
+
+static vhdx_open_options open_options(unsigned flags)
+{
+    vhdx_open_options o;
+    memset(&o, 0, sizeof(o));
+    o.flags = flags;
+    o.on_diag = print_error;
+    if (s.has_parent) {
+        o.open_parent = open_parent;
+        o.open_parent_ctx = &s.pfile;
+    }
+    return o;
+}
+
+static bool near_cap(void)
+{
+    return (uint64_t)io_overlay_pages(&s.file) * IO_OVERLAY_PAGE_SIZE >= FILE_CAP / 2;
+}
+
+/* Opens the file writable through a fresh fault back end. */
+static vhdx_status open_writable(void)
+{
+    vhdx_open_options o = open_options(VHDX_OPEN_WRITABLE);
+    vhdx_io io;
+    FUZZ_CHECK(io_fault_create(&s.file, &s.acct, UINT64_MAX, &s.fault) == VHDX_OK);
+    io = s.fault;
+    return vhdx_open(&io, &o, &s.img);
+}
+
+static void close_image(void)
+{
+    vhdx_close(s.img);
+    s.img = NULL;
+    memset(&s.fault, 0, sizeof(s.fault));
+}
+
+/* vhdx_check on the file bytes, read-only: no errors. */
+static void check_file(void)
+{
+    vhdx_open_options o = open_options(VHDX_OPEN_READ_ONLY);
+    vhdx_check_result r;
+    vhdx_io io = borrow(&s.file);
+    FUZZ_CHECK(vhdx_check(&io, &o, &r) == VHDX_OK);
+    if (r.errors != 0)
+        fprintf(stderr, "vhdx_check: %zu errors, first %s\n", r.errors,
+                vhdx_status_name(r.first_error));
+    FUZZ_CHECK(r.errors == 0);
+}
+
+static void read_exact(vhdx_image *img, uint64_t off, size_t len)
+{
+    vhdx_status st = vhdx_read(img, off, rbuf, len);
+    if (st != VHDX_OK)
+        fprintf(stderr, "vhdx_read(%llu, %zu): %s\n", (unsigned long long)off, len,
+                vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+}
+
+static void report_mismatch(uint64_t off, const uint8_t *got, const uint8_t *want, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (got[i] != want[i]) {
+            fprintf(stderr, "op %u: disk differs from the model at %llu: read %02x, want %02x\n",
+                    s.op_index, (unsigned long long)(off + i), got[i], want[i]);
+            return;
+        }
+    }
+}
+
+/*
+ * A disk larger than the window reads zeros past it: the first and last
+ * 64 KiB read zeros, and (`walk`: after a reopen, as it visits every BAT
+ * entry) every extent there is a ZERO one.
+ */
+static void check_tail(vhdx_image *img, uint64_t size, bool walk)
+{
+    uint64_t off = WINDOW;
+    if (size <= WINDOW)
+        return;
+    while (walk && off < size) {
+        vhdx_extent e;
+        vhdx_status st = vhdx_map_next(img, off, &e);
+        if (st != VHDX_OK)
+            fprintf(stderr, "op %u: vhdx_map_next(%llu) of a disk of %llu: %s\n", s.op_index,
+                    (unsigned long long)off, (unsigned long long)size, vhdx_status_name(st));
+        FUZZ_CHECK(st == VHDX_OK);
+        if (e.kind != VHDX_EXTENT_ZERO)
+            fprintf(stderr, "op %u: extent at %llu past the window is of kind %d\n", s.op_index,
+                    (unsigned long long)off, (int)e.kind);
+        FUZZ_CHECK(e.kind == VHDX_EXTENT_ZERO && e.offset == off && e.length > 0);
+        off += e.length;
+    }
+    FUZZ_CHECK(!walk || off == size);
+    read_exact(img, WINDOW, 65536);
+    FUZZ_CHECK(all_zero(rbuf, 65536));
+    read_exact(img, size - 65536, 65536);
+    FUZZ_CHECK(all_zero(rbuf, 65536));
+}
+
+/* Whether no MiB of [start, end) is marked in `mask`: the model holds zeros there. */
+static bool clean(uint64_t mask, uint64_t start, uint64_t end)
+{
+    for (uint64_t mb = start / MIB; mb * MIB < end; mb++)
+        if (((mask >> mb) & 1u) != 0)
+            return false;
+    return true;
+}
+
+/*
+ * Whether the image maps all of [off, off + n) as ZERO. Where the model
+ * holds zeros too, reading would only compare zeros with zeros: skipping
+ * it keeps the cost of a comparison to the data the disk holds. *zero_end
+ * carries the end of the last ZERO extent seen between calls (0 at
+ * first). Not on a disk (of disk_size bytes) past the window: an extent
+ * there runs to the end of a huge disk, and finding that end visits every
+ * BAT entry.
+ */
+static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint64_t n,
+                        uint64_t *zero_end)
+{
+    vhdx_extent e;
+    vhdx_status st;
+    if (off + n <= *zero_end)
+        return true;
+    if (disk_size > WINDOW)
+        return false;
+    st = vhdx_map_next(img, off, &e);
+    if (st != VHDX_OK)
+        fprintf(stderr, "op %u: vhdx_map_next(%llu): %s\n", s.op_index, (unsigned long long)off,
+                vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+    FUZZ_CHECK(e.offset == off && e.length > 0);
+    if (e.kind != VHDX_EXTENT_ZERO)
+        return false;
+    *zero_end = off + e.length;
+    return e.length >= n;
+}
+
+/* The image reads [start, end) as the model's latest content. */
+static void compare_range(vhdx_image *img, uint64_t start, uint64_t end)
+{
+    uint64_t wend = win(end), zero_end = 0;
+    check_tail(img, end, false);
+    for (uint64_t off = start; off < wend; off += CHUNK) {
+        size_t n = (size_t)(wend - off < CHUNK ? wend - off : CHUNK);
+        if (clean(m.dirty_latest, off, off + n) && mapped_zero(img, m.size, off, n, &zero_end))
+            continue;
+        read_exact(img, off, n);
+        if (memcmp(rbuf, m.latest + off, n) != 0) {
+            report_mismatch(off, rbuf, m.latest + off, n);
+            FUZZ_CHECK(0);
+        }
+    }
+}
+
+/*
+ * After an operation: the range it touched reads as the model. A range over
+ * 4 MiB is sampled (its first and last 2 MiB, 8 KiB around each block
+ * boundary): the next reopen reads all of it.
+ */
+static void compare_touched(uint64_t start, uint64_t end)
+{
+    if (end - start <= 4 * MIB) {
+        compare_range(s.img, start, end);
+        return;
+    }
+    compare_range(s.img, start, start + 2 * MIB);
+    for (uint64_t b = (start + 2 * MIB) / s.block * s.block + s.block; b < end - 2 * MIB;
+         b += s.block)
+        compare_range(s.img, b - 4096, b + 4096);
+    compare_range(s.img, end - 2 * MIB, end);
+}
+
+static void check_info(vhdx_image *img, bool clean)
+{
+    vhdx_info info;
+    FUZZ_CHECK(vhdx_get_info(img, &info) == VHDX_OK);
+    if (info.virtual_size != m.size)
+        fprintf(stderr, "op %u: virtual size %llu, model %llu\n", s.op_index,
+                (unsigned long long)info.virtual_size, (unsigned long long)m.size);
+    FUZZ_CHECK(info.virtual_size == m.size);
+    FUZZ_CHECK(info.type == s.type);
+    FUZZ_CHECK(info.logical_sector_size == s.sector);
+    FUZZ_CHECK(info.block_size == s.block);
+    if (clean)
+        FUZZ_CHECK(!info.log_dirty);
+}
+
+/* A whole-image pass over a disk of `size` bytes. */
+static void add_cost(uint64_t size)
+{
+    s.cost += size / s.block / 1024u;
+}
+
+/* After a clean close and open: the whole disk is the model, and the file checks clean. */
+static void verify_exact(void)
+{
+    add_cost(m.size);
+    check_info(s.img, true);
+    check_tail(s.img, m.size, true);
+    compare_range(s.img, 0, m.size);
+    check_file();
+}
+
+/* After a crash and a writable open: each unit is one a crash may leave; then it is the model. */
+static void verify_after_crash(void)
+{
+    vhdx_info info;
+    uint64_t zero_end = 0;
+    bool size_ok;
+    FUZZ_CHECK(vhdx_get_info(s.img, &info) == VHDX_OK);
+    add_cost(info.virtual_size);
+    size_ok = info.virtual_size == m.durable_size || info.virtual_size == m.size;
+    for (size_t i = 0; i < m.nsizes && !size_ok; i++)
+        size_ok = info.virtual_size == m.sizes[i];
+    if (!size_ok)
+        fprintf(stderr, "op %u: virtual size %llu after the crash: durable %llu, latest %llu\n",
+                s.op_index, (unsigned long long)info.virtual_size,
+                (unsigned long long)m.durable_size, (unsigned long long)m.size);
+    FUZZ_CHECK(size_ok);
+    check_tail(s.img, info.virtual_size, true);
+    qsort(m.hashes, m.nhashes, sizeof(*m.hashes), cmp_unit_hash);
+    for (uint64_t off = 0; off < win(info.virtual_size); off += CHUNK) {
+        size_t n = (size_t)(win(info.virtual_size) - off < CHUNK ? win(info.virtual_size) - off
+                                                                  : CHUNK);
+        /* Zeros are allowed where both models hold zeros. */
+        if (clean(m.dirty_latest | m.dirty_durable, off, off + n) &&
+            mapped_zero(s.img, info.virtual_size, off, n, &zero_end))
+            continue;
+        read_exact(s.img, off, n);
+        if (memcmp(rbuf, m.latest + off, n) == 0)
+            continue;
+        for (size_t i = 0; i < n; i += UNIT) {
+            uint64_t u = (off + i) / UNIT;
+            if (!unit_allowed(u, rbuf + i)) {
+                fprintf(stderr, "op %u: unit at %llu after the crash is neither durable, "
+                                "latest, zeroed nor written since\n",
+                        s.op_index, (unsigned long long)(off + i));
+                report_mismatch(off + i, rbuf + i, m.durable + off + i, UNIT);
+                report_mismatch(off + i, rbuf + i, m.latest + off + i, UNIT);
+                FUZZ_CHECK(0);
+            }
+        }
+        /* What the crash left is the new model. */
+        memcpy(m.latest + off, rbuf, n);
+        mark(&m.dirty_latest, off, off + n);
+    }
+    clear_from(m.latest, &m.dirty_latest, win(info.virtual_size));
+    copy_all_durable();
+    m.size = m.durable_size = info.virtual_size;
+    m.ntouched = m.nzeroed = m.nhashes = m.nsizes = 0;
+    check_info(s.img, false);
+    check_file();
+}
+
+/* Power loss now: nothing more reaches the file. Returns false when the run must end. */
+static bool crash_and_reopen(void)
+{
+    vhdx_status st;
+    if (s.img != NULL) {
+        io_fault_stop_after(&s.fault, 0);
+        s.quiet = true;
+        close_image();
+    }
+    s.quiet = false;
+    st = open_writable();
+    if (st == VHDX_E_LIMIT && near_cap())
+        return false;
+    if (st != VHDX_OK)
+        fprintf(stderr, "op %u: writable open after a crash: %s\n", s.op_index,
+                vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+    verify_after_crash();
+    return true;
+}
+
+/* ---- operations --------------------------------------------------------- */
+
+static uint64_t decode_offset(const struct op *op)
+{
+    uint64_t unit = (op->flags & OPF_BYTES) ? 1 : s.sector, span = win(m.size);
+    int64_t off;
+    if (op->flags & OPF_BLOCK) {
+        uint64_t nblocks = (span + s.block - 1) / s.block;
+        uint64_t blk = (op->off >> 16) % nblocks;
+        int64_t delta = (int64_t)(op->off & 0xffffu) - ((op->off & 0x8000u) ? 0x10000 : 0);
+        off = (int64_t)(blk * s.block) + delta * (int64_t)unit;
+        if (off < 0)
+            off = 0;
+        if (off > (int64_t)(span - unit))
+            off = (int64_t)(span - unit);
+        return (uint64_t)off;
+    }
+    return (op->off % (span / unit)) * unit;
+}
+
+static uint64_t decode_length(const struct op *op, uint64_t off)
+{
+    uint64_t unit = (op->flags & OPF_BYTES) ? 1 : s.sector;
+    uint64_t len;
+    if (op->kind == OP_WRITE)
+        len = (1 + op->len % (WRITE_MAX / unit)) * unit;
+    else if (unit == 1)
+        len = (uint64_t)(op->len & 0xffffu) * 64u + (op->len >> 16) + 1u;
+    else
+        len = ((uint64_t)((op->len & 0xffffu) >> ((op->len >> 16) & 15u)) + 1u) * unit;
+    return len < win(m.size) - off ? len : win(m.size) - off;
+}
+
+static uint64_t decode_size(const struct op *op)
+{
+    uint64_t size, cut = (uint64_t)(op->size >> 10) * s.sector;
+    if ((op->flags & OPF_BLOCK) && s.type == VHDX_DISK_DYNAMIC)
+        return HUGE_SIZE(s.block) + (uint64_t)(op->size & 0x3ffu) * 65536u - cut;
+    if (s.type == VHDX_DISK_FIXED)
+        size = (uint64_t)((op->size & 0xffu) + 1) * 65536u;
+    else
+        size = (uint64_t)((op->size & 0x3ffu) + 1) * 65536u;
+    if (cut < size)
+        size -= cut;
+    return size;
+}
+
+/*
+ * A status from an operation: false for VHDX_OK, true for a legitimate
+ * failure after which the caller crashes and reopens; aborts otherwise.
+ */
+static bool failed(const char *what, vhdx_status st, bool armed)
+{
+    if (st == VHDX_OK)
+        return false;
+    if (armed && st == VHDX_E_IO)
+        return true;
+    if (st == VHDX_E_LIMIT && near_cap())
+        return true;
+    fprintf(stderr, "op %u: %s: %s\n", s.op_index, what, vhdx_status_name(st));
+    FUZZ_CHECK(0);
+    return true;
+}
+
+/* Discarded bytes the model changes: whole blocks in a dynamic or differencing image. */
+static void discard_model(uint64_t off, uint64_t len)
+{
+    uint64_t a, b;
+    if (s.type == VHDX_DISK_FIXED) {
+        model_zero(off, len);
+        return;
+    }
+    a = (off + s.block - 1) / s.block * s.block;
+    b = (off + len) / s.block * s.block;
+    /* The last, partial block is whole when the range reaches the end of the disk. */
+    if (off + len == m.size && m.size % s.block != 0)
+        b = m.size;
+    if (a < b)
+        model_zero(a, b - a);
+}
+
+
+/* What run_op leaves. */
+enum op_result {
+    OP_DONE,   /* the image is open and matches the model */
+    OP_FAILED, /* failed legitimately: the caller crashes and reopens */
+    OP_STOP    /* the file cap was reached on a reopen: the run ends */
+};
+
+static enum op_result run_op(const struct op *op, bool armed);
+
+/* Many small log entries in one log session: see OP_FLUSH at the top. */
+static enum op_result flush_storm(const struct op *op, bool armed)
+{
+    uint64_t nblocks = (win(m.size) + s.block - 1) / s.block;
+    for (unsigned i = 0; i <= op->a; i++) {
+        uint64_t first = i % nblocks * (s.block / s.sector);
+        struct op sub[4];
+        memset(sub, 0, sizeof(sub));
+        sub[0].kind = OP_WRITE;
+        sub[0].off = (uint32_t)first;
+        sub[1].kind = OP_FLUSH;
+        sub[2].kind = OP_DISCARD;
+        sub[2].off = (uint32_t)first;
+        sub[2].len = s.block / s.sector - 1u;
+        sub[3].kind = OP_FLUSH;
+        for (unsigned k = 0; k < 4; k++) {
+            enum op_result r = run_op(&sub[k], armed);
+            if (r != OP_DONE)
+                return r;
+        }
+    }
+    return OP_DONE;
+}
+
+/*
+ * Runs one operation on the image and the model. `armed`: a crash is armed,
+ * so the operation may fail with VHDX_E_IO.
+ */
+static enum op_result run_op(const struct op *op, bool armed)
+{
+    vhdx_status st;
+    uint64_t off, len, discarded = 0, new_size;
+    bool bad;
+
+#ifdef FUZZ_WRITE_OPS_TRACE
+    /* -DFUZZ_WRITE_OPS_TRACE: each operation, for reading a reproducer. */
+    fprintf(stderr, "op %u%s: kind %u flags %#x off %#x len %#x size %#x a %u (disk %llu)\n",
+            s.op_index, armed ? " (armed)" : "", op->kind, op->flags, op->off, op->len, op->size,
+            op->a, (unsigned long long)m.size);
+#endif
+
+    switch (op->kind) {
+    case OP_WRITE:
+        off = decode_offset(op);
+        len = decode_length(op, off);
+        fill(wbuf, off, (size_t)len, s.op_index);
+        st = vhdx_write(s.img, off, wbuf, (size_t)len);
+        model_write(off, wbuf, (size_t)len);
+        if (failed("vhdx_write", st, armed))
+            return OP_FAILED;
+        compare_touched(off, off + len);
+        return OP_DONE;
+    case OP_ZEROES:
+        off = decode_offset(op);
+        len = decode_length(op, off);
+        st = vhdx_write_zeroes(s.img, off, len);
+        model_zero(off, len);
+        if (failed("vhdx_write_zeroes", st, armed))
+            return OP_FAILED;
+        compare_touched(off, off + len);
+        return OP_DONE;
+    case OP_DISCARD:
+        off = decode_offset(op);
+        len = decode_length(op, off);
+        st = vhdx_discard(s.img, off, len, &discarded);
+        discard_model(off, len);
+        if (failed("vhdx_discard", st, armed))
+            return OP_FAILED;
+        FUZZ_CHECK(discarded <= len);
+        compare_touched(off, off + len);
+        return OP_DONE;
+    case OP_FLUSH:
+        if (op->flags & OPF_BLOCK)
+            return flush_storm(op, armed);
+        if (failed("vhdx_flush", vhdx_flush(s.img), armed))
+            return OP_FAILED;
+        model_durable();
+        return OP_DONE;
+    case OP_RESIZE:
+        new_size = decode_size(op);
+        add_cost(new_size > m.size ? new_size : m.size);
+        off = new_size < m.size ? new_size : m.size;
+        st = vhdx_resize(s.img, new_size, (op->flags & OPF_BYTES) ? 0 : VHDX_RESIZE_FORCE);
+        if (s.type == VHDX_DISK_DIFFERENCING) {
+            if (st != VHDX_E_UNSUPPORTED)
+                fprintf(stderr, "op %u: vhdx_resize of a differencing image: %s\n", s.op_index,
+                        vhdx_status_name(st));
+            FUZZ_CHECK(st == VHDX_E_UNSUPPORTED);
+            return OP_DONE;
+        }
+        if ((op->flags & OPF_BYTES) && new_size < m.size) {
+            /* Without FORCE a shrink is refused exactly when a byte past the new end is not zero. */
+            bool data = !all_zero(m.latest + win(new_size), (size_t)(win(m.size) - win(new_size)));
+            if (data && st == VHDX_E_STATE)
+                return OP_DONE;
+            if (data || st == VHDX_E_STATE)
+                fprintf(stderr, "op %u: shrink to %llu without FORCE: %s, data past it: %d\n",
+                        s.op_index, (unsigned long long)new_size, vhdx_status_name(st), data);
+            FUZZ_CHECK(!data && st != VHDX_E_STATE);
+        }
+        model_resize(new_size);
+        if (failed("vhdx_resize", st, armed))
+            return OP_FAILED;
+        check_info(s.img, false);
+        /* The last block before the old or new end, and what growing added. */
+        off = off > s.block ? off - s.block : 0;
+        if (off < win(new_size))
+            compare_touched(off, win(new_size));
+        check_tail(s.img, new_size, false);
+        return OP_DONE;
+    case OP_REOPEN:
+        bad = false;
+        if (op->a & 1) {
+            bad = failed("vhdx_finish", vhdx_finish(s.img), armed);
+            if (!bad)
+                model_durable();
+        }
+        close_image();
+        /* Armed, the finish inside vhdx_close may meet the stop unseen: judge as a crash. */
+        if (armed || bad)
+            return crash_and_reopen() ? OP_DONE : OP_STOP;
+        /* vhdx_close finishes: everything is durable. */
+        model_durable();
+        st = open_writable();
+        if (st == VHDX_E_LIMIT && near_cap())
+            return OP_STOP;
+        if (st != VHDX_OK)
+            fprintf(stderr, "op %u: writable reopen: %s\n", s.op_index, vhdx_status_name(st));
+        FUZZ_CHECK(st == VHDX_OK);
+        verify_exact();
+        return OP_DONE;
+    case OP_FINISH: {
+        vhdx_open_options o = open_options(VHDX_OPEN_READ_ONLY);
+        vhdx_image *ro = NULL;
+        vhdx_io io = borrow(&s.file);
+        if (failed("vhdx_finish", vhdx_finish(s.img), armed))
+            return OP_FAILED;
+        model_durable();
+        add_cost(m.size);
+        /* A fresh reader of the file sees the model: nothing is left in memory only. */
+        st = vhdx_open(&io, &o, &ro);
+        if (st != VHDX_OK)
+            fprintf(stderr, "op %u: read-only open after vhdx_finish: %s\n", s.op_index,
+                    vhdx_status_name(st));
+        FUZZ_CHECK(st == VHDX_OK);
+        check_info(ro, true);
+        compare_range(ro, 0, m.size);
+        vhdx_close(ro);
+        check_file();
+        return OP_DONE;
+    }
+    default:
+        return OP_DONE;
+    }
+}
+
+/* ---- input --------------------------------------------------------------- */
+
+struct input {
+    const uint8_t *data;
+    size_t size, pos;
+};
+
+static uint32_t take(struct input *in, unsigned bytes)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < bytes; i++) {
+        uint32_t b = in->pos < in->size ? in->data[in->pos] : 0;
+        if (in->pos < in->size)
+            in->pos++;
+        v |= b << (8 * i);
+    }
+    return v;
+}
+
+static bool next_op(struct input *in, struct op *op)
+{
+    uint8_t c;
+    if (in->pos >= in->size)
+        return false;
+    c = in->data[in->pos++];
+    memset(op, 0, sizeof(*op));
+    op->kind = c & 7u;
+    op->flags = c & (OPF_BYTES | OPF_BLOCK);
+    switch (op->kind) {
+    case OP_WRITE:
+    case OP_ZEROES:
+    case OP_DISCARD:
+        op->off = take(in, 4);
+        op->len = take(in, 3);
+        break;
+    case OP_RESIZE:
+        op->size = (uint16_t)take(in, 2);
+        break;
+    case OP_REOPEN:
+        op->a = (uint8_t)take(in, 1);
+        break;
+    case OP_FLUSH:
+        if (op->flags & OPF_BLOCK)
+            op->a = (uint8_t)take(in, 1);
+        break;
+    case OP_CRASH:
+        op->a = (uint8_t)take(in, 1);
+        op->b = (uint8_t)take(in, 1);
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+struct geometry {
+    vhdx_disk_type type;
+    uint32_t sector, physical, block;
+    uint64_t size;
+    bool parent_fixed;
+    uint32_t parent_block;
+};
+
+static void decode_geometry(const uint8_t *d, struct geometry *g)
+{
+    static const vhdx_disk_type types[4] = {VHDX_DISK_DYNAMIC, VHDX_DISK_DYNAMIC, VHDX_DISK_FIXED,
+                                            VHDX_DISK_DIFFERENCING};
+    uint64_t mib;
+    g->type = types[d[0] & 3u];
+    g->sector = (d[0] & 4u) ? 4096u : 512u;
+    g->block = (d[0] & 8u) ? 2u * MIB : MIB;
+    g->physical = ((d[0] & 16u) && g->sector == 512u) ? 512u : 4096u;
+    g->parent_fixed = (d[0] & 32u) != 0;
+    g->parent_block = (d[0] & 64u) ? 3u * MIB - g->block : g->block;
+    mib = g->type == VHDX_DISK_FIXED ? 1u + (d[1] & (FIXED_MAX_MIB - 1u)) : 1u + (d[1] & 63u);
+    /* At most 255 sectors of 4096 bytes come off: at least one sector remains. */
+    g->size = mib * MIB - (uint64_t)d[2] * g->sector;
+}
+
+/* The parent: created, then a few runs written (op index 255), crossing block boundaries. */
+static void make_parent(const struct geometry *g)
+{
+    vhdx_create_options c;
+    vhdx_open_options o;
+    vhdx_image *p = NULL;
+    vhdx_io io;
+    uint64_t offs[3];
+    FUZZ_CHECK(vhdx_io_from_memory(NULL, 0, &s.pmem) == VHDX_OK);
+    FUZZ_CHECK(io_overlay_create(&s.pmem, &s.acct, FILE_CAP, &s.pfile) == VHDX_OK);
+    memset(&c, 0, sizeof(c));
+    c.type = g->parent_fixed ? VHDX_DISK_FIXED : VHDX_DISK_DYNAMIC;
+    c.virtual_size = g->size;
+    c.block_size = g->parent_block;
+    c.log_size = MIB;
+    c.logical_sector_size = g->sector;
+    c.physical_sector_size = g->physical;
+    FUZZ_CHECK(vhdx_create(&s.pfile, &c) == VHDX_OK);
+    memset(&o, 0, sizeof(o));
+    o.flags = VHDX_OPEN_WRITABLE;
+    FUZZ_CHECK(io_fault_create(&s.pfile, &s.acct, UINT64_MAX, &io) == VHDX_OK);
+    FUZZ_CHECK(vhdx_open(&io, &o, &p) == VHDX_OK);
+    offs[0] = 0;
+    offs[1] = g->size > MIB ? MIB - 32768u : g->size / 2;
+    offs[2] = g->size > 65536u ? g->size - 65536u : 0;
+    for (size_t i = 0; i < 3; i++) {
+        size_t len = (size_t)(g->size - offs[i] < 65536u ? g->size - offs[i] : 65536u);
+        len -= len % g->sector;
+        fill(wbuf, offs[i], len, 255);
+        FUZZ_CHECK(vhdx_write(p, offs[i], wbuf, len) == VHDX_OK);
+        memcpy(m.latest + offs[i], wbuf, len);
+        mark(&m.dirty_latest, offs[i], offs[i] + len);
+    }
+    FUZZ_CHECK(vhdx_finish(p) == VHDX_OK);
+    vhdx_close(p);
+    copy_all_durable();
+}
+
+/* Creates the image and opens it writable; the new disk reads zeros (or the parent). */
+static void setup(const struct geometry *g)
+{
+    vhdx_create_options c;
+    vhdx_image *parent = NULL;
+    vhdx_status st;
+    memset(&s, 0, sizeof(s));
+    alloc_acct_init(&s.acct, NULL, 0);
+    s.type = g->type;
+    s.sector = g->sector;
+    s.block = g->block;
+    m.size = m.durable_size = g->size;
+    FUZZ_CHECK(vhdx_io_from_memory(NULL, 0, &s.mem) == VHDX_OK);
+    FUZZ_CHECK(io_overlay_create(&s.mem, &s.acct, FILE_CAP, &s.file) == VHDX_OK);
+    memset(&c, 0, sizeof(c));
+    c.type = g->type;
+    c.virtual_size = g->size;
+    c.block_size = g->block;
+    c.log_size = MIB;
+    c.logical_sector_size = g->sector;
+    c.physical_sector_size = g->physical;
+    if (g->type == VHDX_DISK_DIFFERENCING) {
+        vhdx_open_options o;
+        vhdx_io io;
+        make_parent(g);
+        s.has_parent = true;
+        memset(&o, 0, sizeof(o));
+        io = borrow(&s.pfile);
+        FUZZ_CHECK(vhdx_open(&io, &o, &parent) == VHDX_OK);
+        c.parent = parent;
+        c.parent_relative_path = "parent.vhdx";
+    }
+    st = vhdx_create(&s.file, &c);
+    vhdx_close(parent);
+    if (st != VHDX_OK)
+        fprintf(stderr, "vhdx_create: %s\n", vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+    st = open_writable();
+    if (st != VHDX_OK)
+        fprintf(stderr, "writable open of the new image: %s\n", vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+    verify_exact();
+}
+
+static void teardown(void)
+{
+    close_image();
+    vhdx_io_close(&s.file);
+    vhdx_io_close(&s.mem);
+    if (s.has_parent) {
+        vhdx_io_close(&s.pfile);
+        vhdx_io_close(&s.pmem);
+    }
+    FUZZ_CHECK(s.acct.in_use == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct geometry g;
+    struct input in;
+    struct op op;
+    bool alive = true;
+
+    if (size < 3)
+        return 0;
+    init_once();
+    model_reset();
+    decode_geometry(data, &g);
+    setup(&g);
+    in.data = data;
+    in.size = size;
+    in.pos = 3;
+    for (s.op_index = 0; alive && s.op_index < MAX_OPS && s.cost <= MAX_COST && next_op(&in, &op);
+         s.op_index++) {
+        if (op.kind == OP_CRASH) {
+#ifdef FUZZ_WRITE_OPS_TRACE
+            fprintf(stderr, "op %u: crash k %u torn %u\n", s.op_index, op.a, op.b & 15u);
+#endif
+            struct op inflight;
+            if (op.a != 0 && s.op_index + 1 < MAX_OPS && next_op(&in, &inflight) &&
+                inflight.kind != OP_CRASH) {
+                s.op_index++;
+                s.quiet = true;
+                io_fault_stop_after(&s.fault, op.a - 1u);
+                io_fault_set_torn(&s.fault, (size_t)(op.b & 15u) * 4096u);
+                if (run_op(&inflight, true) == OP_STOP) {
+                    alive = false;
+                    continue;
+                }
+            }
+            alive = crash_and_reopen();
+            continue;
+        }
+        switch (run_op(&op, false)) {
+        case OP_FAILED:
+            alive = crash_and_reopen();
+            break;
+        case OP_STOP:
+            alive = false;
+            break;
+        default:
+            break;
+        }
+    }
+    /* The end: a clean close and open must give the model back. */
+    if (alive) {
+        vhdx_status st = vhdx_finish(s.img);
+        if (!failed("final vhdx_finish", st, false)) {
+            model_durable();
+            close_image();
+            st = open_writable();
+            if (!(st == VHDX_E_LIMIT && near_cap())) {
+                FUZZ_CHECK(st == VHDX_OK);
+                verify_exact();
+            }
+        }
+    }
+    teardown();
+    return 0;
+}
+
+#ifdef FUZZ_SEEDS
+struct seed_buf {
+    uint8_t b[2048];
+    size_t n;
+};
+
+static void put(struct seed_buf *sb, uint32_t v, unsigned bytes)
+{
+    for (unsigned i = 0; i < bytes && sb->n < sizeof(sb->b); i++)
+        sb->b[sb->n++] = (uint8_t)(v >> (8 * i));
+}
+
+static void seed_start(struct seed_buf *sb, uint8_t geometry, uint8_t mib, uint8_t cut)
+{
+    sb->n = 0;
+    put(sb, geometry, 1);
+    put(sb, mib, 1);
+    put(sb, cut, 1);
+}
+
+/* A range operation: kind 0-2 with flags, a raw offset and length. */
+static void put_range(struct seed_buf *sb, unsigned op, uint32_t off, uint32_t len)
+{
+    put(sb, op, 1);
+    put(sb, off, 4);
+    put(sb, len, 3);
+}
+
+/* Block-relative offset: block `blk`, `delta` units from its start. */
+static uint32_t at_block(uint16_t blk, int16_t delta)
+{
+    return ((uint32_t)blk << 16) | (uint16_t)delta;
+}
+
+static void put_resize(struct seed_buf *sb, bool force, uint16_t size)
+{
+    put(sb, OP_RESIZE | (force ? 0u : OPF_BYTES), 1);
+    put(sb, size, 2);
+}
+
+static void put_crash(struct seed_buf *sb, uint8_t k, uint8_t t)
+{
+    put(sb, OP_CRASH, 1);
+    put(sb, k, 1);
+    put(sb, t, 1);
+}
+
+void fuzz_make_seeds(struct seed_out *out)
+{
+    struct seed_buf sb;
+
+    /* Dynamic, 512, 1 MiB blocks, 8 MiB: writes across block ends, reopen. */
+    seed_start(&sb, 0x00, 7, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -8), 15);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(3, 0), 255);
+    put_range(&sb, OP_WRITE, 100, 0);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(3, 4), 3);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 0, 1);
+    seed_emit(out, "dynamic-512-writes-reopen", sb.b, sb.n);
+
+    /* Dynamic, 4096, 2 MiB blocks: writes, flush, more writes, crash. */
+    seed_start(&sb, 0x0c, 15, 3);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 0), 31);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -2), 3);
+    put(&sb, OP_FLUSH, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 4), 7);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(5, 0), 31);
+    put_crash(&sb, 0, 0);
+    put_range(&sb, OP_WRITE, 7, 2);
+    seed_emit(out, "dynamic-4096-flush-crash", sb.b, sb.n);
+
+    /* Fixed, 512, 4 MiB: write, zeroes, discard, reopen. */
+    seed_start(&sb, 0x02, 3, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -16), 63);
+    put_range(&sb, OP_ZEROES | OPF_BLOCK, at_block(1, -4), 7);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(1, -12), 2047);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "fixed-512-zeroes-discard", sb.b, sb.n);
+
+    /* Fixed, 4096, 2 MiB blocks, 6 MiB less a sector: writes, crash mid-write. */
+    seed_start(&sb, 0x0e, 5, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -3), 5);
+    put(&sb, OP_FLUSH, 1);
+    put_crash(&sb, 1, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -1), 7);
+    seed_emit(out, "fixed-4096-crash-mid-write", sb.b, sb.n);
+
+    /* Dynamic: whole-block and partial discards, zeroes over blocks, reopen. */
+    seed_start(&sb, 0x00, 5, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 0), 255);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, 0), 255);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -1), 1);
+    put(&sb, OP_FLUSH, 1);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(0, 100), 4095);
+    put_range(&sb, OP_ZEROES | OPF_BLOCK, at_block(2, -8), 4095);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "dynamic-discard-zeroes", sb.b, sb.n);
+
+    /* Resize: grow, write past the old end, shrink with FORCE, grow, reopen, crash. */
+    seed_start(&sb, 0x00, 2, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -4), 7);
+    put_resize(&sb, true, 127);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(5, -1), 3);
+    put_resize(&sb, true, 40 | (3u << 10));
+    put_resize(&sb, true, 159);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    put_resize(&sb, true, 31);
+    put_crash(&sb, 0, 0);
+    seed_emit(out, "dynamic-resize", sb.b, sb.n);
+
+    /* Shrink without FORCE: refused with data past the end, allowed without. */
+    seed_start(&sb, 0x04, 7, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(6, 0), 3);
+    put_resize(&sb, false, 63);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(6, 0), 255);
+    put_resize(&sb, false, 63);
+    put(&sb, OP_FINISH, 1);
+    seed_emit(out, "dynamic-4096-resize-noforce", sb.b, sb.n);
+
+    /* Crash during a flush, torn. */
+    seed_start(&sb, 0x08, 9, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 8), 100);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, 8), 100);
+    put_range(&sb, OP_ZEROES | OPF_BLOCK, at_block(2, 0), 4095);
+    put_crash(&sb, 4, 1);
+    put(&sb, OP_FLUSH, 1);
+    seed_emit(out, "dynamic-crash-mid-flush-torn", sb.b, sb.n);
+
+    /* vhdx_finish, then a new session, then a crash. */
+    seed_start(&sb, 0x00, 3, 0);
+    put_range(&sb, OP_WRITE, 1000, 63);
+    put(&sb, OP_FINISH, 1);
+    put_range(&sb, OP_WRITE, 1010, 63);
+    put_range(&sb, OP_DISCARD, 0, 8191);
+    put_crash(&sb, 0, 0);
+    put(&sb, OP_FINISH, 1);
+    seed_emit(out, "dynamic-finish-session-crash", sb.b, sb.n);
+
+    /* Byte-granular writes and zeroes. */
+    seed_start(&sb, 0x00, 2, 0);
+    put_range(&sb, OP_WRITE | OPF_BYTES | OPF_BLOCK, at_block(1, -100), 1000);
+    put_range(&sb, OP_WRITE | OPF_BYTES, 12345, 70000);
+    put_range(&sb, OP_ZEROES | OPF_BYTES, 12400, 300);
+    put_range(&sb, OP_DISCARD | OPF_BYTES, 7, 1500000);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "dynamic-unaligned", sb.b, sb.n);
+
+    /* Differencing over a dynamic parent, 512: writes, discard, zeroes, crash. */
+    seed_start(&sb, 0x03, 3, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 16), 7);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -70), 7);
+    put(&sb, OP_FLUSH, 1);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(1, 0), 2047);
+    put_range(&sb, OP_ZEROES | OPF_BLOCK, at_block(0, 0), 3);
+    put_resize(&sb, true, 100);
+    put_crash(&sb, 0, 0);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "diff-512-dynamic-parent", sb.b, sb.n);
+
+    /* Differencing, 4096, over a fixed parent with the other block size. */
+    seed_start(&sb, 0x03 | 0x04 | 0x20 | 0x40, 4, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 1), 1);
+    put_range(&sb, OP_WRITE | OPF_BYTES, 1000000, 100000);
+    put_crash(&sb, 2, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -1), 3);
+    put(&sb, OP_FINISH, 1);
+    seed_emit(out, "diff-4096-fixed-parent", sb.b, sb.n);
+
+    /* Physical sector 512, non-block-multiple size, discard to the end. */
+    seed_start(&sb, 0x10, 4, 9);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(4, 0), 255);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(4, 0), 0xffff);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 0, 1);
+    seed_emit(out, "dynamic-512e-tail-discard", sb.b, sb.n);
+
+    /* Crash during a reopen (the finish) and during a resize. */
+    seed_start(&sb, 0x04, 3, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, 0), 31);
+    put_crash(&sb, 2, 0);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, 0), 31);
+    put_crash(&sb, 3, 0);
+    put_resize(&sb, true, 200);
+    seed_emit(out, "dynamic-crash-in-finish-resize", sb.b, sb.n);
+
+    /* Growing past what the BAT region holds moves the BAT; shrinking back; crashes. */
+    seed_start(&sb, 0x00, 3, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -2), 7);
+    put(&sb, OP_RESIZE | OPF_BLOCK, 1);
+    put(&sb, 5, 2);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, 0), 7);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    put_crash(&sb, 6, 0);
+    put_resize(&sb, true, 63);
+    put_crash(&sb, 5, 0);
+    put(&sb, OP_RESIZE | OPF_BLOCK, 1);
+    put(&sb, 9, 2);
+    put_resize(&sb, false, 31);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "dynamic-huge-resize-moves-bat", sb.b, sb.n);
+
+    /* Log entries enough to wrap the log, then crashes in the middle of more. */
+    seed_start(&sb, 0x00, 7, 0);
+    put(&sb, OP_FLUSH | OPF_BLOCK, 1);
+    put(&sb, 80, 1);
+    put_crash(&sb, 0, 0);
+    put(&sb, OP_FLUSH | OPF_BLOCK, 1);
+    put(&sb, 70, 1);
+    put_crash(&sb, 200, 0);
+    put(&sb, OP_FLUSH | OPF_BLOCK, 1);
+    put(&sb, 100, 1);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "dynamic-log-wraps", sb.b, sb.n);
+
+    seed_start(&sb, 0x03 | 0x04, 3, 0);
+    put(&sb, OP_FLUSH | OPF_BLOCK, 1);
+    put(&sb, 140, 1);
+    put_crash(&sb, 100, 1);
+    put(&sb, OP_FLUSH | OPF_BLOCK, 1);
+    put(&sb, 60, 1);
+    seed_emit(out, "diff-4096-log-wraps-torn", sb.b, sb.n);
+
+    /* Many operations of every kind. */
+    seed_start(&sb, 0x08, 11, 0);
+    for (unsigned i = 0; i < 60; i++) {
+        switch (i % 10) {
+        case 0:
+        case 1:
+        case 2:
+            put_range(&sb, OP_WRITE | OPF_BLOCK, at_block((uint16_t)(i % 6), (int16_t)(i * 37 % 64 - 32)),
+                      i * 13);
+            break;
+        case 3:
+            put_range(&sb, OP_ZEROES, i * 1000, i * 100);
+            break;
+        case 4:
+            put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block((uint16_t)(i % 5), 0), 4096);
+            break;
+        case 5:
+            put(&sb, OP_FLUSH, 1);
+            break;
+        case 6:
+            put_range(&sb, OP_WRITE | OPF_BYTES, i * 77777, i * 999);
+            break;
+        case 7:
+            put_resize(&sb, true, (uint16_t)(150 + i));
+            break;
+        case 8:
+            put_crash(&sb, (uint8_t)(i % 4), 0);
+            break;
+        default:
+            put(&sb, OP_REOPEN, 1);
+            put(&sb, (uint8_t)i, 1);
+            break;
+        }
+    }
+    seed_emit(out, "dynamic-many-ops", sb.b, sb.n);
+}
+#endif
