@@ -160,6 +160,8 @@ struct session {
     uint32_t sector, block;
     unsigned op_index;
     uint64_t cost; /* thousands of BAT entries visited by whole-image passes */
+    char data_write_guid[VHDX_GUID_TEXT_SIZE]; /* the open image's, when it was opened */
+    bool changed;  /* the handle wrote, zeroed or resized: it must write a new DataWriteGuid */
     bool quiet; /* a power loss is armed or happened: the handle's failures are expected */
 };
 
@@ -439,9 +441,17 @@ static vhdx_status open_writable(void)
 {
     vhdx_open_options o = open_options(VHDX_OPEN_WRITABLE);
     vhdx_io io;
+    vhdx_info info;
+    vhdx_status st;
     FUZZ_CHECK(io_fault_create(&s.file, &s.acct, UINT64_MAX, &s.fault) == VHDX_OK);
     io = s.fault;
-    return vhdx_open(&io, &o, &s.img);
+    st = vhdx_open(&io, &o, &s.img);
+    if (st == VHDX_OK) {
+        FUZZ_CHECK(vhdx_get_info(s.img, &info) == VHDX_OK);
+        memcpy(s.data_write_guid, info.data_write_guid, sizeof(s.data_write_guid));
+        s.changed = false;
+    }
+    return st;
 }
 
 static void close_image(void)
@@ -782,6 +792,33 @@ enum op_result {
 
 static enum op_result run_op(const struct op *op, bool armed);
 
+/*
+ * vhdx_close (which finishes: everything is durable), then a writable open
+ * must give the model back; a handle that changed the disk wrote a new
+ * DataWriteGuid (§3.3).
+ */
+static enum op_result reopen_clean(void)
+{
+    char before[VHDX_GUID_TEXT_SIZE];
+    bool changed = s.changed;
+    vhdx_status st;
+    memcpy(before, s.data_write_guid, sizeof(before));
+    close_image();
+    model_durable();
+    st = open_writable();
+    if (st == VHDX_E_LIMIT && near_cap())
+        return OP_STOP;
+    if (st != VHDX_OK)
+        fprintf(stderr, "op %u: writable reopen: %s\n", s.op_index, vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+    verify_exact();
+    if (changed && strcmp(before, s.data_write_guid) == 0)
+        fprintf(stderr, "op %u: the handle changed the disk, DataWriteGuid %s kept\n",
+                s.op_index, before);
+    FUZZ_CHECK(!changed || strcmp(before, s.data_write_guid) != 0);
+    return OP_DONE;
+}
+
 /* Many small log entries in one log session: see OP_FLUSH at the top. */
 static enum op_result flush_storm(const struct op *op, bool armed)
 {
@@ -813,7 +850,7 @@ static enum op_result flush_storm(const struct op *op, bool armed)
 static enum op_result run_op(const struct op *op, bool armed)
 {
     vhdx_status st;
-    uint64_t off, len, discarded = 0, new_size;
+    uint64_t off, len, discarded = 0, new_size, old_size;
     bool bad;
 
 #ifdef FUZZ_WRITE_OPS_TRACE
@@ -832,6 +869,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         model_write(off, wbuf, (size_t)len);
         if (failed("vhdx_write", st, armed))
             return OP_FAILED;
+        s.changed = true;
         compare_touched(off, off + len);
         return OP_DONE;
     case OP_ZEROES:
@@ -841,6 +879,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         model_zero(off, len);
         if (failed("vhdx_write_zeroes", st, armed))
             return OP_FAILED;
+        s.changed = true;
         compare_touched(off, off + len);
         return OP_DONE;
     case OP_DISCARD:
@@ -862,6 +901,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         return OP_DONE;
     case OP_RESIZE:
         new_size = decode_size(op);
+        old_size = m.size;
         add_cost(new_size > m.size ? new_size : m.size);
         off = new_size < m.size ? new_size : m.size;
         st = vhdx_resize(s.img, new_size, (op->flags & OPF_BYTES) ? 0 : VHDX_RESIZE_FORCE);
@@ -885,6 +925,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         model_resize(new_size);
         if (failed("vhdx_resize", st, armed))
             return OP_FAILED;
+        s.changed = s.changed || new_size != old_size;
         check_info(s.img, false);
         /* The last block before the old or new end, and what growing added. */
         off = off > s.block ? off - s.block : 0;
@@ -899,20 +940,13 @@ static enum op_result run_op(const struct op *op, bool armed)
             if (!bad)
                 model_durable();
         }
+        if (!armed && !bad)
+            return reopen_clean();
         close_image();
         /* Armed, the finish inside vhdx_close may meet the stop unseen: judge as a crash. */
         if (armed || bad)
             return crash_and_reopen() ? OP_DONE : OP_STOP;
-        /* vhdx_close finishes: everything is durable. */
-        model_durable();
-        st = open_writable();
-        if (st == VHDX_E_LIMIT && near_cap())
-            return OP_STOP;
-        if (st != VHDX_OK)
-            fprintf(stderr, "op %u: writable reopen: %s\n", s.op_index, vhdx_status_name(st));
-        FUZZ_CHECK(st == VHDX_OK);
-        verify_exact();
-        return OP_DONE;
+        return reopen_clean();
     case OP_FINISH: {
         vhdx_open_options o = open_options(VHDX_OPEN_READ_ONLY);
         vhdx_image *ro = NULL;
@@ -1160,17 +1194,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     /* The end: a clean close and open must give the model back. */
-    if (alive) {
-        vhdx_status st = vhdx_finish(s.img);
-        if (!failed("final vhdx_finish", st, false)) {
-            model_durable();
-            close_image();
-            st = open_writable();
-            if (!(st == VHDX_E_LIMIT && near_cap())) {
-                FUZZ_CHECK(st == VHDX_OK);
-                verify_exact();
-            }
-        }
+    if (alive && !failed("final vhdx_finish", vhdx_finish(s.img), false)) {
+        model_durable();
+        (void)reopen_clean();
     }
     teardown();
     return 0;
