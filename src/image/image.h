@@ -104,6 +104,9 @@ MUST_USE vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void
 /* The raw BAT entry in slot s (through the page cache). */
 MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw);
 
+/* The same entry decoded. */
+MUST_USE vhdx_status image_bat_entry(struct vhdx_image *img, uint64_t slot, struct bat_entry *e);
+
 void image_bat_cache_free(struct vhdx_image *img);
 
 /*

@@ -60,6 +60,15 @@ vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw)
     return VHDX_OK;
 }
 
+vhdx_status image_bat_entry(struct vhdx_image *img, uint64_t slot, struct bat_entry *e)
+{
+    uint64_t raw;
+    vhdx_status st = image_bat_get(img, slot, &raw);
+    if (st == VHDX_OK)
+        *e = bat_entry_decode(raw);
+    return st;
+}
+
 void image_bat_cache_free(struct vhdx_image *img)
 {
     for (unsigned i = 0; i < BAT_CACHE_PAGES; i++) {
@@ -80,15 +89,9 @@ static vhdx_status fail_io(struct vhdx_image *img, vhdx_status st)
 
 static vhdx_status block_entry(struct vhdx_image *img, uint64_t block, struct bat_entry *e)
 {
-    uint64_t slot, raw;
+    uint64_t slot;
     vhdx_status st = bat_payload_index(&img->geo, block, &slot);
-    if (st != VHDX_OK)
-        return st;
-    st = image_bat_get(img, slot, &raw);
-    if (st != VHDX_OK)
-        return st;
-    *e = bat_entry_decode(raw);
-    return VHDX_OK;
+    return st == VHDX_OK ? image_bat_entry(img, slot, e) : st;
 }
 
 /* Reads [off, off+len) of the parent, or fails when there is none. */
@@ -148,15 +151,14 @@ static vhdx_status bitmap_window_open(struct vhdx_image *img, uint64_t block,
                                       struct bitmap_window *w, uint64_t *bit0)
 {
     const struct bat_geometry *g = &img->geo;
-    uint64_t sb_slot, sb_raw;
+    uint64_t sb_slot;
     struct bat_entry sb;
     vhdx_status st = bat_sb_index(g, block / g->chunk_ratio, &sb_slot);
 
     if (st == VHDX_OK)
-        st = image_bat_get(img, sb_slot, &sb_raw);
+        st = image_bat_entry(img, sb_slot, &sb);
     if (st != VHDX_OK)
         return st;
-    sb = bat_entry_decode(sb_raw);
     if (sb.state != BAT_SB_PRESENT || sb.file_offset_mb == 0)
         return VHDX_E_STATE;
     memset(w, 0, sizeof(*w));

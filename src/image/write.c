@@ -61,7 +61,6 @@ struct writer {
     uint32_t max_entry;
     bool unflushed;    /* something was written since the last flush */
     bool released;     /* a block or the BAT lost its space: trim the file at finish */
-    uint64_t file_size; /* the file's size now */
     uint64_t file_end;  /* where the next allocation goes (1 MiB aligned) */
 
     struct txn_page *pages; /* the batch, sorted by offset */
@@ -70,7 +69,8 @@ struct writer {
     size_t nzeros;
 };
 
-static const uint8_t zero_page[PAGE];
+/* Zeros to write from: a zero range is written in pieces of this size. */
+static const uint8_t zeros[64 * 1024];
 
 static uint64_t round_up_mib(uint64_t v)
 {
@@ -79,20 +79,7 @@ static uint64_t round_up_mib(uint64_t v)
 
 static bool is_zero(const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-    for (; i < n && (i % 8) != 0; i++)
-        if (p[i] != 0)
-            return false;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        if (v != 0)
-            return false;
-    }
-    for (; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 /* ---- Failure: the handle is failed after any write or flush error ---- */
@@ -127,18 +114,16 @@ static vhdx_status io_write(struct vhdx_image *img, uint64_t off, const void *bu
     if (img->io.write(img->io.ctx, buf, len, off) != VHDX_OK)
         return fail(img, VHDX_E_IO);
     w->unflushed = true;
-    if (end > w->file_size) {
-        w->file_size = end;
+    if (end > img->file_size)
         img->file_size = end;
-    }
     return VHDX_OK;
 }
 
 static vhdx_status io_write_zeros(struct vhdx_image *img, uint64_t off, uint64_t len)
 {
     while (len > 0) {
-        size_t n = len > PAGE ? PAGE : (size_t)len;
-        vhdx_status st = io_write(img, off, zero_page, n);
+        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+        vhdx_status st = io_write(img, off, zeros, n);
         if (st != VHDX_OK)
             return st;
         off += n;
@@ -151,12 +136,11 @@ static vhdx_status io_write_zeros(struct vhdx_image *img, uint64_t off, uint64_t
 static vhdx_status ensure_size(struct vhdx_image *img, uint64_t end)
 {
     struct writer *w = img->writer;
-    if (w->file_size >= end)
+    if (img->file_size >= end)
         return VHDX_OK;
     if (img->io.truncate(img->io.ctx, end) != VHDX_OK)
         return fail(img, VHDX_E_IO);
     w->unflushed = true;
-    w->file_size = end;
     img->file_size = end;
     return VHDX_OK;
 }
@@ -288,19 +272,6 @@ static vhdx_status txn_write(struct vhdx_image *img, uint64_t off, const void *s
     return VHDX_OK;
 }
 
-static vhdx_status txn_write_zeros(struct vhdx_image *img, uint64_t off, uint64_t len)
-{
-    while (len > 0) {
-        size_t n = len > PAGE ? PAGE : (size_t)len;
-        vhdx_status st = txn_write(img, off, zero_page, n);
-        if (st != VHDX_OK)
-            return st;
-        off += n;
-        len -= n;
-    }
-    return VHDX_OK;
-}
-
 static void txn_clear(struct vhdx_image *img)
 {
     struct writer *w = img->writer;
@@ -327,7 +298,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     struct log_descriptor *descs = NULL;
     const uint8_t **payloads = NULL;
     uint8_t *buf = NULL;
-    size_t n_desc = 0, n_data = 0, k = 0, d = 0, len = 0, first;
+    size_t cap_desc = 0, cap_data = w->npages, k = 0, d = 0, len = 0, first;
     uint32_t log_length = img->header.log_length;
     struct log_entry_header hdr;
     vhdx_status st;
@@ -345,28 +316,12 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     }
 
     /* Zero ranges first, then each page: all-zero pages as zero descriptors (merged). */
-    n_desc = w->nzeros;
-    for (size_t i = 0; i < w->npages; i++) {
-        if (is_zero(w->pages[i].data, PAGE)) {
-            if (!(i > 0 && w->pages[i - 1].off + PAGE == w->pages[i].off &&
-                  is_zero(w->pages[i - 1].data, PAGE)))
-                n_desc++;
-        } else {
-            n_desc++;
-            n_data++;
-        }
-    }
-    len = log_entry_length_for(n_desc, n_data);
-    if (len == 0 || len > w->max_entry)
-        return fail(img, VHDX_E_LIMIT); /* txn_reserve keeps batches smaller: never reached */
-    descs = acct_alloc(&img->acct, n_desc * sizeof(*descs), &st);
-    if (descs != NULL && n_data != 0)
-        payloads = acct_alloc(&img->acct, n_data * sizeof(*payloads), &st);
-    if (descs != NULL && (payloads != NULL || n_data == 0))
-        buf = acct_alloc(&img->acct, len + PAGE, &st);
-    if (buf == NULL)
+    cap_desc = w->nzeros + w->npages;
+    descs = acct_alloc(&img->acct, cap_desc * sizeof(*descs), &st);
+    if (descs != NULL && cap_data != 0)
+        payloads = acct_alloc(&img->acct, cap_data * sizeof(*payloads), &st);
+    if (descs == NULL || (payloads == NULL && cap_data != 0))
         goto out;
-
     for (size_t i = 0; i < w->nzeros; i++, k++) {
         descs[k].kind = LOG_DESCRIPTOR_ZERO;
         descs[k].zero_length = w->zeros[i].len;
@@ -390,15 +345,24 @@ static vhdx_status txn_commit(struct vhdx_image *img)
         descs[k].sequence_number = w->seq + 1;
         k++;
     }
+    len = log_entry_length_for(k, d);
+    if (len == 0 || len > w->max_entry) {
+        st = VHDX_E_LIMIT; /* txn_reserve keeps batches smaller: never reached */
+        goto out;
+    }
+    buf = acct_alloc(&img->acct, len + PAGE, &st);
+    if (buf == NULL)
+        goto out;
 
     memset(&hdr, 0, sizeof(hdr));
     hdr.tail = w->head;
     hdr.sequence_number = w->seq + 1;
     hdr.log_guid = w->log_guid;
-    hdr.flushed_file_offset = w->file_size & ~(VHDX_MiB - 1);
-    hdr.last_file_offset = round_up_mib(w->file_size) > w->file_end ? round_up_mib(w->file_size)
-                                                                     : w->file_end;
-    st = log_entry_encode(&hdr, descs, n_desc, payloads, buf, (uint32_t)(len + PAGE), 0);
+    hdr.flushed_file_offset = img->file_size & ~(VHDX_MiB - 1);
+    hdr.last_file_offset = round_up_mib(img->file_size) > w->file_end
+                               ? round_up_mib(img->file_size)
+                               : w->file_end;
+    st = log_entry_encode(&hdr, descs, k, payloads, buf, (uint32_t)(len + PAGE), 0);
     if (st != VHDX_OK)
         goto out;
 
@@ -431,8 +395,8 @@ static vhdx_status txn_commit(struct vhdx_image *img)
         txn_clear(img);
 out:
     acct_free(&img->acct, buf, len + PAGE);
-    acct_free(&img->acct, payloads, n_data * sizeof(*payloads));
-    acct_free(&img->acct, descs, n_desc * sizeof(*descs));
+    acct_free(&img->acct, payloads, cap_data * sizeof(*payloads));
+    acct_free(&img->acct, descs, cap_desc * sizeof(*descs));
     return st == VHDX_OK ? VHDX_OK : fail(img, st);
 }
 
@@ -487,7 +451,7 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
     if (w == NULL)
         return st;
     memset(w, 0, sizeof(*w));
-    w->file_size = size;
+    img->file_size = size;
     w->file_end = round_up_mib(size);
     /* An entry may use half the log less a sector, so two never collide (top comment). */
     w->max_entry = ((img->header.log_length - PAGE) / 2) & ~(PAGE - 1);
@@ -503,9 +467,9 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
 }
 
 /*
- * Before the first change of the handle: both headers get a new
- * FileWriteGuid and a new DataWriteGuid (§3.3: every change this API
- * makes is user-visible).
+ * Before the first change of a session (the handle's first, or the first
+ * after vhdx_finish): both headers get a new FileWriteGuid and a new
+ * DataWriteGuid (§3.3: every change this API makes is user-visible).
  */
 static vhdx_status writer_begin(struct vhdx_image *img, struct writer **out)
 {
@@ -537,12 +501,11 @@ static vhdx_status trim_tail(struct vhdx_image *img)
             used = r->file_offset + r->length;
     }
     for (uint64_t slot = 0; slot < img->geo.total_entries; slot++) {
-        uint64_t raw, number, end;
+        uint64_t number, end;
         struct bat_entry e;
-        vhdx_status st = image_bat_get(img, slot, &raw);
+        vhdx_status st = image_bat_entry(img, slot, &e);
         if (st != VHDX_OK)
             return fail(img, st);
-        e = bat_entry_decode(raw);
         if (e.file_offset_mb == 0)
             continue;
         end = bat_entry_file_offset(&e) +
@@ -554,11 +517,10 @@ static vhdx_status trim_tail(struct vhdx_image *img)
     }
     w->released = false;
     size = round_up_mib(used);
-    if (size >= w->file_size)
+    if (size >= img->file_size)
         return VHDX_OK;
     if (img->io.truncate(img->io.ctx, size) != VHDX_OK || img->io.flush(img->io.ctx) != VHDX_OK)
         return fail(img, VHDX_E_IO);
-    w->file_size = size;
     w->file_end = size;
     img->file_size = size;
     return VHDX_OK;
@@ -616,15 +578,6 @@ void image_writer_close(struct vhdx_image *img)
 
 /* ---- BAT and sector bitmaps ---- */
 
-static vhdx_status entry_at(struct vhdx_image *img, uint64_t slot, struct bat_entry *e)
-{
-    uint64_t raw;
-    vhdx_status st = image_bat_get(img, slot, &raw);
-    if (st == VHDX_OK)
-        *e = bat_entry_decode(raw);
-    return st;
-}
-
 static bool holds_data(uint8_t state)
 {
     return state == BAT_PAYLOAD_FULLY_PRESENT || state == BAT_PAYLOAD_PARTIALLY_PRESENT;
@@ -636,7 +589,7 @@ static vhdx_status bat_set(struct vhdx_image *img, uint64_t slot, uint8_t state,
     struct bat_entry e = {state, 0, file_off >> 20}, was;
     uint64_t raw = bat_entry_encode(&e), number;
     uint8_t le[8];
-    vhdx_status st = entry_at(img, slot, &was);
+    vhdx_status st = image_bat_entry(img, slot, &was);
     if (st != VHDX_OK)
         return st;
     /* vhdx_get_info's count follows the payload entries. */
@@ -681,7 +634,7 @@ static vhdx_status bitmap_set(struct vhdx_image *img, uint64_t block, uint64_t f
     if (st == VHDX_OK)
         st = bat_sb_index(&img->geo, slice.chunk, &sb_slot);
     if (st == VHDX_OK)
-        st = entry_at(img, sb_slot, &sb);
+        st = image_bat_entry(img, sb_slot, &sb);
     if (st != VHDX_OK)
         return st;
     if (sb.state == BAT_SB_PRESENT && sb.file_offset_mb != 0) {
@@ -731,7 +684,7 @@ static vhdx_status block_slot(struct vhdx_image *img, uint64_t b, uint64_t *slot
                               struct bat_entry *e)
 {
     vhdx_status st = bat_payload_index(&img->geo, b, slot);
-    return st == VHDX_OK ? entry_at(img, *slot, e) : st;
+    return st == VHDX_OK ? image_bat_entry(img, *slot, e) : st;
 }
 
 /* Moves block b to `state` (ZERO or UNMAPPED), FileOffsetMB 0 (§7.7). */
@@ -898,7 +851,6 @@ vhdx_status vhdx_write(vhdx_image *img, uint64_t offset, const void *data, size_
 /* Writes zeros over [offset, offset + len) through vhdx_write. */
 static vhdx_status write_zero_bytes(struct vhdx_image *img, uint64_t offset, uint64_t len)
 {
-    static const uint8_t zeros[64 * 1024];
     while (len > 0) {
         size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
         vhdx_status st = vhdx_write(img, offset, zeros, n);
@@ -985,8 +937,7 @@ vhdx_status vhdx_discard(vhdx_image *img, uint64_t offset, uint64_t len, uint64_
             break;
         if (!holds_data(e.state) && !(img->has_parent && e.state == BAT_PAYLOAD_NOT_PRESENT))
             continue;
-        if (!w->guids_done)
-            st = writer_begin(img, &w);
+        st = writer_begin(img, &w);
         if (st == VHDX_OK)
             st = block_release(img, b, target);
         if (st != VHDX_OK)
@@ -1056,13 +1007,14 @@ static vhdx_status bat_zero_slots(struct vhdx_image *img, uint64_t a, uint64_t b
     vhdx_status st = VHDX_OK;
     if (a >= b)
         return VHDX_OK;
-    if (lo_up >= hi_down) /* no whole page inside: at most two partial pages */
-        return txn_write_zeros(img, lo, hi - lo);
+    /* What is not a whole page is under two pages: one copy from `zeros` each. */
+    if (lo_up >= hi_down)
+        return txn_write(img, lo, zeros, (size_t)(hi - lo));
     st = txn_zero(img, lo_up, hi_down - lo_up);
     if (st == VHDX_OK)
-        st = txn_write_zeros(img, lo, lo_up - lo);
+        st = txn_write(img, lo, zeros, (size_t)(lo_up - lo));
     if (st == VHDX_OK)
-        st = txn_write_zeros(img, hi_down, hi - hi_down);
+        st = txn_write(img, hi_down, zeros, (size_t)(hi - hi_down));
     return st;
 }
 
