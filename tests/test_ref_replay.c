@@ -1265,53 +1265,46 @@ static void test_more_than_126_descriptors_use_second_descriptor_sector(void **s
     fx_free(&f);
 }
 
-static void test_126_descriptors_fit_first_sector(void **state)
+/*
+ * An entry of n descriptors (n - 1 zero, the last a data one) replays, and
+ * its EntryLength shows `descriptor_sectors` descriptor sectors plus the
+ * data sector.
+ */
+static void replay_descriptor_count(unsigned n, uint8_t seed, uint32_t descriptor_sectors)
 {
     struct fx f;
     struct ref_result r;
-    enum { N = 126 };
-    struct log_descriptor d[N];
+    struct log_descriptor d[128];
     uint8_t p[SEC];
     const uint8_t *pl[1] = {p};
     uint32_t off;
-    (void)state;
 
+    assert_true(n >= 1 && n <= 128);
     fx_build(&f);
-    make_payload(p, 102);
-    for (unsigned i = 0; i < N; i++)
+    make_payload(p, seed);
+    for (unsigned i = 0; i < n; i++)
         d[i] = zero_desc(2 * MIB + (uint64_t)i * SEC, SEC);
-    d[N - 1] = data_desc(3 * MIB);
-    off = add_lone_entry(&f, 3, d, N, pl);
-    assert_int_equal(le32_load_no_bounds_check(entry_sector(&f, off, 0) + 8), 2 * SEC);
+    d[n - 1] = data_desc(3 * MIB);
+    off = add_lone_entry(&f, 3, d, n, pl);
+    assert_int_equal(le32_load_no_bounds_check(entry_sector(&f, off, 0) + 8),
+                     (descriptor_sectors + 1) * SEC);
     assert_int_equal(fx_replay(&f, &r), REF_OK);
-    assert_int_equal(r.descriptors, N);
+    assert_int_equal(r.descriptors, n);
     assert_ov_bytes(&f, 3 * MIB, p, SEC);
     fx_free(&f);
 }
 
+static void test_126_descriptors_fit_first_sector(void **state)
+{
+    (void)state;
+    replay_descriptor_count(126, 102, 1);
+}
+
 static void test_127_descriptors_need_second_sector(void **state)
 {
-    struct fx f;
-    struct ref_result r;
-    enum { N = 127 };
-    struct log_descriptor d[N];
-    uint8_t p[SEC];
-    const uint8_t *pl[1] = {p};
-    uint32_t off;
     (void)state;
-
-    fx_build(&f);
-    make_payload(p, 105);
-    for (unsigned i = 0; i < N; i++)
-        d[i] = zero_desc(2 * MIB + (uint64_t)i * SEC, SEC);
-    d[N - 1] = data_desc(3 * MIB);
-    off = add_lone_entry(&f, 3, d, N, pl);
     /* D = ceil(129 / 128) = 2. */
-    assert_int_equal(le32_load_no_bounds_check(entry_sector(&f, off, 0) + 8), 3 * SEC);
-    assert_int_equal(fx_replay(&f, &r), REF_OK);
-    assert_int_equal(r.descriptors, N);
-    assert_ov_bytes(&f, 3 * MIB, p, SEC);
-    fx_free(&f);
+    replay_descriptor_count(127, 105, 2);
 }
 
 static void test_second_descriptor_sector_wrapping_to_log_start(void **state)
