@@ -402,6 +402,40 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_path(const char *path,
                                                     const char *parent_path,
                                                     const vhdx_open_options *open_options);
 
+/*
+ * Builds a new dynamic or fixed image in one pass, for import and convert:
+ * vhdx_create into the empty file behind io (owned: closed on failure and
+ * by vhdx_close), leaving out the identifier's signature, then the file
+ * opened writable as *out. Until it is sealed the image is *unsealed*: no
+ * reader accepts the file (file_identifier.signature), so its writes change
+ * the BAT and other metadata in place, without the log and without any
+ * flush. vhdx_finish seals it: everything flushed, then the signature
+ * written and flushed; after that the handle is an ordinary writable one
+ * (a later change starts a logged session). vhdx_close without a successful
+ * vhdx_finish leaves the file unsealed. So a crash or failure at any point
+ * before the seal leaves a file every reader refuses, never an image with
+ * part of its content; the whole build costs two flushes.
+ * Differencing images are refused (VHDX_E_UNSUPPORTED): create them with
+ * vhdx_create_path. open_options (may be NULL) are used for the open, with
+ * VHDX_OPEN_WRITABLE added.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_open(vhdx_io *io,
+                                                    const vhdx_create_options *options,
+                                                    const vhdx_open_options *open_options,
+                                                    vhdx_image **out);
+
+/*
+ * vhdx_create_open on a new file at `path` (VHDX_E_DUPLICATE when it
+ * exists, VHDX_E_MISSING when its directory does not). The directory is
+ * flushed once the file exists; on failure the file is removed. A file
+ * left by a crash, or by vhdx_close before vhdx_finish, stays unsealed:
+ * the caller removes it.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_open_path(const char *path,
+                                                         const vhdx_create_options *options,
+                                                         const vhdx_open_options *open_options,
+                                                         vhdx_image **out);
+
 /* ------------------------------------------------------------------------
  * The log (VHDX-FORMAT.md §8.7; the exact result: docs/REPLAY.md)
  * ------------------------------------------------------------------------ */

@@ -17,7 +17,9 @@
  * flushed operations). The virtual size is the durable one or that of a
  * resize in flight. Outside the modelled windows the disk reads zeros. A
  * state may be refused by vhdx_open only while the vhdx_create that made
- * the file is not durable; whatever opens must get no error from
+ * the file is not durable (for vhdx_create_open: until the sealing
+ * vhdx_finish is durable, and a state that opens must then hold every step
+ * before the seal whole); whatever opens must get no error from
  * vhdx_check.
  *
  * The workloads: (a) vhdx_create of dynamic, fixed and differencing
@@ -111,6 +113,9 @@ struct workload {
     uint64_t states;
     uint64_t by_kind[3];
     uint64_t refused;
+    /* Steps that must be durable before the file must open: 1 after
+       wl_create; the sealing vhdx_finish after wl_create_open. */
+    size_t image_from;
     uint64_t violations;
     uint64_t synced_only; /* violations that the SYNCED rule would have accepted */
     bool quiet;           /* the checker's own tests: violations expected, not printed */
@@ -276,6 +281,21 @@ static void wl_create(struct workload *wl, const vhdx_create_options *co)
     assert_status(vhdx_create(&wl->rec, co), VHDX_OK);
     end(wl);
     wl->has_create = true;
+    wl->image_from = 1;
+    wl->size0 = co->virtual_size;
+}
+
+/* vhdx_create_open: the image is unsealed, so refused, until wl_finish returns. */
+static void wl_create_open(struct workload *wl, const vhdx_create_options *co)
+{
+    vhdx_open_options o = open_options(wl, 0);
+    vhdx_io io = borrowed(&wl->rec);
+    struct step *s = begin(wl, "vhdx_create_open", false, STEP_CREATE);
+    s->size = co->virtual_size;
+    assert_status(vhdx_create_open(&io, co, &o, &wl->img), VHDX_OK);
+    end(wl);
+    wl->has_create = true;
+    wl->image_from = SIZE_MAX;
     wl->size0 = co->virtual_size;
 }
 
@@ -354,6 +374,8 @@ static void wl_finish(struct workload *wl)
     begin(wl, "vhdx_finish", true, STEP_OTHER);
     assert_status(vhdx_finish(wl->img), VHDX_OK);
     end(wl);
+    if (wl->image_from == SIZE_MAX)
+        wl->image_from = wl->w.count; /* the seal */
 }
 
 /* ---- The model ---- */
@@ -632,7 +654,7 @@ static void judge_state(struct verdict *v)
     s = vhdx_open(&io, &o, &img);
     if (s != VHDX_OK) {
         /* Only a file whose creation is not durable yet may be refused. */
-        if (wl->has_create && v->span.durable == 0)
+        if (wl->has_create && v->span.durable < wl->image_from)
             v->refused = true;
         else
             violation(v, "vhdx_open (writable) refused it: %s, %s: %s", vhdx_status_name(s),
@@ -640,6 +662,9 @@ static void judge_state(struct verdict *v)
         memfile_close(&m);
         return;
     }
+    /* An unsealed build that opens was sealed: everything before the seal is in it. */
+    if (wl->image_from > 1 && v->span.durable < wl->image_from - 1)
+        v->span.durable = wl->image_from - 1;
     check_disk(v, img);
     vhdx_close(img);
     if (!v->bad) {
@@ -1046,7 +1071,11 @@ static void test_crash_differencing(void **state)
     free(parent_bytes);
 }
 
-/* ---- (g) a conversion: create, copy the non-zero chunks of a raw disk, finish ---- */
+/*
+ * ---- (g) a conversion as vhdx convert makes it: vhdx_create_open, copy the
+ * non-zero chunks of a raw disk into the unsealed image, vhdx_finish (the
+ * seal). Every state before the seal is durable must be refused or whole.
+ */
 
 static void test_crash_convert(void **state)
 {
@@ -1065,10 +1094,9 @@ static void test_crash_convert(void **state)
     test_rng_fill(&rng, raw + 2 * MiB, (size_t)(128 * KiB));
     test_rng_fill(&rng, raw + 2 * MiB + 640 * KiB, (size_t)(64 * KiB));
     test_rng_fill(&rng, raw + 3 * MiB + 960 * KiB, (size_t)(4 * KiB));
-    wl_init(wl, "convert", NULL, 0, 0);
+    wl_init(wl, "convert (unsealed build)", NULL, 0, 0);
     wl_window(wl, 0, (size_t)size, NULL);
-    wl_create(wl, &co);
-    wl_open(wl);
+    wl_create_open(wl, &co);
     for (size_t off = 0; off < size; off += chunk) {
         bool zero = true;
         for (size_t k = 0; k < chunk && zero; k++)
@@ -1081,7 +1109,26 @@ static void test_crash_convert(void **state)
     assert_int_equal(copied, 3 + 2 + 1 + 1);
     wl_finish(wl);
     wl_close(wl);
+    /* The whole build flushes twice, both in the seal; the signature goes between. */
+    {
+        size_t n = io_record_count(&wl->rec), flushes = 0, last_flush = 0, sig_at = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct io_op *op = io_record_op(&wl->rec, i);
+            if (op->kind == IO_OP_FLUSH) {
+                flushes++;
+                last_flush = i;
+            } else if (op->kind == IO_OP_WRITE && op->off == 0 && op->len >= 8 &&
+                       memcmp(op->data, "vhdxfile", 8) == 0) {
+                sig_at = i;
+            }
+        }
+        assert_int_equal(flushes, 2);
+        assert_int_equal(sig_at, n - 2);
+        assert_int_equal(last_flush, n - 1);
+        assert_int_equal(io_record_op(&wl->rec, n - 3)->kind, IO_OP_FLUSH);
+    }
     wl_run(wl, 1000);
+    assert_true(wl->refused > 0);
     wl_free(wl);
     free(wl);
     free(raw);

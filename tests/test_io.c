@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "io/fault.h"
 #include "io/overlay.h"
 #include "io/path.h"
 
@@ -1341,6 +1342,86 @@ static void test_open_path_refuses_before_open(void **state)
     scratch_remove(&t.s);
 }
 
+/* ---- The fault back end's moving stop (io_fault_stop_after) ---- */
+
+static void test_fault_stop_after_moves_the_stop(void **state)
+{
+    static const uint8_t none[1];
+    struct alloc_acct acct;
+    vhdx_io base, mem, f;
+    uint8_t buf[2048], back[2048];
+    size_t got = 0;
+    struct io_fault_stats st;
+    (void)state;
+    memset(buf, 0xab, sizeof(buf));
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(vhdx_io_from_memory(none, 0, &base), VHDX_OK);
+    assert_status(io_overlay_create(&base, &acct, 0, &mem), VHDX_OK);
+    assert_status(io_fault_create(&mem, &acct, UINT64_MAX, &f), VHDX_OK);
+    for (int i = 0; i < 3; i++)
+        assert_status(f.write(f.ctx, buf, 512, (uint64_t)i * 512), VHDX_OK);
+    /* Two more mutations reach the file, the third fails, and so does all after it. */
+    io_fault_stop_after(&f, 2);
+    io_fault_set_torn(&f, 512);
+    assert_status(f.write(f.ctx, buf, 512, 1536), VHDX_OK);
+    assert_status(f.truncate(f.ctx, 8192), VHDX_OK);
+    assert_status(f.flush(f.ctx), VHDX_OK);
+    assert_status(f.write(f.ctx, buf, sizeof(buf), 4096), VHDX_E_IO);
+    assert_status(f.flush(f.ctx), VHDX_E_IO);
+    assert_status(f.truncate(f.ctx, 0), VHDX_E_IO);
+    st = io_fault_stats(&f);
+    assert_int_equal(st.writes, 4);
+    assert_int_equal(st.truncates, 1);
+    assert_int_equal(st.flushes, 1);
+    assert_int_equal(st.refused, 3);
+    assert_int_equal(st.torn, 512);
+    assert_true(st.stopped);
+    /* The stopping write landed torn: its first 512 bytes, nothing after. */
+    memset(back, 0, sizeof(back));
+    assert_status(mem.read(mem.ctx, back, sizeof(back), 4096, &got), VHDX_OK);
+    assert_int_equal(got, 2048);
+    assert_memory_equal(back, buf, 512);
+    for (size_t i = 512; i < sizeof(back); i++)
+        assert_int_equal(back[i], 0);
+    /* A stopped back end stays stopped, whatever stop comes later. */
+    io_fault_stop_after(&f, 5);
+    assert_status(f.write(f.ctx, buf, 512, 0), VHDX_E_IO);
+    assert_int_equal(io_fault_stats(&f).writes, 4);
+    vhdx_io_close(&f);
+
+    /* 0: stopped at once, before any mutation or flush. */
+    assert_status(io_fault_create(&mem, &acct, UINT64_MAX, &f), VHDX_OK);
+    io_fault_stop_after(&f, 0);
+    assert_true(io_fault_stats(&f).stopped);
+    assert_status(f.flush(f.ctx), VHDX_E_IO);
+    assert_status(f.write(f.ctx, buf, 512, 0), VHDX_E_IO);
+    assert_int_equal(io_fault_stats(&f).refused, 2);
+    vhdx_io_close(&f);
+
+    /* Counted from the mutations already made; UINT64_MAX never stops. */
+    assert_status(io_fault_create(&mem, &acct, 1, &f), VHDX_OK);
+    assert_status(f.write(f.ctx, buf, 512, 0), VHDX_OK);
+    io_fault_stop_after(&f, UINT64_MAX);
+    for (int i = 0; i < 100; i++)
+        assert_status(f.write(f.ctx, buf, 512, 0), VHDX_OK);
+    assert_false(io_fault_stats(&f).stopped);
+    io_fault_stop_after(&f, 1);
+    assert_status(f.write(f.ctx, buf, 512, 0), VHDX_OK);
+    assert_status(f.write(f.ctx, buf, 512, 0), VHDX_E_IO);
+    assert_int_equal(io_fault_stats(&f).writes, 102);
+    vhdx_io_close(&f);
+
+    /* Another back end: no effect, and no stats. */
+    io_fault_stop_after(&mem, 0);
+    assert_status(mem.write(mem.ctx, buf, 512, 0), VHDX_OK);
+    assert_int_equal(io_fault_stats(&mem).writes, 0);
+    assert_false(io_fault_stats(&mem).stopped);
+    io_fault_stop_after(NULL, 0);
+    vhdx_io_close(&mem);
+    vhdx_io_close(&base);
+    assert_int_equal(acct.in_use, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1385,6 +1466,7 @@ int main(void)
         cmocka_unit_test(test_path_bad_arguments_refused),
         cmocka_unit_test(test_path_overlong_value_refused),
         cmocka_unit_test(test_open_path_refuses_before_open),
+        cmocka_unit_test(test_fault_stop_after_moves_the_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

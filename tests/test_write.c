@@ -10,8 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -329,6 +331,244 @@ static void test_create_is_atomic_to_a_reader(void **state)
         assert_null(img);
         mf_free(&m);
     }
+}
+
+/* ---- Unsealed builds (vhdx_create_open) ---- */
+
+/* Whether [off, off + len) of the file is all zeros. */
+static bool file_zero(const vhdx_io *file, uint64_t off, size_t len)
+{
+    uint8_t *buf = malloc(len);
+    size_t got = 0;
+    bool zero = true;
+    assert_non_null(buf);
+    assert_status(file->read(file->ctx, buf, len, off, &got), VHDX_OK);
+    assert_int_equal(got, len);
+    for (size_t i = 0; i < len && zero; i++)
+        zero = buf[i] == 0;
+    free(buf);
+    return zero;
+}
+
+/*
+ * A build writes data, BAT entries and a release without the log and
+ * without a flush; the file stays refused by its signature; vhdx_finish
+ * seals it with exactly two flushes and the headers as created.
+ */
+static void test_create_open_builds_unsealed_then_seals(void **state)
+{
+    struct memfile m;
+    struct alloc_acct acct;
+    vhdx_create_options c = dyn(64 * MiB, (uint32_t)MiB);
+    uint8_t fwg0[16], dwg0[16], log0[16], fwg[16], dwg[16], log[16];
+    uint8_t *data = malloc(2 * MiB), *back = malloc(2 * MiB);
+    uint64_t seq0, seq;
+    vhdx_image *img = NULL, *reader = NULL;
+    vhdx_open_options o = opts(0);
+    vhdx_io f, g;
+    vhdx_info info;
+    (void)state;
+    assert_non_null(data);
+    assert_non_null(back);
+    alloc_acct_init(&acct, NULL, 0);
+    mf_init(&m);
+    assert_status(io_fault_create(&m.io, &acct, UINT64_MAX, &f), VHDX_OK);
+    g = borrow(&f);
+    assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_OK);
+    header_guids(&m.io, 2, fwg0, dwg0, log0, &seq0);
+    assert_int_equal(seq0, 2);
+    fill(data, (size_t)(2 * MiB), 5);
+    /* Blocks 3-4 whole, 512 bytes in 40 more, block 10 zeroed, block 63 written then discarded. */
+    assert_status(vhdx_write(img, 3 * MiB, data, (size_t)(2 * MiB)), VHDX_OK);
+    for (uint64_t b = 11; b < 51; b++)
+        assert_status(vhdx_write(img, b * MiB + 512, data, 512), VHDX_OK);
+    assert_status(vhdx_write_zeroes(img, 10 * MiB, MiB), VHDX_OK);
+    assert_status(vhdx_write(img, 63 * MiB, data, 4096), VHDX_OK);
+    assert_status(vhdx_discard(img, 63 * MiB, MiB, NULL), VHDX_OK);
+    /* No flush, no log, no header change, no signature: every reader refuses the file. */
+    assert_int_equal(io_fault_stats(&f).flushes, 0);
+    assert_true(file_zero(&m.io, 0, 8));
+    assert_true(file_zero(&m.io, MiB, (size_t)MiB));
+    header_guids(&m.io, 2, fwg, dwg, log, &seq);
+    assert_int_equal(seq, seq0);
+    g = borrow(&m.io);
+    {
+        vhdx_open_options ro = opts(0);
+        assert_status(vhdx_open(&g, &ro, &reader), VHDX_E_SIGNATURE);
+        assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_SIGNATURE, "file_identifier.signature");
+        assert_null(reader);
+    }
+    /* The handle reads what it wrote. */
+    assert_status(vhdx_read(img, 3 * MiB, back, (size_t)(2 * MiB)), VHDX_OK);
+    assert_memory_equal(back, data, (size_t)(2 * MiB));
+    assert_int_equal(extent_at(img, 63 * MiB).kind, VHDX_EXTENT_ZERO);
+    /* The seal: the batch applied, the released tail trimmed, flush, signature, flush. */
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_int_equal(io_fault_stats(&f).flushes, 2);
+    assert_false(file_zero(&m.io, 0, 8));
+    assert_true(file_zero(&m.io, MiB, (size_t)MiB));
+    header_guids(&m.io, 2, fwg, dwg, log, &seq);
+    assert_int_equal(seq, seq0);
+    assert_memory_equal(fwg, fwg0, 16);
+    assert_memory_equal(dwg, dwg0, 16);
+    assert_true(nil(log));
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.blocks_allocated, 2 + 40);
+    /* Data from 4 MiB (log 1, metadata 1, BAT 1): 42 blocks, the discarded one trimmed. */
+    assert_int_equal(mf_size(&m.io), 4 * MiB + 42 * MiB);
+    /* Sealed: the next change is an ordinary logged session with new GUIDs. */
+    assert_status(vhdx_write(img, 60 * MiB, data, 4096), VHDX_OK);
+    header_guids(&m.io, 2, fwg, dwg, log, &seq);
+    assert_int_equal(seq, seq0 + 2);
+    assert_memory_not_equal(fwg, fwg0, 16);
+    assert_memory_not_equal(dwg, dwg0, 16);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    vhdx_io_close(&f);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_read(img, 3 * MiB, back, (size_t)(2 * MiB)), VHDX_OK);
+    assert_memory_equal(back, data, (size_t)(2 * MiB));
+    for (uint64_t b = 11; b < 51; b++) {
+        assert_status(vhdx_read(img, b * MiB, back, 1024), VHDX_OK);
+        assert_memory_equal(back + 512, data, 512);
+    }
+    assert_int_equal(extent_at(img, 10 * MiB).kind, VHDX_EXTENT_ZERO);
+    assert_status(vhdx_read(img, 60 * MiB, back, 4096), VHDX_OK);
+    assert_memory_equal(back, data, 4096);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+    free(data);
+    free(back);
+}
+
+/* Closed before vhdx_finish, or failed half-way: the file stays refused. */
+static void test_create_open_unfinished_stays_refused(void **state)
+{
+    struct memfile m;
+    struct alloc_acct acct;
+    vhdx_create_options c = dyn(16 * MiB, (uint32_t)MiB);
+    uint8_t data[4096];
+    uint64_t total;
+    vhdx_image *img = NULL;
+    vhdx_open_options o = opts(0);
+    vhdx_io f, g;
+    (void)state;
+    fill(data, sizeof(data), 9);
+    alloc_acct_init(&acct, NULL, 0);
+    /* Closed without vhdx_finish. */
+    mf_init(&m);
+    g = borrow(&m.io);
+    assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_OK);
+    vhdx_close(img);
+    g = borrow(&m.io);
+    o = opts(0);
+    assert_status(vhdx_open(&g, &o, &img), VHDX_E_SIGNATURE);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_SIGNATURE, "file_identifier.signature");
+    /* And it cannot be taken for an unsealed build again: the file is not empty. */
+    g = borrow(&m.io);
+    assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    mf_free(&m);
+    /* The back end fails at each write or truncate of a build: refused every time. */
+    mf_init(&m);
+    assert_status(io_fault_create(&m.io, &acct, UINT64_MAX, &f), VHDX_OK);
+    g = borrow(&f);
+    assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 5 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    /* truncate, metadata, 2 region tables, 2 headers, identifier; data, truncate, BAT; signature */
+    total = io_fault_stats(&f).writes + io_fault_stats(&f).truncates;
+    assert_int_equal(total, 11);
+    vhdx_io_close(&f);
+    mf_free(&m);
+    for (uint64_t n = 0; n < total; n++) {
+        vhdx_status st;
+        mf_init(&m);
+        assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
+        g = borrow(&f);
+        o = opts(0);
+        st = vhdx_create_open(&g, &c, &o, &img);
+        if (st == VHDX_OK) {
+            st = vhdx_write(img, 5 * MiB, data, sizeof(data));
+            if (st == VHDX_OK)
+                st = vhdx_finish(img);
+            assert_status(st, VHDX_E_IO);
+            assert_status(vhdx_finish(img), VHDX_E_BAD_STATE);
+            vhdx_close(img);
+        } else {
+            assert_status(st, VHDX_E_IO);
+            assert_null(img);
+        }
+        assert_true(io_fault_stats(&f).stopped);
+        vhdx_io_close(&f);
+        g = borrow(&m.io);
+        o = opts(0);
+        st = vhdx_open(&g, &o, &img);
+        assert_true(st == VHDX_E_SIGNATURE || (n == 0 && st == VHDX_E_TRUNCATED));
+        assert_null(img);
+        mf_free(&m);
+    }
+    /* Refusals. */
+    mf_init(&m);
+    g = borrow(&m.io);
+    c.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_open(&g, &c, NULL, &img), VHDX_E_UNSUPPORTED);
+    c.type = VHDX_DISK_DYNAMIC;
+    g = borrow(&m.io);
+    assert_status(vhdx_create_open(&g, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_open(NULL, &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_int_equal(mf_size(&m.io), 0);
+    mf_free(&m);
+}
+
+/* vhdx_create_open_path: the file exists from the start, refused until sealed. */
+static void test_create_open_path(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-open-XXXXXX", path[256], missing[256];
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[4096], back[4096];
+    vhdx_image *img = NULL;
+    vhdx_open_options o = opts(0);
+    (void)state;
+    fill(data, sizeof(data), 4);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/new.vhdx", dir);
+    snprintf(missing, sizeof(missing), "%s/no/new.vhdx", dir);
+    assert_status(vhdx_create_open_path(missing, &c, NULL, &img), VHDX_E_MISSING);
+    assert_status(vhdx_create_open_path(path, &c, NULL, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 2 * MiB, data, sizeof(data)), VHDX_OK);
+    /* Another reader now: refused by the signature. */
+    {
+        vhdx_image *other = NULL;
+        o = opts(0);
+        assert_status(vhdx_open_path(path, &o, &other), VHDX_E_SIGNATURE);
+        assert_null(other);
+    }
+    {
+        vhdx_image *dup = NULL;
+        assert_status(vhdx_create_open_path(path, &c, NULL, &dup), VHDX_E_DUPLICATE);
+        assert_null(dup);
+    }
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    o = opts(0);
+    assert_status(vhdx_open_path(path, &o, &img), VHDX_OK);
+    assert_status(vhdx_read(img, 2 * MiB, back, sizeof(back)), VHDX_OK);
+    assert_memory_equal(back, data, sizeof(data));
+    vhdx_close(img);
+    /* Closed unsealed: left for the caller to remove, and refused. */
+    assert_int_equal(unlink(path), 0);
+    assert_status(vhdx_create_open_path(path, &c, NULL, &img), VHDX_OK);
+    vhdx_close(img);
+    o = opts(0);
+    assert_status(vhdx_open_path(path, &o, &img), VHDX_E_SIGNATURE);
+    c.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_open_path(missing, &c, NULL, &img), VHDX_E_UNSUPPORTED);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /* ---- The write session ---- */
@@ -863,6 +1103,9 @@ int main(void)
         cmocka_unit_test(test_create_refuses_bad_options),
         cmocka_unit_test(test_create_refuses_non_empty_file_and_bad_parent_options),
         cmocka_unit_test(test_create_is_atomic_to_a_reader),
+        cmocka_unit_test(test_create_open_builds_unsealed_then_seals),
+        cmocka_unit_test(test_create_open_unfinished_stays_refused),
+        cmocka_unit_test(test_create_open_path),
         cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
         cmocka_unit_test(test_allocations_are_batched_into_one_entry),
         cmocka_unit_test(test_full_batch_commits_before_growing),

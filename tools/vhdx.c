@@ -1781,16 +1781,20 @@ struct source {
 };
 
 /*
- * Whether [off, end) of SRC reads as zeros without reading it: ZERO
+ * Finds the first range of [pos, end) of SRC that may hold data: *ds..*de,
+ * in whole logical sectors of lss bytes (pos and end are multiples of it).
+ * Everything else in [pos, end) reads as zeros without reading it: ZERO
  * extents of a VHDX, holes of a sparse raw file, the padding after a raw
- * file's end. *hole false means: read it to find out.
+ * file's end. *ds == end when there is no data.
  */
-static int source_hole(struct source *s, uint64_t off, uint64_t end, bool *hole)
+static int source_next_data(struct source *s, uint64_t pos, uint64_t end, uint32_t lss,
+                            uint64_t *ds, uint64_t *de)
 {
-    off_t d;
+    off_t d, h;
 
-    *hole = false;
+    *ds = *de = end;
     if (s->img != NULL) {
+        uint64_t off = pos;
         while (off < end) {
             if (s->ext.length == 0 || off < s->ext.offset ||
                 off - s->ext.offset >= s->ext.length) {
@@ -1798,22 +1802,47 @@ static int source_hole(struct source *s, uint64_t off, uint64_t end, bool *hole)
                 if (rc != CLI_EXIT_OK)
                     return rc;
             }
-            if (s->ext.kind != VHDX_EXTENT_ZERO)
+            if (s->ext.kind != VHDX_EXTENT_ZERO) {
+                /* Data up to the first ZERO extent (extents hold whole sectors). */
+                *ds = off;
+                while (off < end && s->ext.kind != VHDX_EXTENT_ZERO) {
+                    off = s->ext.offset + s->ext.length;
+                    if (off < end) {
+                        int rc = map_at(s->path, s->img, s->fs, off, s->size, &s->ext);
+                        if (rc != CLI_EXIT_OK)
+                            return rc;
+                    }
+                }
+                *de = off < end ? off : end;
                 return CLI_EXIT_OK;
+            }
             off = s->ext.offset + s->ext.length;
         }
-        *hole = true;
         return CLI_EXIT_OK;
     }
-    if (off >= s->size) {
-        *hole = true;
+    if (pos >= s->size)
+        return CLI_EXIT_OK;
+    d = lseek(s->fd, (off_t)pos, SEEK_DATA);
+    if (d < 0) {
+        if (errno == ENXIO)
+            return CLI_EXIT_OK; /* no data from pos to the end of the file */
+        /* No SEEK_DATA (or a device): all of it may be data. */
+        *ds = pos;
+        *de = end;
         return CLI_EXIT_OK;
     }
-    d = lseek(s->fd, (off_t)off, SEEK_DATA);
-    if (d < 0)
-        *hole = errno == ENXIO; /* no data up to the end; other errors: read it */
+    if ((uint64_t)d >= end)
+        return CLI_EXIT_OK;
+    h = lseek(s->fd, d, SEEK_HOLE);
+    *ds = (uint64_t)d / lss * lss;
+    if (*ds < pos)
+        *ds = pos;
+    if (h < 0 || (uint64_t)h >= end || (uint64_t)h >= s->size)
+        *de = end;
     else
-        *hole = (uint64_t)d >= end;
+        *de = ((uint64_t)h + lss - 1) / lss * lss;
+    if (*de > end)
+        *de = end;
     return CLI_EXIT_OK;
 }
 
@@ -1855,12 +1884,14 @@ static int write_run(const char *dst, vhdx_image *out, const struct cli_findings
 }
 
 /*
- * Copies SRC into the new image `out` block by block: a block that reads
- * as zeros is not written (it stays unallocated), runs of data blocks are
- * written whole with vhdx_write.
+ * Copies SRC into the new image `out`: only the ranges of SRC that may hold
+ * data are read (source_next_data), and of those only the ones that are not
+ * all zeros are written, in runs of consecutive data of up to RUN_BYTES.
+ * A block that gets no data stays unallocated.
  */
 static int copy_to_vhdx(struct source *s, uint64_t vsize, const char *dst, vhdx_image *out,
-                        const struct cli_findings *ofs, uint32_t block, struct progress *pg)
+                        const struct cli_findings *ofs, uint32_t block, uint32_t lss,
+                        struct progress *pg)
 {
     size_t cap = block >= RUN_BYTES ? block : RUN_BYTES / block * block;
     uint8_t *buf = malloc(cap);
@@ -1873,35 +1904,36 @@ static int copy_to_vhdx(struct source *s, uint64_t vsize, const char *dst, vhdx_
         return CLI_EXIT_USAGE;
     }
     progress_update(pg, 0);
-    while (off < vsize) {
+    while (rc == CLI_EXIT_OK && off < vsize) {
         uint64_t end = vsize - off < block ? vsize : off + block;
-        size_t n = (size_t)(end - off);
-        bool hole;
-
-        rc = source_hole(s, off, end, &hole);
-        if (rc != CLI_EXIT_OK)
-            break;
-        if (!hole) {
-            if (run_len + n > cap) {
+        uint64_t pos = off;
+        while (pos < end) {
+            uint64_t ds, de;
+            size_t n;
+            rc = source_next_data(s, pos, end, lss, &ds, &de);
+            if (rc != CLI_EXIT_OK || ds >= end)
+                break;
+            n = (size_t)(de - ds);
+            /* A gap, or no room left, ends the run. */
+            if (run_len != 0 && (ds != run_start + run_len || run_len + n > cap)) {
                 rc = write_run(dst, out, ofs, run_start, buf, &run_len);
                 if (rc != CLI_EXIT_OK)
                     break;
             }
-            rc = source_read(s, off, buf + run_len, n);
+            if (n > cap - run_len)
+                n = cap - run_len;
+            rc = source_read(s, ds, buf + run_len, n);
             if (rc != CLI_EXIT_OK)
                 break;
-            hole = all_zero(buf + run_len, n);
-            if (!hole) {
+            if (all_zero(buf + run_len, n)) {
+                if (run_len != 0)
+                    rc = write_run(dst, out, ofs, run_start, buf, &run_len);
+            } else {
                 if (run_len == 0)
-                    run_start = off;
+                    run_start = ds;
                 run_len += n;
             }
-        }
-        /* A zero block ends the run. */
-        if (hole && run_len != 0) {
-            rc = write_run(dst, out, ofs, run_start, buf, &run_len);
-            if (rc != CLI_EXIT_OK)
-                break;
+            pos = ds + n;
         }
         off = end;
         progress_update(pg, off);
@@ -2058,7 +2090,16 @@ static int convert_to_vhdx(const char *src, const char *dst, struct create_setti
             rc = CLI_EXIT_OK;
     }
     if (rc == CLI_EXIT_OK) {
-        vhdx_status st = vhdx_create_path(dst, &co, NULL, NULL);
+        /* Built unsealed: no reader accepts DST until vhdx_finish seals it. */
+        vhdx_limits limits = vhdx_limits_default();
+        vhdx_open_options oo;
+        vhdx_status st;
+        limits.max_memory = (uint64_t)4096 << 20;
+        memset(&oo, 0, sizeof(oo));
+        oo.limits = &limits;
+        oo.on_diag = cli_findings_collect;
+        oo.diag_ctx = &ofs;
+        st = vhdx_create_open_path(dst, &co, &oo, &out);
         if (st != VHDX_OK) {
             fputs(PROG " convert: ", stderr);
             print_path(stderr, dst);
@@ -2066,7 +2107,6 @@ static int convert_to_vhdx(const char *src, const char *dst, struct create_setti
             close_source(&s, info);
             return create_failure_exit(st);
         }
-        rc = open_writable(dst, &ofs, &out);
         oinfo = malloc(sizeof(*oinfo));
         if (rc == CLI_EXIT_OK && oinfo == NULL) {
             fprintf(stderr, PROG " convert: out of memory\n");
@@ -2076,7 +2116,8 @@ static int convert_to_vhdx(const char *src, const char *dst, struct create_setti
             rc = get_info(dst, out, oinfo);
         if (rc == CLI_EXIT_OK) {
             pg.total = vsize;
-            rc = copy_to_vhdx(&s, vsize, dst, out, &ofs, oinfo->block_size, &pg);
+            rc = copy_to_vhdx(&s, vsize, dst, out, &ofs, oinfo->block_size,
+                              oinfo->logical_sector_size, &pg);
         }
         if (rc == CLI_EXIT_OK)
             rc = finish_writing(dst, out, &ofs);

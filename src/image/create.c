@@ -239,7 +239,11 @@ static vhdx_status write_fixed_bat(vhdx_io *io, const struct layout *l, uint8_t 
     return VHDX_OK;
 }
 
-vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *o)
+/*
+ * Writes the whole new image into the empty file behind io, except the
+ * identifier's 8-byte signature, and flushes nothing.
+ */
+static vhdx_status create_unsealed(vhdx_io *io, const vhdx_create_options *o)
 {
     /* 1 MiB of scratch: the header section pieces, the metadata, BAT chunks. */
     const size_t cap = (size_t)VHDX_MiB;
@@ -248,11 +252,11 @@ vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *o)
     struct header h;
     struct region_table *rt = NULL;
     struct metadata_table *mt = NULL;
-    uint8_t *buf = NULL, sig[SIGNATURE_SECTOR];
+    uint8_t *buf = NULL;
     uint64_t size = 1;
     vhdx_status st;
 
-    if (io == NULL || o == NULL || io->write == NULL || io->flush == NULL ||
+    if (io == NULL || o == NULL || io->read == NULL || io->write == NULL || io->flush == NULL ||
         io->truncate == NULL || io->size == NULL)
         return VHDX_E_INVALID_ARG;
     st = plan(o, &l);
@@ -325,21 +329,36 @@ vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *o)
     if (st == VHDX_OK)
         st = file_identifier_encode(&fi, buf, 64 * 1024);
     if (st == VHDX_OK) {
-        memcpy(sig, buf, SIGNATURE_SECTOR);
         memset(buf, 0, 8);
         st = write_all(io, 0, buf, 64 * 1024);
     }
-    if (st == VHDX_OK && io->flush(io->ctx) != VHDX_OK)
-        st = VHDX_E_IO;
-    if (st == VHDX_OK)
-        st = write_all(io, 0, sig, SIGNATURE_SECTOR);
-    if (st == VHDX_OK && io->flush(io->ctx) != VHDX_OK)
-        st = VHDX_E_IO;
 out:
     free(mt);
     free(rt);
     free(buf);
     return st;
+}
+
+vhdx_status image_seal(vhdx_io *io)
+{
+    uint8_t sig[SIGNATURE_SECTOR];
+    size_t got = 0;
+
+    /* Everything else durable first: only then may the file become an image. */
+    if (io->flush(io->ctx) != VHDX_OK)
+        return VHDX_E_IO;
+    if (io->read(io->ctx, sig, sizeof(sig), 0, &got) != VHDX_OK || got != sizeof(sig))
+        return VHDX_E_IO;
+    memcpy(sig, VHDX_SIG_FILE, 8);
+    if (write_all(io, 0, sig, sizeof(sig)) != VHDX_OK || io->flush(io->ctx) != VHDX_OK)
+        return VHDX_E_IO;
+    return VHDX_OK;
+}
+
+vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *o)
+{
+    vhdx_status st = create_unsealed(io, o);
+    return st == VHDX_OK ? image_seal(io) : st;
 }
 
 /* The directory part of path ("." when there is none), into out. */
@@ -454,5 +473,93 @@ vhdx_status vhdx_create_path(const char *path, const vhdx_create_options *option
             st = VHDX_E_IO;
         close(dfd);
     }
+    return st;
+}
+
+vhdx_status vhdx_create_open(vhdx_io *io, const vhdx_create_options *options,
+                             const vhdx_open_options *open_options, vhdx_image **out)
+{
+    vhdx_open_options oo;
+    vhdx_status st;
+
+    if (out != NULL)
+        *out = NULL;
+    if (io == NULL)
+        return VHDX_E_INVALID_ARG;
+    if (out == NULL || options == NULL)
+        st = VHDX_E_INVALID_ARG;
+    else if (options->type == VHDX_DISK_DIFFERENCING)
+        st = VHDX_E_UNSUPPORTED;
+    else
+        st = create_unsealed(io, options);
+    if (st != VHDX_OK) {
+        vhdx_io_close(io);
+        return st;
+    }
+    if (open_options != NULL)
+        oo = *open_options;
+    else
+        memset(&oo, 0, sizeof(oo));
+    oo.flags |= VHDX_OPEN_WRITABLE;
+    return image_open(io, &oo, "", "", 0, NULL, IMAGE_OPEN_UNSEALED, out);
+}
+
+vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *options,
+                                  const vhdx_open_options *open_options, vhdx_image **out)
+{
+    char dir[4096], real_dir[PATH_MAX], real[PATH_MAX + 256];
+    const char *base;
+    vhdx_open_options oo;
+    vhdx_io io;
+    vhdx_status st;
+    int fd, dfd;
+
+    if (out != NULL)
+        *out = NULL;
+    if (path == NULL || options == NULL || out == NULL || path[0] == '\0')
+        return VHDX_E_INVALID_ARG;
+    if (options->type == VHDX_DISK_DIFFERENCING)
+        return VHDX_E_UNSUPPORTED;
+    st = dir_of(path, dir, sizeof(dir));
+    if (st != VHDX_OK)
+        return st;
+    if (realpath(dir, real_dir) == NULL)
+        return errno == ENOENT ? VHDX_E_MISSING : VHDX_E_IO;
+    base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    if (base[0] == '\0' ||
+        snprintf(real, sizeof(real), "%s/%s", strcmp(real_dir, "/") == 0 ? "" : real_dir, base) >=
+            (int)sizeof(real))
+        return VHDX_E_RANGE;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno == EEXIST ? VHDX_E_DUPLICATE : errno == ENOENT ? VHDX_E_MISSING : VHDX_E_IO;
+    st = vhdx_io_from_fd(fd, 1, 1, &io);
+    if (st != VHDX_OK) {
+        close(fd);
+        unlink(path);
+        return st;
+    }
+    /* The name is durable from the start; the content becomes an image at the seal. */
+    dfd = open(real_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0)
+        st = VHDX_E_IO;
+    if (dfd >= 0)
+        close(dfd);
+    if (st == VHDX_OK)
+        st = create_unsealed(&io, options);
+    if (st != VHDX_OK) {
+        vhdx_io_close(&io);
+        unlink(path);
+        return st;
+    }
+    if (open_options != NULL)
+        oo = *open_options;
+    else
+        memset(&oo, 0, sizeof(oo));
+    oo.flags |= VHDX_OPEN_WRITABLE;
+    st = image_open(&io, &oo, real_dir, real, 0, NULL, IMAGE_OPEN_UNSEALED, out);
+    if (st != VHDX_OK)
+        unlink(path);
     return st;
 }

@@ -43,6 +43,9 @@ struct vhdx_image {
     struct diag_sink sink;
     vhdx_status first_error;
     bool failed; /* sticky: the back end failed during a read */
+    /* Built by vhdx_create_open and not yet sealed: the file has no
+       signature, and the writer changes metadata in place, without the log. */
+    bool unsealed;
 
     uint64_t file_size;
     struct file_identifier identifier;
@@ -127,8 +130,13 @@ struct open_chain {
  * path ("" otherwise): the built-in parent resolution works from the
  * directory, and the path identifies the file in its chain.
  */
+#define IMAGE_OPEN_CHECK 1u    /* vhdx_check: go on past errors where possible */
+#define IMAGE_OPEN_UNSEALED 2u /* the file of vhdx_create_open: no signature yet */
 MUST_USE vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
                                 const char *path, uint32_t depth, const struct open_chain *chain,
-                                bool check_mode, vhdx_image **out);
+                                unsigned mode, vhdx_image **out);
+
+/* Makes the unsealed file behind io an image: flush, the signature, flush. */
+MUST_USE vhdx_status image_seal(vhdx_io *io);
 
 #endif

@@ -143,6 +143,15 @@ static vhdx_status load_identifier(struct vhdx_image *img)
     st = read_alloc(img, 0, FILE_IDENTIFIER_SIZE, &buf);
     if (st != VHDX_OK)
         return io_failure(img, st, "the file identifier", 0, FILE_IDENTIFIER_SIZE);
+    /* vhdx_create_open's file: the signature comes at the seal; its place is zeros. */
+    if (img->unsealed) {
+        static const uint8_t none[8];
+        if (memcmp(buf, none, sizeof(none)) != 0) {
+            acct_free(&img->acct, buf, FILE_IDENTIFIER_SIZE);
+            return VHDX_E_STATE;
+        }
+        memcpy(buf, VHDX_SIG_FILE, 8);
+    }
     st = file_identifier_decode(buf, FILE_IDENTIFIER_SIZE, &img->identifier, sink_at(img, 0));
     acct_free(&img->acct, buf, FILE_IDENTIFIER_SIZE);
     if (st != VHDX_OK)
@@ -802,7 +811,8 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
             if (slash != NULL)
                 *(slash == parent_dir ? slash + 1 : slash) = '\0';
         }
-        st = image_open(&io, &img->options, parent_dir, resolved, img->depth + 1, &link, check_mode,
+        st = image_open(&io, &img->options, parent_dir, resolved, img->depth + 1, &link,
+                        check_mode ? IMAGE_OPEN_CHECK : 0u,
                         &parent);
         if (st != VHDX_OK) {
             vhdx_close(parent); /* check mode hands back a handle even on errors */
@@ -895,8 +905,9 @@ static vhdx_image *image_new(const vhdx_open_options *options, vhdx_status *st)
 
 vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
                        const char *path, uint32_t depth, const struct open_chain *chain,
-                       bool check_mode, vhdx_image **out)
+                       unsigned mode, vhdx_image **out)
 {
+    bool check_mode = (mode & IMAGE_OPEN_CHECK) != 0;
     vhdx_image *img;
     vhdx_status st;
     const vhdx_open_options *opts;
@@ -911,6 +922,7 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
     img->io = *io;
     memset(io, 0, sizeof(*io));
     img->depth = depth;
+    img->unsealed = (mode & IMAGE_OPEN_UNSEALED) != 0;
     snprintf(img->dir, sizeof(img->dir), "%s", dir != NULL ? dir : "");
     snprintf(img->path, sizeof(img->path), "%s", path != NULL ? path : "");
 
@@ -949,7 +961,7 @@ vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options, vhdx_image 
 {
     if (io == NULL || out == NULL)
         return VHDX_E_INVALID_ARG;
-    return image_open(io, options, "", "", 0, NULL, false, out);
+    return image_open(io, options, "", "", 0, NULL, 0u, out);
 }
 
 void vhdx_close(vhdx_image *img)
@@ -1021,7 +1033,7 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     opts.flags &= ~VHDX_OPEN_WRITABLE;
     opts.on_diag = check_count;
     opts.diag_ctx = &cc;
-    st = image_open(io, &opts, dir, path, 0, NULL, true, &img);
+    st = image_open(io, &opts, dir, path, 0, NULL, IMAGE_OPEN_CHECK, &img);
     if (img == NULL)
         return st; /* the handle itself could not be allocated */
     vhdx_close(img);
@@ -1047,7 +1059,7 @@ vhdx_status vhdx_open_path(const char *path, const vhdx_open_options *options, v
     st = io_path_open_image(path, writable, &io, dir, sizeof(dir), real, sizeof(real));
     if (st != VHDX_OK)
         return st;
-    return image_open(&io, options, dir, real, 0, NULL, false, out);
+    return image_open(&io, options, dir, real, 0, NULL, 0u, out);
 }
 
 vhdx_status vhdx_check_path(const char *path, const vhdx_open_options *options,

@@ -27,6 +27,10 @@
  * Nothing can read it before that update, so no file state has a LogGuid
  * without a valid entry (the window [S]'s order leaves open, which openvmm
  * narrows with an empty entry). docs/WRITER.md explains the choice.
+ *
+ * An unsealed image (vhdx_create_open) has no signature, so no reader
+ * accepts it: its batch is applied in place without the log or a flush,
+ * and vhdx_finish seals it (image_seal: flush, signature, flush).
  */
 #include <string.h>
 
@@ -288,9 +292,25 @@ static vhdx_status write_headers(struct vhdx_image *img, const struct header_cha
     return st == VHDX_OK ? VHDX_OK : fail(img, st);
 }
 
+/* Writes the batch to its places in the file and empties it. */
+static vhdx_status txn_apply(struct vhdx_image *img)
+{
+    struct writer *w = img->writer;
+    vhdx_status st = VHDX_OK;
+    for (size_t i = 0; i < w->nzeros && st == VHDX_OK; i++)
+        st = io_write_zeros(img, w->zeros[i].off, w->zeros[i].len);
+    for (size_t i = 0; i < w->npages && st == VHDX_OK; i++)
+        st = io_write(img, w->pages[i].off, w->pages[i].data, PAGE);
+    if (st == VHDX_OK)
+        txn_clear(img);
+    return st;
+}
+
 /*
  * Commits the batch as one log entry (the protocol in the comment at the
- * top). An empty batch only flushes what is unflushed.
+ * top). An empty batch only flushes what is unflushed. An unsealed image's
+ * batch is only applied in place: no reader accepts the file yet, so there
+ * is nothing to keep consistent until the seal (vhdx_finish).
  */
 static vhdx_status txn_commit(struct vhdx_image *img)
 {
@@ -303,6 +323,8 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     struct log_entry_header hdr;
     vhdx_status st;
 
+    if (img->unsealed)
+        return txn_apply(img);
     if (w->npages == 0 && w->nzeros == 0)
         return w->unflushed ? io_flush(img) : VHDX_OK;
     st = io_flush(img);
@@ -387,12 +409,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     w->head = (uint32_t)((w->head + len) % log_length);
 
     /* Applied in place; durable at the next flush, which comes before any other entry. */
-    for (size_t i = 0; i < w->nzeros && st == VHDX_OK; i++)
-        st = io_write_zeros(img, w->zeros[i].off, w->zeros[i].len);
-    for (size_t i = 0; i < w->npages && st == VHDX_OK; i++)
-        st = io_write(img, w->pages[i].off, w->pages[i].data, PAGE);
-    if (st == VHDX_OK)
-        txn_clear(img);
+    st = txn_apply(img);
 out:
     acct_free(&img->acct, buf, len + PAGE);
     acct_free(&img->acct, payloads, cap_data * sizeof(*payloads));
@@ -476,7 +493,8 @@ static vhdx_status writer_begin(struct vhdx_image *img, struct writer **out)
     struct guid fwg, dwg;
     struct header_change c = {&fwg, &dwg, NULL};
     vhdx_status st = writer_get(img, out);
-    if (st != VHDX_OK || (*out)->guids_done)
+    /* An unsealed image's headers are new: vhdx_create_open generated its GUIDs. */
+    if (st != VHDX_OK || (*out)->guids_done || img->unsealed)
         return st;
     guid_generate(&fwg);
     guid_generate(&dwg);
@@ -519,7 +537,9 @@ static vhdx_status trim_tail(struct vhdx_image *img)
     size = round_up_mib(used);
     if (size >= img->file_size)
         return VHDX_OK;
-    if (img->io.truncate(img->io.ctx, size) != VHDX_OK || img->io.flush(img->io.ctx) != VHDX_OK)
+    /* An unsealed image's seal flushes next. */
+    if (img->io.truncate(img->io.ctx, size) != VHDX_OK ||
+        (!img->unsealed && img->io.flush(img->io.ctx) != VHDX_OK))
         return fail(img, VHDX_E_IO);
     w->file_end = size;
     img->file_size = size;
@@ -528,13 +548,38 @@ static vhdx_status trim_tail(struct vhdx_image *img)
 
 vhdx_status vhdx_flush(vhdx_image *img)
 {
+    vhdx_status st;
     if (img == NULL)
         return VHDX_E_INVALID_ARG;
     if (img->failed)
         return VHDX_E_BAD_STATE;
     if (img->writer == NULL)
         return VHDX_OK;
-    return txn_commit(img);
+    st = txn_commit(img);
+    if (st == VHDX_OK && img->unsealed && img->writer->unflushed)
+        st = io_flush(img);
+    return st;
+}
+
+/* vhdx_finish of an unsealed image: the batch applied, the tail trimmed, the seal. */
+static vhdx_status seal(struct vhdx_image *img)
+{
+    struct writer *w;
+    vhdx_status st;
+    if (img->failed)
+        return VHDX_E_BAD_STATE;
+    st = writer_get(img, &w);
+    if (st == VHDX_OK)
+        st = txn_commit(img);
+    if (st == VHDX_OK && w->released)
+        st = trim_tail(img);
+    if (st == VHDX_OK)
+        st = image_seal(&img->io) == VHDX_OK ? VHDX_OK : fail(img, VHDX_E_IO);
+    if (st != VHDX_OK)
+        return st;
+    w->unflushed = false;
+    img->unsealed = false;
+    return VHDX_OK;
 }
 
 vhdx_status vhdx_finish(vhdx_image *img)
@@ -542,7 +587,10 @@ vhdx_status vhdx_finish(vhdx_image *img)
     static const struct guid nil;
     struct header_change c = {NULL, NULL, &nil};
     struct writer *w;
-    vhdx_status st = vhdx_flush(img);
+    vhdx_status st;
+    if (img != NULL && img->unsealed)
+        return seal(img);
+    st = vhdx_flush(img);
     if (st != VHDX_OK || img->writer == NULL)
         return st;
     w = img->writer;
@@ -568,7 +616,8 @@ void image_writer_close(struct vhdx_image *img)
     struct writer *w = img->writer;
     if (w == NULL)
         return;
-    if (!img->failed)
+    /* An unsealed image stays so: only vhdx_finish makes it an image. */
+    if (!img->failed && !img->unsealed)
         status_ignore(vhdx_finish(img));
     txn_clear(img);
     acct_free(&img->acct, w->pages, w->cap * sizeof(*w->pages));

@@ -46,8 +46,9 @@ void io_fault_set_torn(vhdx_io *io, size_t bytes);
 /*
  * Moves the stop: from now on `more` mutating operations reach the base,
  * then the back end stops as above. 0 stops it now: every later write,
- * truncate and flush fails (a power loss between two operations). No
- * effect when `io` is not a fault back end.
+ * truncate and flush fails (a power loss between two operations).
+ * UINT64_MAX: never. A back end already stopped stays stopped. No effect
+ * when `io` is not a fault back end.
  */
 void io_fault_stop_after(vhdx_io *io, uint64_t more);
 

@@ -21,12 +21,31 @@
 /* Offsets are cast to off_t only after a check against INT64_MAX. */
 _Static_assert(sizeof(off_t) == sizeof(int64_t), "off_t must be 64 bits");
 
-/* One pread/pwrite call moves at most this much (Linux caps a call near 2 GiB anyway). */
+/* One pread call moves at most this much (Linux caps a call near 2 GiB anyway). */
 #define FD_CHUNK_MAX ((size_t)1 << 30)
+
+/*
+ * One pwrite call moves at most this much. Linux sizes the page-cache folios
+ * of new data by the write: fresh multi-megabyte folios made large writes
+ * (a convert's runs of up to 32 MiB) 1.5x slower and erratic on the
+ * benchmark machine (bench/README.md, "Writes"); 128 KiB is what cp uses.
+ */
+#define FD_WRITE_MAX ((size_t)128 << 10)
+
+/*
+ * Write-behind: after every WRITE_BEHIND bytes written, the kernel is asked
+ * to start writing the file's dirty pages back without waiting for them
+ * (Linux sync_file_range). The flush that ends a long run of writes, such as
+ * a convert's, then waits for the last of them only, instead of for all of
+ * them at once: on the convert benchmark (bench/README.md) the copy and the
+ * disk work at the same time. It is a hint: a failure changes nothing.
+ */
+#define WRITE_BEHIND ((uint64_t)64 << 20)
 
 struct fd_ctx {
     int fd;
     int own_fd;
+    uint64_t written; /* bytes written since write-behind last started */
 };
 
 static size_t chunk_len(size_t remaining)
@@ -75,9 +94,21 @@ static vhdx_status fd_read(void *ctx, void *buf, size_t len, uint64_t off, size_
     return VHDX_OK;
 }
 
+static void write_behind(struct fd_ctx *c, size_t len)
+{
+    c->written += len;
+    if (c->written < WRITE_BEHIND)
+        return;
+    c->written = 0;
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+        return; /* not supported here (a pipe, an old kernel): only slower */
+#endif
+}
+
 static vhdx_status fd_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
-    const struct fd_ctx *c = ctx;
+    struct fd_ctx *c = ctx;
     const uint8_t *p = buf;
     size_t done = 0;
     uint64_t end;
@@ -85,7 +116,8 @@ static vhdx_status fd_write(void *ctx, const void *buf, size_t len, uint64_t off
     if (!ck_add_u64(off, len, &end) || end > (uint64_t)INT64_MAX)
         return VHDX_E_RANGE;
     while (done < len) {
-        ssize_t n = pwrite(c->fd, p + done, chunk_len(len - done), (off_t)(off + done));
+        ssize_t n = pwrite(c->fd, p + done, len - done < FD_WRITE_MAX ? len - done : FD_WRITE_MAX,
+                           (off_t)(off + done));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -96,17 +128,19 @@ static vhdx_status fd_write(void *ctx, const void *buf, size_t len, uint64_t off
             return VHDX_E_IO;
         done += (size_t)n;
     }
+    write_behind(c, len);
     return VHDX_OK;
 }
 
 static vhdx_status fd_flush(void *ctx)
 {
-    const struct fd_ctx *c = ctx;
+    struct fd_ctx *c = ctx;
     int r;
 
     do
         r = fdatasync(c->fd);
     while (r != 0 && errno == EINTR);
+    c->written = 0;
     /* Some file systems and kernels lack fdatasync; fsync is the stronger fallback. */
     if (r != 0 && (errno == ENOSYS || errno == EINVAL)) {
         do
@@ -175,6 +209,7 @@ vhdx_status vhdx_io_from_fd(int fd, int writable, int own_fd, vhdx_io *out)
         return VHDX_E_NOMEM;
     c->fd = fd;
     c->own_fd = own_fd != 0;
+    c->written = 0;
 
     out->ctx = c;
     out->read = fd_read;
