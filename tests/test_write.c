@@ -1036,6 +1036,15 @@ static void test_write_refusals(void **state)
     uint64_t done = 7;
     vhdx_image *img;
     (void)state;
+    /* No handle. */
+    assert_status(vhdx_write(NULL, 0, data, sizeof(data)), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_write_zeroes(NULL, 0, 512), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_discard(NULL, 0, 512, &done), VHDX_E_INVALID_ARG);
+    assert_int_equal(done, 0);
+    assert_status(vhdx_flush(NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_finish(NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_resize(NULL, MiB, 0), VHDX_E_INVALID_ARG);
+    done = 7;
     mf_init(&m);
     assert_status(vhdx_create(&m.io, &c), VHDX_OK);
     img = open_io(&m.io, 0);

@@ -444,7 +444,7 @@ static vhdx_status txn_zero(struct vhdx_image *img, uint64_t off, uint64_t len)
 
 static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
 {
-    struct writer *w = img->writer;
+    struct writer *w;
     vhdx_status st;
     uint64_t size = 0;
     uint32_t sectors;
@@ -454,6 +454,7 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
         return VHDX_E_INVALID_ARG;
     if (img->failed)
         return VHDX_E_BAD_STATE;
+    w = img->writer;
     if (w != NULL) {
         *out = w;
         return VHDX_OK;
