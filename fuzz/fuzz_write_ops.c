@@ -4,7 +4,9 @@
  * The input makes an image with vhdx_create in an in-memory file (an
  * overlay over an empty memory back end), opens it writable through the
  * fault back end (src/io/fault.h), and applies a sequence of operations to
- * the image and to a byte array holding what the disk must read. Aborts on:
+ * the image and to a byte array holding what the disk must read. Or
+ * (byte 0 bit 7, dynamic or fixed) it builds the image unsealed: see
+ * "Unsealed builds" below. Aborts on:
  *   - a status other than VHDX_OK for a valid operation. Legitimate
  *     failures: VHDX_E_IO from an operation running while a crash is armed
  *     (the injected power loss), VHDX_E_LIMIT once the file holds half of
@@ -25,11 +27,43 @@
  * virtual size must be the durable one or one resized to since. What was
  * read then becomes the model.
  *
+ * Unsealed builds (include/vhdx.h, vhdx_create_open; docs/WRITER.md §1):
+ * with byte 0 bit 7 set and a dynamic or fixed type, vhdx_create_open makes
+ * the image in the empty file through the fault back end, with no
+ * signature, and returns the writable handle (differencing images ignore
+ * the bit). While the image is unsealed:
+ *   - write, zeroes, discard and resize run and are checked as above, and
+ *     must not flush the file (they change it in place, without the log);
+ *     nor may vhdx_create_open itself;
+ *   - flush runs as above and leaves the image unsealed: a fresh read-only
+ *     vhdx_open of the file must fail with VHDX_E_SIGNATURE, and (at the
+ *     start, after the first flush and after a crash) vhdx_check must
+ *     report that as its first error;
+ *   - finish and reopen (either way) first seal it with vhdx_finish, which
+ *     must return VHDX_OK (VHDX_E_IO while a crash is armed), then go on as
+ *     for an ordinary image. The seal must leave the signature on the file
+ *     and flush (the fault back end counts the flushes) once, or twice (a
+ *     flush before the signature) when anything was written since the last
+ *     vhdx_flush (the creation counts) or the seal writes more than the
+ *     signature;
+ *   - crash: the armed operation runs as above. If the file then has no
+ *     signature (the seal did not reach it), a writable and a read-only
+ *     vhdx_open must fail with VHDX_E_SIGNATURE (VHDX_E_TRUNCATED allowed
+ *     for a file under 1 MiB) and the run ends: nothing else can be
+ *     checked. If it has (the armed operation sealed it), the seal wrote
+ *     the signature only after a flush that followed every other write, so
+ *     the whole latest content is durable and the post-crash rules above
+ *     apply with that durable point;
+ *   - at the end of the input the image is sealed, then closed and
+ *     reopened as for any image.
+ * After the seal the handle is an ordinary writable one.
+ *
  * Input:
  *   byte 0   bits 0-1: 0, 1 dynamic, 2 fixed, 3 differencing; bit 2: logical
  *            sectors of 4096 (else 512); bit 3: blocks of 2 MiB (else 1 MiB);
  *            bit 4: physical sectors of 512 (512-byte logical only); bit 5:
- *            the parent is fixed; bit 6: the parent has the other block size
+ *            the parent is fixed; bit 6: the parent has the other block size;
+ *            bit 7: an unsealed build (dynamic and fixed only, see above)
  *   byte 1   virtual size in MiB, 1 + (b & 63) (fixed: 1 + (b & 15))
  *   byte 2   sectors taken off the virtual size
  *   then     up to MAX_OPS operations: an opcode byte (bits 0-2 the kind,
@@ -47,12 +81,14 @@
  *                   * 64 KiB), less (s >> 10) sectors while that leaves some;
  *                   bit 4 (dynamic only): 129 GiB (2 MiB blocks: 257 GiB) plus
  *                   (s & 0x3ff) * 64 KiB less (s >> 10) sectors: the BAT moves
- *     5 reopen      u8: bit 0 vhdx_finish before vhdx_close
+ *     5 reopen      u8: bit 0 vhdx_finish before vhdx_close (unsealed: the seal,
+ *                   then with bit 0 a second vhdx_finish)
  *     6 crash       u8 k, u8 t: k = 0 stops the file now; else the next
  *                   operation runs with k - 1 more writes reaching the file
  *                   (the one meeting the stop torn after (t & 15) * 4096
  *                   bytes), then the file stops. Then close and reopen.
  *     7 finish      vhdx_finish, then a fresh read-only open must see the model
+ *                   (unsealed: the seal, then vhdx_finish again)
  * Operations touch the first 64 MiB (the model's window); past it (after a
  * resize to a huge size) every extent must be ZERO. Lengths are cut at the
  * window's or the disk's end. Once MAX_COST thousand BAT entries have been
@@ -69,6 +105,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "format/constants.h"
 #include "fuzz_common.h"
 #include "io/fault.h"
 #include "io/overlay.h"
@@ -163,6 +200,9 @@ struct session {
     char data_write_guid[VHDX_GUID_TEXT_SIZE]; /* the open image's, when it was opened */
     bool changed;  /* the handle wrote, zeroed or resized: it must write a new DataWriteGuid */
     bool quiet; /* a power loss is armed or happened: the handle's failures are expected */
+    bool unsealed; /* built by vhdx_create_open and not sealed yet: the file has no signature */
+    uint64_t synced; /* unsealed: the fault back end's writes and truncates at the last flush */
+    bool judged;     /* unsealed: vhdx_check has judged the file after a flush */
 };
 
 static struct model m;
@@ -465,21 +505,32 @@ static bool near_cap(void)
     return (uint64_t)io_overlay_pages(&s.file) * IO_OVERLAY_PAGE_SIZE >= FILE_CAP / 2;
 }
 
-/* Opens the file writable through a fresh fault back end. */
+/* A new writable handle (or a handle just sealed): its DataWriteGuid, nothing changed yet. */
+static void note_handle(void)
+{
+    vhdx_info info;
+    FUZZ_CHECK(vhdx_get_info(s.img, &info) == VHDX_OK);
+    memcpy(s.data_write_guid, info.data_write_guid, sizeof(s.data_write_guid));
+    s.changed = false;
+}
+
+/*
+ * Opens the file writable through a fresh fault back end. The image owns
+ * that back end (vhdx_close closes it, as a failed open does); the back end
+ * only borrows the file.
+ */
 static vhdx_status open_writable(void)
 {
     vhdx_open_options o = open_options(VHDX_OPEN_WRITABLE);
     vhdx_io io;
-    vhdx_info info;
     vhdx_status st;
     FUZZ_CHECK(io_fault_create(&s.file, &s.acct, UINT64_MAX, &s.fault) == VHDX_OK);
     io = s.fault;
     st = vhdx_open(&io, &o, &s.img);
-    if (st == VHDX_OK) {
-        FUZZ_CHECK(vhdx_get_info(s.img, &info) == VHDX_OK);
-        memcpy(s.data_write_guid, info.data_write_guid, sizeof(s.data_write_guid));
-        s.changed = false;
-    }
+    if (st == VHDX_OK)
+        note_handle();
+    else
+        memset(&s.fault, 0, sizeof(s.fault));
     return st;
 }
 
@@ -501,6 +552,75 @@ static void check_file(void)
         fprintf(stderr, "vhdx_check: %zu errors, first %s\n", r.errors,
                 vhdx_status_name(r.first_error));
     FUZZ_CHECK(r.errors == 0);
+}
+
+/* A whole-image pass over a disk of `size` bytes. */
+static void add_cost(uint64_t size)
+{
+    s.cost += size / s.block / 1024u;
+}
+
+/* Writes and truncates that reached the file through the open image's fault back end. */
+static uint64_t mutations(const struct io_fault_stats *st)
+{
+    return st->writes + st->truncates;
+}
+
+/* Whether the file starts with the signature: an unsealed build's seal reached it. */
+static bool has_signature(void)
+{
+    uint8_t sig[8];
+    size_t got = 0;
+    FUZZ_CHECK(s.file.read(s.file.ctx, sig, sizeof(sig), 0, &got) == VHDX_OK);
+    return got == sizeof(sig) && memcmp(sig, VHDX_SIG_FILE, sizeof(sig)) == 0;
+}
+
+/* How a reader must refuse an unsealed file: no signature (a file under 1 MiB: short). */
+static bool refused(vhdx_status st)
+{
+    uint64_t size = 0;
+    FUZZ_CHECK(s.file.size(s.file.ctx, &size) == VHDX_OK);
+    return st == VHDX_E_SIGNATURE || (size < VHDX_HEADER_SECTION_SIZE && st == VHDX_E_TRUNCATED);
+}
+
+/*
+ * The unsealed file, read-only: vhdx_open refuses it, and (`judge`)
+ * vhdx_check says why. The check goes on past the error over the whole
+ * image: a whole-image pass.
+ */
+static void check_refused(bool judge)
+{
+    vhdx_open_options o;
+    vhdx_check_result r;
+    vhdx_image *ro = NULL;
+    vhdx_io io = borrow(&s.file);
+    vhdx_status st;
+    memset(&o, 0, sizeof(o)); /* no on_diag: the refusal is expected */
+    st = vhdx_open(&io, &o, &ro);
+    if (!refused(st))
+        fprintf(stderr, "op %u: read-only open of the unsealed file: %s\n", s.op_index,
+                vhdx_status_name(st));
+    vhdx_close(ro);
+    FUZZ_CHECK(refused(st));
+    if (!judge)
+        return;
+    add_cost(m.size);
+    io = borrow(&s.file);
+    FUZZ_CHECK(vhdx_check(&io, &o, &r) == VHDX_OK);
+    if (r.errors == 0 || !refused(r.first_error))
+        fprintf(stderr, "op %u: vhdx_check of the unsealed file: %zu errors, first %s\n",
+                s.op_index, r.errors, vhdx_status_name(r.first_error));
+    FUZZ_CHECK(r.errors > 0 && refused(r.first_error));
+}
+
+/* While unsealed, an operation changes the file in place without flushing it. */
+static void check_no_flush(uint64_t flushes_before)
+{
+    uint64_t flushes = io_fault_stats(&s.fault).flushes;
+    if (s.unsealed && flushes != flushes_before)
+        fprintf(stderr, "op %u: the unsealed image flushed %llu times\n", s.op_index,
+                (unsigned long long)(flushes - flushes_before));
+    FUZZ_CHECK(!s.unsealed || flushes == flushes_before);
 }
 
 static void read_exact(vhdx_image *img, uint64_t off, size_t len)
@@ -642,12 +762,6 @@ static void check_info(vhdx_image *img, bool clean)
         FUZZ_CHECK(!info.log_dirty);
 }
 
-/* A whole-image pass over a disk of `size` bytes. */
-static void add_cost(uint64_t size)
-{
-    s.cost += size / s.block / 1024u;
-}
-
 /* After a clean close and open: the whole disk is the model, and the file checks clean. */
 static void verify_exact(void)
 {
@@ -655,7 +769,10 @@ static void verify_exact(void)
     check_info(s.img, true);
     check_tail(s.img, m.size, true);
     compare_range(s.img, 0, m.size);
-    check_file();
+    if (s.unsealed)
+        check_refused(true);
+    else
+        check_file();
 }
 
 /* After a crash and a writable open: each unit is one a crash may leave; then it is the model. */
@@ -709,6 +826,20 @@ static void verify_after_crash(void)
     check_file();
 }
 
+/* A power loss left an unsealed build without its signature: every open refuses it. */
+static void refused_after_crash(void)
+{
+    vhdx_status st;
+    s.quiet = true; /* the refusal is expected */
+    st = open_writable();
+    if (!refused(st))
+        fprintf(stderr, "op %u: writable open of the unsealed file after a crash: %s\n",
+                s.op_index, vhdx_status_name(st));
+    FUZZ_CHECK(refused(st));
+    s.quiet = false;
+    check_refused(true);
+}
+
 /* Power loss now: nothing more reaches the file. Returns false when the run must end. */
 static bool crash_and_reopen(void)
 {
@@ -717,6 +848,20 @@ static bool crash_and_reopen(void)
         io_fault_stop_after(&s.fault, 0);
         s.quiet = true;
         close_image();
+    }
+    if (s.unsealed) {
+        /* Not sealed: nothing else is left to check. */
+        if (!has_signature()) {
+            refused_after_crash();
+            return false;
+        }
+        /*
+         * A seal that failed after its signature reached the file (at its
+         * last flush): the signature comes only after a flush that followed
+         * every other write, so the whole latest content is durable.
+         */
+        s.unsealed = false;
+        model_durable();
     }
     s.quiet = false;
     st = open_writable();
@@ -791,6 +936,47 @@ static bool failed(const char *what, vhdx_status st, bool armed)
         return true;
     fprintf(stderr, "op %u: %s: %s\n", s.op_index, what, vhdx_status_name(st));
     FUZZ_CHECK(0);
+    return true;
+}
+
+/*
+ * Seals an unsealed build (vhdx_finish): then it is an ordinary image, its
+ * whole content durable. True when it was not unsealed; false when the seal
+ * failed legitimately (`armed`: VHDX_E_IO).
+ */
+static bool seal(bool armed)
+{
+    struct io_fault_stats before, after;
+    uint64_t wrote, flushes, need;
+    if (!s.unsealed)
+        return true;
+    before = io_fault_stats(&s.fault);
+    if (failed("vhdx_finish (the seal)", vhdx_finish(s.img), armed))
+        return false;
+    after = io_fault_stats(&s.fault);
+    s.unsealed = false;
+    model_durable();
+    FUZZ_CHECK(has_signature());
+    /*
+     * The signature is written last, then flushed. Every other write must be
+     * flushed before it: one more flush when the seal wrote anything else, or
+     * anything was written since the last vhdx_flush (the creation counts).
+     */
+    wrote = mutations(&after) - mutations(&before);
+    flushes = after.flushes - before.flushes;
+    need = (wrote > 1 || mutations(&before) != s.synced) ? 2u : 1u;
+#ifdef FUZZ_WRITE_OPS_TRACE
+    fprintf(stderr, "op %u: sealed: %llu writes before it, %llu in it, %llu flushes in it\n",
+            s.op_index, (unsigned long long)mutations(&before), (unsigned long long)wrote,
+            (unsigned long long)flushes);
+#endif
+    if (wrote == 0 || flushes < need)
+        fprintf(stderr, "op %u: the seal wrote %llu times and flushed %llu times, %llu needed\n",
+                s.op_index, (unsigned long long)wrote, (unsigned long long)flushes,
+                (unsigned long long)need);
+    FUZZ_CHECK(wrote > 0 && flushes >= need);
+    /* The image's GUIDs are new: a change after the seal starts a session with new ones. */
+    note_handle();
     return true;
 }
 
@@ -880,6 +1066,7 @@ static enum op_result run_op(const struct op *op, bool armed)
 {
     vhdx_status st;
     uint64_t off, len, discarded = 0, new_size, old_size;
+    uint64_t flushes = io_fault_stats(&s.fault).flushes;
     bool bad;
 
 #ifdef FUZZ_WRITE_OPS_TRACE
@@ -895,6 +1082,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         len = decode_length(op, off);
         fill(wbuf, off, (size_t)len, s.op_index);
         st = vhdx_write(s.img, off, wbuf, (size_t)len);
+        check_no_flush(flushes);
         model_write(off, wbuf, (size_t)len);
         if (failed("vhdx_write", st, armed))
             return OP_FAILED;
@@ -905,6 +1093,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         off = decode_offset(op);
         len = decode_length(op, off);
         st = vhdx_write_zeroes(s.img, off, len);
+        check_no_flush(flushes);
         model_zero(off, len);
         if (failed("vhdx_write_zeroes", st, armed))
             return OP_FAILED;
@@ -915,6 +1104,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         off = decode_offset(op);
         len = decode_length(op, off);
         st = vhdx_discard(s.img, off, len, &discarded);
+        check_no_flush(flushes);
         discard_model(off, len);
         if (failed("vhdx_discard", st, armed))
             return OP_FAILED;
@@ -927,6 +1117,13 @@ static enum op_result run_op(const struct op *op, bool armed)
         if (failed("vhdx_flush", vhdx_flush(s.img), armed))
             return OP_FAILED;
         model_durable();
+        if (s.unsealed) {
+            /* Flushed, not sealed: the file still has no signature (judged at the first). */
+            struct io_fault_stats now = io_fault_stats(&s.fault);
+            s.synced = mutations(&now);
+            check_refused(!s.judged);
+            s.judged = true;
+        }
         return OP_DONE;
     case OP_RESIZE:
         new_size = decode_size(op);
@@ -934,6 +1131,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         add_cost(new_size > m.size ? new_size : m.size);
         off = new_size < m.size ? new_size : m.size;
         st = vhdx_resize(s.img, new_size, (op->flags & OPF_BYTES) ? 0 : VHDX_RESIZE_FORCE);
+        check_no_flush(flushes);
         if (s.type == VHDX_DISK_DIFFERENCING) {
             if (st != VHDX_E_UNSUPPORTED)
                 fprintf(stderr, "op %u: vhdx_resize of a differencing image: %s\n", s.op_index,
@@ -963,8 +1161,8 @@ static enum op_result run_op(const struct op *op, bool armed)
         check_tail(s.img, new_size, false);
         return OP_DONE;
     case OP_REOPEN:
-        bad = false;
-        if (op->a & 1) {
+        bad = !seal(armed);
+        if (!bad && (op->a & 1)) {
             bad = failed("vhdx_finish", vhdx_finish(s.img), armed);
             if (!bad)
                 model_durable();
@@ -980,7 +1178,7 @@ static enum op_result run_op(const struct op *op, bool armed)
         vhdx_open_options o = open_options(VHDX_OPEN_READ_ONLY);
         vhdx_image *ro = NULL;
         vhdx_io io = borrow(&s.file);
-        if (failed("vhdx_finish", vhdx_finish(s.img), armed))
+        if (!seal(armed) || failed("vhdx_finish", vhdx_finish(s.img), armed))
             return OP_FAILED;
         model_durable();
         add_cost(m.size);
@@ -1062,6 +1260,7 @@ struct geometry {
     uint64_t size;
     bool parent_fixed;
     uint32_t parent_block;
+    bool unsealed; /* built with vhdx_create_open */
 };
 
 static void decode_geometry(const uint8_t *d, struct geometry *g)
@@ -1075,6 +1274,7 @@ static void decode_geometry(const uint8_t *d, struct geometry *g)
     g->physical = ((d[0] & 16u) && g->sector == 512u) ? 512u : 4096u;
     g->parent_fixed = (d[0] & 32u) != 0;
     g->parent_block = (d[0] & 64u) ? 3u * MIB - g->block : g->block;
+    g->unsealed = (d[0] & 128u) != 0 && g->type != VHDX_DISK_DIFFERENCING;
     mib = g->type == VHDX_DISK_FIXED ? 1u + (d[1] & (FIXED_MAX_MIB - 1u)) : 1u + (d[1] & 63u);
     /* At most 255 sectors of 4096 bytes come off: at least one sector remains. */
     g->size = mib * MIB - (uint64_t)d[2] * g->sector;
@@ -1118,6 +1318,28 @@ static void make_parent(const struct geometry *g)
     copy_all_durable();
 }
 
+/*
+ * An unsealed build: vhdx_create_open through a fresh fault back end, which
+ * the image owns (it borrows the file), as open_writable does.
+ */
+static void build_unsealed(const vhdx_create_options *c)
+{
+    vhdx_open_options o = open_options(VHDX_OPEN_WRITABLE);
+    vhdx_io io;
+    vhdx_status st;
+    FUZZ_CHECK(io_fault_create(&s.file, &s.acct, UINT64_MAX, &s.fault) == VHDX_OK);
+    io = s.fault;
+    st = vhdx_create_open(&io, c, &o, &s.img);
+    if (st != VHDX_OK)
+        fprintf(stderr, "vhdx_create_open: %s\n", vhdx_status_name(st));
+    FUZZ_CHECK(st == VHDX_OK);
+    /* The whole build flushes twice, both in the seal. */
+    FUZZ_CHECK(io_fault_stats(&s.fault).flushes == 0);
+    s.unsealed = true;
+    s.synced = 0;
+    note_handle();
+}
+
 /* Creates the image and opens it writable; the new disk reads zeros (or the parent). */
 static void setup(const struct geometry *g)
 {
@@ -1149,6 +1371,11 @@ static void setup(const struct geometry *g)
         FUZZ_CHECK(vhdx_open(&io, &o, &parent) == VHDX_OK);
         c.parent = parent;
         c.parent_relative_path = "parent.vhdx";
+    }
+    if (g->unsealed) {
+        build_unsealed(&c);
+        verify_exact();
+        return;
     }
     st = vhdx_create(&s.file, &c);
     vhdx_close(parent);
@@ -1222,8 +1449,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
     }
-    /* The end: a clean close and open must give the model back. */
-    if (alive && !failed("final vhdx_finish", vhdx_finish(s.img), false)) {
+    /* The end: a clean close and open must give the model back (an unsealed build sealed first). */
+    if (alive && seal(false) && !failed("final vhdx_finish", vhdx_finish(s.img), false)) {
         model_durable();
         (void)reopen_clean();
     }
@@ -1501,5 +1728,55 @@ void fuzz_make_seeds(struct seed_out *out)
         }
     }
     seed_emit(out, "dynamic-many-ops", sb.b, sb.n);
+
+    /*
+     * Unsealed builds (byte 0 bit 7). Dynamic, 8 MiB: writes across block
+     * ends, a flush (still unsealed), discards of whole blocks, zeroes, the
+     * seal by a finish, then a logged session and a reopen.
+     */
+    seed_start(&sb, 0x80, 7, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 0), 255);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -8), 15);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(3, 0), 255);
+    put(&sb, OP_FLUSH, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(5, 100), 63);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(3, 0), 2047);
+    put_range(&sb, OP_DISCARD | OPF_BLOCK, at_block(0, 100), 4095);
+    put_range(&sb, OP_ZEROES | OPF_BLOCK, at_block(5, 96), 15);
+    put(&sb, OP_FINISH, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(3, 4), 7);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "unsealed-dynamic-discard-finish", sb.b, sb.n);
+
+    /* Unsealed fixed, 4 MiB: grow, write past the old end, shrink, grow, reopen (the seal). */
+    seed_start(&sb, 0x82, 3, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, -16), 63);
+    put_resize(&sb, true, 127);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(6, -2), 7);
+    put_resize(&sb, true, 40 | (3u << 10));
+    put_resize(&sb, true, 95);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(4, 0), 31);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 0, 1);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -1), 3);
+    put(&sb, OP_REOPEN, 1);
+    put(&sb, 1, 1);
+    seed_emit(out, "unsealed-fixed-resize-reopen", sb.b, sb.n);
+
+    /*
+     * Unsealed dynamic, 2 MiB blocks: writes and zeroes, then a crash armed
+     * over the sealing finish. Its batch is one write (the BAT page), so
+     * with k = 2 the stop meets the signature: the file must be refused.
+     */
+    seed_start(&sb, 0x88, 9, 0);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(0, 0), 255);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(2, -2), 7);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(3, 64), 31);
+    put_range(&sb, OP_ZEROES | OPF_BLOCK, at_block(4, 0), 4095);
+    put_range(&sb, OP_WRITE | OPF_BLOCK, at_block(1, 8), 3);
+    put_crash(&sb, 2, 0);
+    put(&sb, OP_FINISH, 1);
+    seed_emit(out, "unsealed-dynamic-crash-in-seal", sb.b, sb.n);
 }
 #endif
