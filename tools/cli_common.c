@@ -109,17 +109,18 @@ void cli_format_size(uint64_t value, char *buf, size_t cap)
     static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     unsigned u = 0;
 
+    /* Text for people: a buffer too small cuts it short, which is all it can do. */
     if (value < 1024) {
-        snprintf(buf, cap, "%" PRIu64 " bytes", value);
+        (void)snprintf(buf, cap, "%" PRIu64 " bytes", value);
         return;
     }
     while (u + 1 < sizeof(units) / sizeof(units[0]) && (value >> (10 * (u + 2))) != 0)
         u++;
     if ((value & ((UINT64_C(1) << (10 * (u + 1))) - 1)) == 0)
-        snprintf(buf, cap, "%" PRIu64 " %s", value >> (10 * (u + 1)), units[u]);
+        (void)snprintf(buf, cap, "%" PRIu64 " %s", value >> (10 * (u + 1)), units[u]);
     else
-        snprintf(buf, cap, "%.2f %s", (double)value / (double)(UINT64_C(1) << (10 * (u + 1))),
-                 units[u]);
+        (void)snprintf(buf, cap, "%.2f %s",
+                       (double)value / (double)(UINT64_C(1) << (10 * (u + 1))), units[u]);
 }
 
 /* ---- Text from files ---- */
@@ -220,7 +221,7 @@ void cli_json_string(FILE *f, const char *s)
             if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || is_layout_control(cp))
                 fprintf(f, "\\u%04" PRIx32, cp);
             else
-                fwrite(p, 1, n, f);
+                (void)fwrite(p, 1, n, f); /* errors: the stream's indicator, checked at exit */
             break;
         }
         p += n;
@@ -245,7 +246,7 @@ void cli_text_safe(FILE *f, const char *s)
         } else if (is_layout_control(cp)) {
             fprintf(f, "\\u%04" PRIx32, cp);
         } else {
-            fwrite(p, 1, n, f);
+            (void)fwrite(p, 1, n, f); /* errors: the stream's indicator, checked at exit */
         }
         p += n;
     }
@@ -352,14 +353,15 @@ void cli_open_failure_reason(const char *path, vhdx_status st, char *buf, size_t
 {
     struct stat sb;
 
+    /* Text for people: a buffer too small cuts it short, which is all it can do. */
     if (stat(path, &sb) != 0)
-        snprintf(buf, cap, "%s", strerror(errno));
+        (void)snprintf(buf, cap, "%s", strerror(errno));
     else if (S_ISDIR(sb.st_mode))
-        snprintf(buf, cap, "is a directory");
+        (void)snprintf(buf, cap, "is a directory");
     else if (!S_ISREG(sb.st_mode))
-        snprintf(buf, cap, "not a regular file");
+        (void)snprintf(buf, cap, "not a regular file");
     else
-        snprintf(buf, cap, "%s", vhdx_strerror(st));
+        (void)snprintf(buf, cap, "%s", vhdx_strerror(st));
 }
 
 static void print_error_findings(FILE *f, const struct cli_findings *fs, size_t max)
@@ -445,7 +447,7 @@ int cli_open_image_flags(const char *prog, const char *path, unsigned flags,
                 int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 if (fd < 0) {
                     what = "cannot open for writing";
-                    snprintf(reason, sizeof(reason), "%s", strerror(errno));
+                    (void)snprintf(reason, sizeof(reason), "%s", strerror(errno)); /* a message */
                 } else {
                     close(fd);
                 }
@@ -482,7 +484,7 @@ void cli_check_run(const char *path, struct cli_check *c)
         if (c->findings.count == 0)
             cli_open_failure_reason(path, st, c->reason, sizeof(c->reason));
         else
-            snprintf(c->reason, sizeof(c->reason), "%s", vhdx_strerror(st));
+            (void)snprintf(c->reason, sizeof(c->reason), "%s", vhdx_strerror(st)); /* a message */
         return;
     }
     c->errors = r.errors;

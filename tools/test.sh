@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README: "tools/test.sh").
 #   1. installs missing Debian packages (tools/setup.sh);
-#   2. bazel test //...                  (cmocka suites, regression drivers, rule check)
-#   3. bazel test --config=asan //...    (the same under ASan + UBSan)
-#   4. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
-#   5. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
+#   2. tools/lint.sh                     (clang-tidy and cppcheck report nothing)
+#   3. bazel test //...                  (cmocka suites, regression drivers, rule check)
+#   4. bazel test --config=asan //...    (the same under ASan + UBSan)
+#   5. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
+#   6. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
 # Ends with one line "N passed, M failed" counting test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,7 @@ count_cases() {
     cases_failed=$((cases_failed + f))
 }
 
+step "lint (clang-tidy, cppcheck)" tools/lint.sh
 step "bazel test //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no //...
 count_cases
 step "bazel test --config=asan //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no --config=asan //...

@@ -60,7 +60,7 @@ static void usage_error(const char *fmt, const char *arg)
     if (arg != NULL) {
         /* fmt has one %s, which is arg: print the parts around it safely. */
         const char *at = strstr(fmt, "%s");
-        fwrite(fmt, 1, (size_t)(at - fmt), stderr);
+        (void)fwrite(fmt, 1, (size_t)(at - fmt), stderr); /* stderr: nowhere to report */
         cli_text_safe(stderr, arg);
         fputs(at + 2, stderr);
     } else {
@@ -121,10 +121,12 @@ static void print_new_errors(const struct cli_findings *fs, size_t from)
     }
 }
 
+/* Standard output's write errors stay in the stream: reported here, once, before exit. */
 static int finish_stdout(int rc)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, PROG " %s: error writing the output: %s\n", current->name, strerror(errno));
+        fprintf(stderr, PROG "%s%s: error writing the output: %s\n", current != NULL ? " " : "",
+                current != NULL ? current->name : "", strerror(errno));
         return CLI_EXIT_USAGE;
     }
     return rc;
@@ -322,7 +324,7 @@ static int parse_json_image_args(int argc, char **argv, bool *json)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -379,7 +381,7 @@ static int cmd_check(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -531,7 +533,7 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
  * 4 MiB writes get) made convert 3-4x slower and erratic on the benchmark
  * machine (bench/README.md); 128 KiB is what cp uses.
  */
-#define WRITE_PIECE (128u * 1024u)
+#define WRITE_PIECE ((size_t)128 * 1024)
 
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
@@ -580,7 +582,7 @@ static int cmd_read(int argc, char **argv)
         switch (c) {
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -677,7 +679,7 @@ static void progress_update(struct progress *p, uint64_t done)
             fprintf(stderr, "    (%d.00/100%%)\n", d * 10);
         if (p->shown < 0 || now / 1000 > p->shown / 1000)
             p->shown = now / 1000 * 1000;
-        fflush(stderr);
+        (void)fflush(stderr); /* progress only: a failure changes nothing */
         return;
     }
     if (now == p->shown)
@@ -689,7 +691,7 @@ static void progress_update(struct progress *p, uint64_t done)
     p->shown = now;
     p->last_ms = t;
     fprintf(stderr, "\r    (%d.%02d/100%%)", now / 100, now % 100);
-    fflush(stderr);
+    (void)fflush(stderr); /* progress only: a failure changes nothing */
 }
 
 /* The last value (100%), and the end of the terminal line. */
@@ -1294,7 +1296,7 @@ static int cmd_create(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            rc = CLI_EXIT_OK;
+            rc = finish_stdout(CLI_EXIT_OK);
             break;
         default:
             rc = CLI_EXIT_USAGE;
@@ -1484,7 +1486,7 @@ static int cmd_write(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -1600,7 +1602,7 @@ static int cmd_discard(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -1678,7 +1680,7 @@ static int cmd_resize(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -2169,7 +2171,7 @@ static int cmd_commit(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -2336,7 +2338,7 @@ static int cmd_convert(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -2361,7 +2363,7 @@ static int cmd_convert(int argc, char **argv)
         }
         if (rc < 0) {
             /* Past a file size limit, fail the write (EFBIG) and clean up. */
-            signal(SIGXFSZ, SIG_IGN);
+            (void)signal(SIGXFSZ, SIG_IGN); /* cannot fail: a valid signal and handler */
             rc = convert_to_vhdx(argv[optind], argv[optind + 1], &set, pg.on);
         }
         create_settings_free(&set);
@@ -2376,7 +2378,7 @@ static int cmd_convert(int argc, char **argv)
     /* Raw output: progress only on a terminal (-O vhdx prints lines otherwise). */
     pg.on = pg.on && isatty(STDERR_FILENO);
     /* Past a file size limit, fail the write (EFBIG) and clean up instead of dying. */
-    signal(SIGXFSZ, SIG_IGN);
+    (void)signal(SIGXFSZ, SIG_IGN); /* cannot fail: a valid signal and handler */
 
     rc = open_image_info("convert", src, &fs, &img, &info);
     if (rc == CLI_EXIT_OK && stat(src, &src_st) != 0) {
@@ -2520,7 +2522,7 @@ static int cmd_replay(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -2555,7 +2557,7 @@ static int cmd_replay_diff(int argc, char **argv)
             break;
         case 'h':
             print_command_help();
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         default:
             return CLI_EXIT_USAGE;
         }
@@ -2754,15 +2756,15 @@ int main(int argc, char **argv)
     name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
         print_main_help();
-        return CLI_EXIT_OK;
+        return finish_stdout(CLI_EXIT_OK);
     }
     if (strcmp(name, "--version") == 0) {
         printf("vhdx %s\n", vhdx_version());
-        return CLI_EXIT_OK;
+        return finish_stdout(CLI_EXIT_OK);
     }
     /* Past a file size limit, writes fail (EFBIG) and are reported, instead of
      * the signal ending the program in the middle of a write session. */
-    signal(SIGXFSZ, SIG_IGN);
+    (void)signal(SIGXFSZ, SIG_IGN); /* cannot fail: a valid signal and handler */
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(name, commands[i].name) == 0) {
             current = &commands[i];

@@ -137,12 +137,11 @@ static int dump_headers(struct dump *dp, struct header *current)
     }
     /* §3.2: the current header has the greater sequence number among valid ones. */
     if (valid[0] && valid[1]) {
-        if (h[0].sequence_number > h[1].sequence_number)
-            cur = 0;
-        else if (h[1].sequence_number > h[0].sequence_number)
+        if (h[1].sequence_number > h[0].sequence_number)
             cur = 1;
-        else if (memcmp(buf[0], buf[1], HEADER_SIZE) == 0)
-            cur = 0; /* Disk2VHD writes two identical headers */
+        else if (h[0].sequence_number > h[1].sequence_number ||
+                 memcmp(buf[0], buf[1], HEADER_SIZE) == 0)
+            cur = 0; /* the greater, or Disk2VHD's two identical headers */
     } else if (valid[0]) {
         cur = 0;
     } else if (valid[1]) {

@@ -45,6 +45,16 @@ static const char help_text[] =
     "  2  usage error, or an image could not be judged (missing, unreadable,\n"
     "     I/O error); 2 wins over 1\n";
 
+/* Standard output's write errors stay in the stream: reported here, once, before exit. */
+static int finish_stdout(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "vhdx-verify: error writing the output\n");
+        return CLI_EXIT_USAGE;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     bool json = false, quiet = false, options_done = false;
@@ -69,11 +79,11 @@ int main(int argc, char **argv)
             fputs(usage_text, stdout);
             fputs(help_text, stdout);
             free(paths);
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         } else if (strcmp(a, "--version") == 0) {
             printf("vhdx-verify %s\n", vhdx_version());
             free(paths);
-            return CLI_EXIT_OK;
+            return finish_stdout(CLI_EXIT_OK);
         } else {
             fprintf(stderr, "vhdx-verify: unknown option '");
             cli_text_safe(stderr, a);
@@ -102,14 +112,10 @@ int main(int argc, char **argv)
         if (img_rc > rc)
             rc = img_rc;
         cli_check_free(&c);
-        fflush(stdout);
+        (void)fflush(stdout); /* each verdict as it comes; errors stay for finish_stdout */
     }
     if (json)
         cli_check_json_end(stdout);
     free(paths);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "vhdx-verify: error writing the output\n");
-        return CLI_EXIT_USAGE;
-    }
-    return rc;
+    return finish_stdout(rc);
 }

@@ -22,7 +22,7 @@ void alloc_acct_init(struct alloc_acct *acct, const vhdx_allocator *allocator, u
  * them by up to 512 times (a 64 MiB log is read about twice as fast).
  * acct_free knows the size, so it knows which way the memory came.
  */
-#define ALLOC_LARGE (2u * 1024u * 1024u)
+#define ALLOC_LARGE ((size_t)2 * 1024 * 1024)
 
 static void *large_alloc(size_t size)
 {

@@ -448,13 +448,13 @@ uint32_t crc32c_portable(uint32_t crc, const void *data, size_t len)
  * smaller tiers only mop up what is left, down to fewer than 96 bytes.
  */
 
-#define HW_LONG 4096u
+#define HW_LONG ((size_t)4096)
 #define HW_LONG_SHIFT_A 0x54A86326u
 #define HW_LONG_SHIFT_B 0x82F89C77u
-#define HW_SHORT 256u
+#define HW_SHORT ((size_t)256)
 #define HW_SHORT_SHIFT_A 0xDD7E3B0Cu
 #define HW_SHORT_SHIFT_B 0xB9E02B86u
-#define HW_TINY 32u
+#define HW_TINY ((size_t)32)
 #define HW_TINY_SHIFT_A 0x9E4ADDF8u
 #define HW_TINY_SHIFT_B 0xBA4FC28Eu
 

@@ -34,9 +34,8 @@ vhdx_status diag_report(struct diag_sink *sink, const char *src_file, int src_li
     d.structure = structure;
     d.src_file = src_file;
     d.src_line = src_line;
-    if (rel_offset == VHDX_OFFSET_NONE || sink->base == VHDX_OFFSET_NONE)
-        d.offset = VHDX_OFFSET_NONE;
-    else if (__builtin_add_overflow(sink->base, rel_offset, &d.offset))
+    if (rel_offset == VHDX_OFFSET_NONE || sink->base == VHDX_OFFSET_NONE ||
+        __builtin_add_overflow(sink->base, rel_offset, &d.offset))
         d.offset = VHDX_OFFSET_NONE;
 
     va_start(ap, fmt);

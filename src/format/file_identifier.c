@@ -64,6 +64,7 @@ vhdx_status file_identifier_encode(const struct file_identifier *fi, uint8_t *bu
     if (buf == NULL || len < FILE_IDENTIFIER_SIZE)
         return VHDX_E_TRUNCATED;
     memset(buf, 0, FILE_IDENTIFIER_SIZE);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): on-disk bytes, not a string */
     memcpy(buf, VHDX_SIG_FILE, 8);
     memcpy(buf + FILE_IDENTIFIER_CREATOR_OFFSET, fi->creator, FILE_IDENTIFIER_CREATOR_SIZE);
     return VHDX_OK;

@@ -391,6 +391,7 @@ void log_data_sector_make(const uint8_t payload[4096], uint64_t seq, uint8_t sec
     /* Read the payload's ends first: sector_out may be the payload's own buffer. */
     desc_inout->leading_bytes = le64_load_no_bounds_check(payload);
     desc_inout->trailing_bytes = le32_load_no_bounds_check(payload + LOG_DATA_SECTOR_LOW_OFFSET);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): on-disk bytes, not a string */
     memcpy(sector_out, VHDX_SIG_DATA, 4);
     le32_store_no_bounds_check(sector_out + 4, (uint32_t)(seq >> 32));
     memmove(sector_out + LOG_DATA_SECTOR_DATA_OFFSET, payload + LOG_DATA_SECTOR_DATA_OFFSET,
@@ -494,7 +495,7 @@ vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t en
                             const struct guid *log_guid, uint64_t log_file_offset,
                             struct log_entry_view *out, struct diag_sink *d)
 {
-    struct log_entry_view local;
+    struct log_entry_view local = {0};
     struct log_entry_view *v = out != NULL ? out : &local;
     const struct log_entry_header *h = &v->header;
     vhdx_status first, s;

@@ -36,7 +36,7 @@
 #define LOG_DATA_SECTOR_DATA_SIZE 4084u
 #define LOG_DATA_SECTOR_LOW_OFFSET 4092u
 /* §8.7.2 [O]: replay never writes the file identifier or the headers. */
-#define LOG_DESCRIPTOR_MIN_TARGET (192u * 1024u)
+#define LOG_DESCRIPTOR_MIN_TARGET (192ull * 1024ull)
 
 /* §8.3. The checksum is kept as read: it covers the whole entry, not these 64 bytes. */
 struct log_entry_header {

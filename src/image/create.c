@@ -182,7 +182,9 @@ static vhdx_status build_metadata(const vhdx_create_options *o, const struct lay
         struct parent_locator_kv kv[3];
         size_t n = 0, len = 0;
         guid_to_text_braced_lower(&o->parent->header.data_write_guid, linkage);
-        snprintf(rel, sizeof(rel), "%s", o->parent_relative_path);
+        /* Cut short, the path would name another file. */
+        if ((size_t)snprintf(rel, sizeof(rel), "%s", o->parent_relative_path) >= sizeof(rel))
+            return VHDX_E_RANGE;
         for (char *c = rel; *c != '\0'; c++)
             if (*c == '/')
                 *c = '\\';
@@ -327,10 +329,10 @@ static vhdx_status create_unsealed(vhdx_io *io, const vhdx_create_options *o)
                                                                  : "vhdx " VHDX_VERSION_STRING);
     }
     if (st == VHDX_OK)
-        st = file_identifier_encode(&fi, buf, 64 * 1024);
+        st = file_identifier_encode(&fi, buf, FILE_IDENTIFIER_SIZE);
     if (st == VHDX_OK) {
         memset(buf, 0, 8);
-        st = write_all(io, 0, buf, 64 * 1024);
+        st = write_all(io, 0, buf, FILE_IDENTIFIER_SIZE);
     }
 out:
     free(mt);
@@ -349,6 +351,7 @@ vhdx_status image_seal(vhdx_io *io)
         return VHDX_E_IO;
     if (io->read(io->ctx, sig, sizeof(sig), 0, &got) != VHDX_OK || got != sizeof(sig))
         return VHDX_E_IO;
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): on-disk bytes, not a string */
     memcpy(sig, VHDX_SIG_FILE, 8);
     if (write_all(io, 0, sig, sizeof(sig)) != VHDX_OK || io->flush(io->ctx) != VHDX_OK)
         return VHDX_E_IO;
@@ -405,7 +408,7 @@ static vhdx_status relative_path(const char *from, const char *target, char *out
     for (const char *c = target + common + 1; *c != '\0'; c++) {
         if (len + 1 >= cap)
             return VHDX_E_RANGE;
-        out[len++] = *c == '/' ? '\\' : *c;
+        out[len++] = (char)(*c == '/' ? '\\' : *c);
         out[len] = '\0';
     }
     return len == 0 ? VHDX_E_INVALID_ARG : VHDX_OK;

@@ -115,7 +115,7 @@ static vhdx_status scan_alloc(struct alloc_acct *acct, struct slot_scan *s, uint
         s->has_pred = acct_alloc(acct, nslots, &st);
     if (s->has_pred == NULL) {
         scan_free(acct, s, nslots);
-        return st;
+        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
     }
     return VHDX_OK;
 }

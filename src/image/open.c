@@ -94,7 +94,7 @@ static vhdx_status read_alloc(struct vhdx_image *img, uint64_t off, size_t len, 
     uint8_t *buf = acct_alloc(&img->acct, len, &st);
     *out = NULL;
     if (buf == NULL)
-        return st;
+        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
     st = image_read_exact(img, off, buf, len);
     if (st != VHDX_OK) {
         acct_free(&img->acct, buf, len);
@@ -464,7 +464,7 @@ static vhdx_status load_metadata(struct vhdx_image *img)
     struct file_parameters fp;
     struct virtual_disk_size vds;
     struct virtual_disk_id vdi;
-    struct logical_sector_size lss;
+    struct logical_sector_size lss = {0}; /* stays 0 if missing: the size check skips it */
     struct physical_sector_size pss;
     uint8_t *table_buf = NULL;
     uint64_t off = 0;
@@ -564,18 +564,19 @@ static void report_overlaps(struct vhdx_image *img, struct space_map *m)
     for (uint32_t i = 0; i < m->ncollisions; i++) {
         const struct space_collision *c = &m->collisions[i];
         char a[96], b[96];
+        /* Fit: a structure's name and a number are far shorter than 96 bytes. */
         if (c->second.kind >= SPACE_REGION_OTHER)
-            snprintf(a, sizeof(a), "%s %llu", space_owner_kind_name(c->second.kind),
-                     (unsigned long long)c->second.number);
+            (void)snprintf(a, sizeof(a), "%s %llu", space_owner_kind_name(c->second.kind),
+                           (unsigned long long)c->second.number);
         else
-            snprintf(a, sizeof(a), "%s", space_owner_kind_name(c->second.kind));
+            (void)snprintf(a, sizeof(a), "%s", space_owner_kind_name(c->second.kind));
         if (!c->first_found)
-            snprintf(b, sizeof(b), "another structure");
+            (void)snprintf(b, sizeof(b), "another structure");
         else if (c->first.kind >= SPACE_REGION_OTHER)
-            snprintf(b, sizeof(b), "%s %llu", space_owner_kind_name(c->first.kind),
-                     (unsigned long long)c->first.number);
+            (void)snprintf(b, sizeof(b), "%s %llu", space_owner_kind_name(c->first.kind),
+                           (unsigned long long)c->first.number);
         else
-            snprintf(b, sizeof(b), "%s", space_owner_kind_name(c->first.kind));
+            (void)snprintf(b, sizeof(b), "%s", space_owner_kind_name(c->first.kind));
         (void)DIAG_ERROR(sink_at(img, 0), VHDX_E_OVERLAP, "image.space.overlap", IMAGE,
                          c->unit * VHDX_MiB, "%s overlaps %s at file offset 0x%llx", a, b,
                          (unsigned long long)(c->unit * VHDX_MiB));
@@ -587,7 +588,7 @@ static void report_overlaps(struct vhdx_image *img, struct space_map *m)
 }
 
 /* Entries the walk reads at once: 1 MiB of BAT. */
-#define WALK_ENTRIES (128u * 1024u)
+#define WALK_ENTRIES ((size_t)128 * 1024)
 
 /*
  * Validates every BAT entry (first pass) and claims the blocks it allocates.
@@ -759,6 +760,7 @@ static vhdx_status load_bat(struct vhdx_image *img)
 
 /* ---- 8. Parent chain ---- */
 
+/* NOLINTNEXTLINE(misc-no-recursion): a level per parent, at most limits.max_parent_depth */
 static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *chain,
                                bool check_mode)
 {
@@ -806,7 +808,7 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
         }
         if (resolved[0] != '\0') {
             char *slash;
-            snprintf(parent_dir, sizeof(parent_dir), "%s", resolved);
+            (void)snprintf(parent_dir, sizeof(parent_dir), "%s", resolved); /* same size */
             slash = strrchr(parent_dir, '/');
             if (slash != NULL)
                 *(slash == parent_dir ? slash + 1 : slash) = '\0';
@@ -851,8 +853,9 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
                             (unsigned long long)parent->virtual_size,
                             (unsigned long long)img->virtual_size);
         img->parent = parent;
-        snprintf(img->parent_path_used, sizeof(img->parent_path_used), "%s",
-                 resolved[0] != '\0' ? resolved : path);
+        /* Fits: resolved has the same size, a locator path 1024 bytes. */
+        (void)snprintf(img->parent_path_used, sizeof(img->parent_path_used), "%s",
+                       resolved[0] != '\0' ? resolved : path);
         return VHDX_OK;
     }
     return DIAG_ERROR(sink_at(img, 0), VHDX_E_MISSING, "image.parent.not_found", IMAGE,
@@ -903,6 +906,19 @@ static vhdx_image *image_new(const vhdx_open_options *options, vhdx_status *st)
     return img;
 }
 
+/*
+ * Keeps a path in a handle. One that does not fit is kept as "", as for a
+ * handle opened from a vhdx_io, never cut short into another file's name:
+ * chain_has then compares GUIDs, and without a directory the built-in
+ * parent opener is not used.
+ */
+static void keep_path(char *dst, size_t cap, const char *src)
+{
+    if (src == NULL || (size_t)snprintf(dst, cap, "%s", src) >= cap)
+        dst[0] = '\0';
+}
+
+/* NOLINTNEXTLINE(misc-no-recursion): a level per parent, at most limits.max_parent_depth */
 vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
                        const char *path, uint32_t depth, const struct open_chain *chain,
                        unsigned mode, vhdx_image **out)
@@ -916,15 +932,15 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
     img = image_new(options, &st);
     if (img == NULL) {
         vhdx_io_close(io);
-        return st;
+        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
     }
     opts = &img->options;
     img->io = *io;
     memset(io, 0, sizeof(*io));
     img->depth = depth;
     img->unsealed = (mode & IMAGE_OPEN_UNSEALED) != 0;
-    snprintf(img->dir, sizeof(img->dir), "%s", dir != NULL ? dir : "");
-    snprintf(img->path, sizeof(img->path), "%s", path != NULL ? path : "");
+    keep_path(img->dir, sizeof(img->dir), dir);
+    keep_path(img->path, sizeof(img->path), path);
 
     st = load_identifier(img);
     if (st == VHDX_OK)
@@ -964,6 +980,7 @@ vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options, vhdx_image 
     return image_open(io, options, "", "", 0, NULL, 0u, out);
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): a level per parent, at most limits.max_parent_depth */
 void vhdx_close(vhdx_image *img)
 {
     struct alloc_acct acct;
@@ -1117,7 +1134,7 @@ vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned 
                         void (*visit)(void *ctx, const vhdx_log_item *item), void *visit_ctx,
                         vhdx_replay_result *out)
 {
-    vhdx_replay_result local;
+    vhdx_replay_result local = {0};
     vhdx_replay_result *res = out != NULL ? out : &local;
     bool dry = (flags & VHDX_REPLAY_DRY_RUN) != 0;
     struct log_plan plan;

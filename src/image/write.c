@@ -230,7 +230,7 @@ static vhdx_status txn_page(struct vhdx_image *img, uint64_t page_off, uint8_t *
             ncap = w->max_pages;
         np = acct_alloc(&img->acct, ncap * sizeof(*np), &st);
         if (np == NULL)
-            return st;
+            return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
         if (w->npages != 0)
             memcpy(np, w->pages, w->npages * sizeof(*np));
         acct_free(&img->acct, w->pages, w->cap * sizeof(*w->pages));
@@ -239,7 +239,7 @@ static vhdx_status txn_page(struct vhdx_image *img, uint64_t page_off, uint8_t *
     }
     data = acct_alloc(&img->acct, PAGE, &st);
     if (data == NULL)
-        return st;
+        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
     if (img->io.read(img->io.ctx, data, PAGE, page_off, &got) != VHDX_OK) {
         acct_free(&img->acct, data, PAGE);
         return fail(img, VHDX_E_IO);
@@ -743,8 +743,9 @@ static vhdx_status block_release(struct vhdx_image *img, uint64_t b, uint8_t sta
     uint64_t slot;
     struct bat_entry e;
     vhdx_status st = txn_reserve(img, 1);
-    if (st == VHDX_OK)
-        st = block_slot(img, b, &slot, &e);
+    if (st != VHDX_OK)
+        return st;
+    st = block_slot(img, b, &slot, &e);
     if (st != VHDX_OK || (e.state == state && e.file_offset_mb == 0))
         return st;
     if (e.file_offset_mb != 0)

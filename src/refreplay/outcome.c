@@ -8,7 +8,8 @@ void replay_note_first_error(void *ctx, const vhdx_diag *d)
 {
     struct replay_first_error *fe = ctx;
     if (d->severity == VHDX_SEVERITY_ERROR && fe->rule[0] == '\0')
-        snprintf(fe->rule, sizeof(fe->rule), "%s", d->rule != NULL ? d->rule : "");
+        (void)snprintf(fe->rule, sizeof(fe->rule), "%s", /* rule ids are short: never cut */
+                       d->rule != NULL ? d->rule : "");
 }
 
 enum replay_outcome replay_outcome_production(vhdx_status st, const char *first_error_rule)

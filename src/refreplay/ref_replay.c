@@ -20,8 +20,8 @@
 #define DESCRIPTOR_SIZE 32u
 #define DESCRIPTORS_IN_SECTOR0 126u
 #define DESCRIPTORS_PER_SECTOR 128u
-#define MIN_TARGET (192u * 1024u)
-#define ZERO_CHUNK (1024u * 1024u)
+#define MIN_TARGET (192ull * 1024ull)
+#define ZERO_CHUNK ((size_t)1024 * 1024)
 #define HEADER_BYTES 4096u
 
 /* The log, as read from the file, and what an entry is checked against. */

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Static analysis of the library and the tools:
+#   clang-tidy  the bugprone, cert, clang-analyzer and misc checks (.clang-tidy);
+#   cppcheck    its warning, portability and performance checks.
+# Exit status: 0 neither reports anything, 1 a finding, 2 a tool is missing.
+# LINT_JOBS (default 2) clang-tidy processes run at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=0
+for tool in clang-tidy cppcheck; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "lint: $tool is not installed (tools/setup.sh installs it)" >&2
+        missing=1
+    fi
+done
+if [ "$missing" -ne 0 ]; then
+    exit 2
+fi
+
+shopt -s nullglob
+files=(src/*/*.c tools/*.c examples/*.c)
+shopt -u nullglob
+CFLAGS=(-std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Itests)
+# A finding as both tools print it: FILE:LINE:COLUMN: warning|error: ...
+FINDING='^[^ :]+:[0-9]+:[0-9]+: (warning|error):'
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# clang-tidy: one process per file; each file's output and exit status kept apart.
+printf '%s\0' "${files[@]}" |
+    xargs -0 -P "${LINT_JOBS:-2}" -I{} sh -c '
+        out="$1" f="$2"
+        shift 2
+        log="$out/$(printf "%s" "$f" | tr / _)"
+        rc=0
+        clang-tidy --quiet "$f" -- "$@" >"$log.out" 2>&1 || rc=$?
+        echo "$rc" >"$log.rc"
+    ' sh "$out" {} "${CFLAGS[@]}"
+# A finding in a header is printed once per file including it: count it once.
+cat "$out"/*.out | grep -E "$FINDING" | sort -u >"$out/tidy" || true
+tidy_findings=$(wc -l <"$out/tidy")
+tidy_failed=0
+for rc in "$out"/*.rc; do
+    if [ "$(cat "$rc")" != 0 ]; then
+        tidy_failed=$((tidy_failed + 1))
+    fi
+done
+if [ "$tidy_findings" -ne 0 ] || [ "$tidy_failed" -ne 0 ]; then
+    # The whole report (notes and source lines included) of each file that failed.
+    for rc in "$out"/*.rc; do
+        if [ "$(cat "$rc")" != 0 ]; then
+            grep -v -E '^[0-9]+ (warning|error)s? generated\.$' "${rc%.rc}.out" || true
+        fi
+    done
+fi
+echo "clang-tidy: ${#files[@]} files, $tidy_findings findings"
+if [ "$tidy_findings" -eq 0 ] && [ "$tidy_failed" -ne 0 ]; then
+    echo "clang-tidy: failed on $tidy_failed file(s) without a finding (see above)"
+fi
+
+# cppcheck: one run over every file.
+cpp_rc=0
+cppcheck --quiet --enable=warning,portability,performance --inline-suppr --std=c11 \
+    -D_GNU_SOURCE -Iinclude -Isrc --error-exitcode=1 -j "${LINT_JOBS:-2}" \
+    --template='{file}:{line}:{column}: {severity}: {message} [{id}]' \
+    "${files[@]}" >"$out/cppcheck" 2>&1 || cpp_rc=$?
+cpp_findings=$(grep -c -E '^[^ :]+:[0-9]+:[0-9]+: ' "$out/cppcheck" || true)
+if [ "$cpp_rc" -ne 0 ] || [ "$cpp_findings" -ne 0 ]; then
+    cat "$out/cppcheck"
+fi
+echo "cppcheck: $cpp_findings findings"
+if [ "$cpp_findings" -eq 0 ] && [ "$cpp_rc" -ne 0 ]; then
+    echo "cppcheck: exited with status $cpp_rc without a finding (see above)"
+fi
+
+if [ "$tidy_findings" -ne 0 ] || [ "$tidy_failed" -ne 0 ] || [ "$cpp_findings" -ne 0 ] ||
+    [ "$cpp_rc" -ne 0 ]; then
+    exit 1
+fi
