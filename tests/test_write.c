@@ -891,6 +891,16 @@ static void test_differencing_partial_writes_use_the_sector_bitmap(void **state)
     memset(&c, 0, sizeof(c));
     c.type = VHDX_DISK_DIFFERENCING;
     c.parent = parent;
+    /* A relative path too long to keep whole is refused, not cut to name another file. */
+    {
+        static char longpath[4097];
+        memset(longpath, 'a', 4096);
+        longpath[4096] = '\0';
+        c.parent_relative_path = longpath;
+        mf_init(&cm);
+        assert_status(vhdx_create(&cm.io, &c), VHDX_E_RANGE);
+        mf_free(&cm);
+    }
     c.parent_relative_path = "sub/parent.vhdx";
     mf_init(&cm);
     assert_status(vhdx_create(&cm.io, &c), VHDX_OK);
