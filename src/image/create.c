@@ -479,10 +479,22 @@ vhdx_status vhdx_create_path(const char *path, const vhdx_create_options *option
     return st;
 }
 
+/* Opens the file create_unsealed wrote behind io (owned) as a writable unsealed image. */
+static vhdx_status open_unsealed(vhdx_io *io, const vhdx_open_options *open_options,
+                                 const char *dir, const char *path, vhdx_image **out)
+{
+    vhdx_open_options oo;
+    if (open_options != NULL)
+        oo = *open_options;
+    else
+        memset(&oo, 0, sizeof(oo));
+    oo.flags |= VHDX_OPEN_WRITABLE;
+    return image_open(io, &oo, dir, path, 0, NULL, IMAGE_OPEN_UNSEALED, out);
+}
+
 vhdx_status vhdx_create_open(vhdx_io *io, const vhdx_create_options *options,
                              const vhdx_open_options *open_options, vhdx_image **out)
 {
-    vhdx_open_options oo;
     vhdx_status st;
 
     if (out != NULL)
@@ -499,12 +511,7 @@ vhdx_status vhdx_create_open(vhdx_io *io, const vhdx_create_options *options,
         vhdx_io_close(io);
         return st;
     }
-    if (open_options != NULL)
-        oo = *open_options;
-    else
-        memset(&oo, 0, sizeof(oo));
-    oo.flags |= VHDX_OPEN_WRITABLE;
-    return image_open(io, &oo, "", "", 0, NULL, IMAGE_OPEN_UNSEALED, out);
+    return open_unsealed(io, open_options, "", "", out);
 }
 
 vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *options,
@@ -512,7 +519,6 @@ vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *o
 {
     char dir[4096], real_dir[PATH_MAX], real[PATH_MAX + 256];
     const char *base;
-    vhdx_open_options oo;
     vhdx_io io;
     vhdx_status st;
     int fd, dfd;
@@ -556,12 +562,7 @@ vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *o
         unlink(path);
         return st;
     }
-    if (open_options != NULL)
-        oo = *open_options;
-    else
-        memset(&oo, 0, sizeof(oo));
-    oo.flags |= VHDX_OPEN_WRITABLE;
-    st = image_open(&io, &oo, real_dir, real, 0, NULL, IMAGE_OPEN_UNSEALED, out);
+    st = open_unsealed(&io, open_options, real_dir, real, out);
     if (st != VHDX_OK)
         unlink(path);
     return st;
