@@ -567,6 +567,29 @@ static int read_disk(const char *path, vhdx_image *img, const struct cli_finding
     return CLI_EXIT_OK;
 }
 
+/*
+ * The operands IMAGE OFFSET LENGTH after the options (read, discard); a
+ * usage error is reported and false returned when they are not that.
+ */
+static bool image_offset_length(int argc, char **argv, const char **path, uint64_t *offset,
+                                uint64_t *length)
+{
+    if (argc - optind != 3) {
+        usage_error(argc - optind < 3 ? "missing arguments" : "too many arguments", NULL);
+        return false;
+    }
+    *path = argv[optind];
+    if (!cli_parse_size(argv[optind + 1], offset)) {
+        usage_error("invalid OFFSET '%s'", argv[optind + 1]);
+        return false;
+    }
+    if (!cli_parse_size(argv[optind + 2], length)) {
+        usage_error("invalid LENGTH '%s'", argv[optind + 2]);
+        return false;
+    }
+    return true;
+}
+
 static int cmd_read(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -587,19 +610,8 @@ static int cmd_read(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
-    if (argc - optind != 3) {
-        usage_error(argc - optind < 3 ? "missing arguments" : "too many arguments", NULL);
+    if (!image_offset_length(argc, argv, &path, &offset, &length))
         return CLI_EXIT_USAGE;
-    }
-    path = argv[optind];
-    if (!cli_parse_size(argv[optind + 1], &offset)) {
-        usage_error("invalid OFFSET '%s'", argv[optind + 1]);
-        return CLI_EXIT_USAGE;
-    }
-    if (!cli_parse_size(argv[optind + 2], &length)) {
-        usage_error("invalid LENGTH '%s'", argv[optind + 2]);
-        return CLI_EXIT_USAGE;
-    }
     if (isatty(STDOUT_FILENO)) {
         fprintf(stderr, PROG " read: standard output is a terminal; redirect it to a file "
                              "or a pipe\n");
@@ -855,14 +867,22 @@ static int convert_to_raw(const char *src, vhdx_image *img, const struct cli_fin
 /* ---- opening images for writing, reporting failures ---- */
 
 /*
- * Opens IMAGE for writing. A dirty log is replayed into the file by the
- * open; replaying was implied by asking to write, so the whole log may be
- * held in memory (as `vhdx replay` allows), whatever the default limit.
+ * The limits of the writing commands. A dirty log is replayed into the file
+ * by a writable open; replaying was implied by asking to write, so the
+ * whole log may be held in memory (as `vhdx replay` allows), whatever the
+ * default limit.
  */
-static int open_writable(const char *path, struct cli_findings *fs, vhdx_image **img)
+static vhdx_limits writing_limits(void)
 {
     vhdx_limits limits = vhdx_limits_default();
     limits.max_memory = (uint64_t)4096 << 20;
+    return limits;
+}
+
+/* Opens IMAGE for writing, with the writing limits. */
+static int open_writable(const char *path, struct cli_findings *fs, vhdx_image **img)
+{
+    vhdx_limits limits = writing_limits();
     return cli_open_image_flags(PROG, path, VHDX_OPEN_WRITABLE, &limits, fs, img);
 }
 
@@ -1607,19 +1627,8 @@ static int cmd_discard(int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
-    if (argc - optind != 3) {
-        usage_error(argc - optind < 3 ? "missing arguments" : "too many arguments", NULL);
+    if (!image_offset_length(argc, argv, &path, &offset, &length))
         return CLI_EXIT_USAGE;
-    }
-    path = argv[optind];
-    if (!cli_parse_size(argv[optind + 1], &offset)) {
-        usage_error("invalid OFFSET '%s'", argv[optind + 1]);
-        return CLI_EXIT_USAGE;
-    }
-    if (!cli_parse_size(argv[optind + 2], &length)) {
-        usage_error("invalid LENGTH '%s'", argv[optind + 2]);
-        return CLI_EXIT_USAGE;
-    }
     rc = open_image_info("discard", path, &fs, &img, &info);
     vhdx_close(img);
     img = NULL;
@@ -1782,6 +1791,14 @@ struct source {
     vhdx_extent ext;         /* VHDX: the extent mapped last (length 0: none yet) */
 };
 
+/* Makes s->ext the extent of the VHDX SRC that holds off (mapped again only when needed). */
+static int source_extent(struct source *s, uint64_t off)
+{
+    if (s->ext.length != 0 && off >= s->ext.offset && off - s->ext.offset < s->ext.length)
+        return CLI_EXIT_OK;
+    return map_at(s->path, s->img, s->fs, off, s->size, &s->ext);
+}
+
 /*
  * Finds the first range of [pos, end) of SRC that may hold data: *ds..*de,
  * in whole logical sectors of lss bytes (pos and end are multiples of it).
@@ -1796,31 +1813,20 @@ static int source_next_data(struct source *s, uint64_t pos, uint64_t end, uint32
 
     *ds = *de = end;
     if (s->img != NULL) {
+        /* Extents hold whole sectors: skip the ZERO ones, then take the rest up to a ZERO one. */
         uint64_t off = pos;
-        while (off < end) {
-            if (s->ext.length == 0 || off < s->ext.offset ||
-                off - s->ext.offset >= s->ext.length) {
-                int rc = map_at(s->path, s->img, s->fs, off, s->size, &s->ext);
-                if (rc != CLI_EXIT_OK)
-                    return rc;
-            }
-            if (s->ext.kind != VHDX_EXTENT_ZERO) {
-                /* Data up to the first ZERO extent (extents hold whole sectors). */
-                *ds = off;
-                while (off < end && s->ext.kind != VHDX_EXTENT_ZERO) {
-                    off = s->ext.offset + s->ext.length;
-                    if (off < end) {
-                        int rc = map_at(s->path, s->img, s->fs, off, s->size, &s->ext);
-                        if (rc != CLI_EXIT_OK)
-                            return rc;
-                    }
-                }
-                *de = off < end ? off : end;
-                return CLI_EXIT_OK;
-            }
+        int rc = CLI_EXIT_OK;
+        while (off < end && (rc = source_extent(s, off)) == CLI_EXIT_OK &&
+               s->ext.kind == VHDX_EXTENT_ZERO)
             off = s->ext.offset + s->ext.length;
-        }
-        return CLI_EXIT_OK;
+        if (rc != CLI_EXIT_OK || off >= end)
+            return rc;
+        *ds = off;
+        while (off < end && (rc = source_extent(s, off)) == CLI_EXIT_OK &&
+               s->ext.kind != VHDX_EXTENT_ZERO)
+            off = s->ext.offset + s->ext.length;
+        *de = off < end ? off : end;
+        return rc;
     }
     if (pos >= s->size)
         return CLI_EXIT_OK;
@@ -2093,10 +2099,9 @@ static int convert_to_vhdx(const char *src, const char *dst, struct create_setti
     }
     if (rc == CLI_EXIT_OK) {
         /* Built unsealed: no reader accepts DST until vhdx_finish seals it. */
-        vhdx_limits limits = vhdx_limits_default();
+        vhdx_limits limits = writing_limits();
         vhdx_open_options oo;
         vhdx_status st;
-        limits.max_memory = (uint64_t)4096 << 20;
         memset(&oo, 0, sizeof(oo));
         oo.limits = &limits;
         oo.on_diag = cli_findings_collect;
