@@ -101,8 +101,8 @@ static void write_behind(struct fd_ctx *c, size_t len)
         return;
     c->written = 0;
 #ifdef SYNC_FILE_RANGE_WRITE
-    if (sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
-        return; /* not supported here (a pipe, an old kernel): only slower */
+    /* A hint: where it is not supported (a pipe, an old kernel) writes are only slower. */
+    (void)sync_file_range(c->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
 }
 
