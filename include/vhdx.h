@@ -114,8 +114,16 @@ typedef struct vhdx_limits {
     uint32_t max_metadata_item;   /* one metadata item: 1 MiB (the format's maximum) */
     uint32_t max_log_length;      /* log bytes examined: 4095 MiB (the format's maximum) */
     uint32_t max_locator_entries; /* parent locator key/value pairs: 256 */
-    uint32_t max_parent_depth;    /* differencing chain length: 16 */
+    uint32_t max_parent_depth;    /* differencing chain length: 16; at most
+                                     VHDX_MAX_PARENT_DEPTH (more: VHDX_E_INVALID_ARG) */
 } vhdx_limits;
+
+/*
+ * The ceiling of vhdx_limits.max_parent_depth: opening a chain recurses
+ * once per parent and holds about 9 KiB of stack per level, so a chain at
+ * the ceiling needs about 600 KiB of the caller's stack.
+ */
+#define VHDX_MAX_PARENT_DEPTH 64
 
 VHDX_API vhdx_limits vhdx_limits_default(void);
 
@@ -186,6 +194,12 @@ typedef struct vhdx_open_options {
     const vhdx_allocator *allocator;   /* NULL: malloc/free */
     vhdx_parent_opener open_parent;    /* NULL: differencing images open as with NO_PARENT */
     void *open_parent_ctx;
+    /*
+     * vhdx_open_path's built-in opener only: directories, besides the
+     * child's own, in which a parent may lie. A NULL-terminated array read
+     * during the open only; NULL: the child's directory alone.
+     */
+    const char *const *parent_dirs;
     /* Every finding made while opening (and by vhdx_check), as it is made. */
     void (*on_diag)(void *ctx, const vhdx_diag *d);
     void *diag_ctx;
@@ -205,7 +219,11 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_option
  * with vhdx_open. When options->open_parent is NULL, parents are opened by a
  * built-in opener that resolves relative_path against the child's directory
  * and refuses anything that is not a regular file inside the directories it
- * allows (by default the child's own directory; see SECURITY.md).
+ * allows: the child's own directory and options->parent_dirs (SECURITY.md).
+ * A relative_path may climb out of the child's directory with ".." only
+ * into one of parent_dirs; an absolute_win32_path or volume_path names its
+ * final component, looked up in the child's directory, then in each of
+ * parent_dirs in order.
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_open_path(const char *path,
                                                   const vhdx_open_options *options,

@@ -161,13 +161,13 @@ missing.vhdx: cannot judge: No such file or directory" "quiet mixed output"
 run "$verify"
 expect_rc 2 "no arguments"
 expect_empty "$out" "no arguments stdout"
-expect_line "usage: vhdx-verify [--json] [--quiet] IMAGE..." "$err" "no arguments usage"
+expect_line "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE..." "$err" "no arguments usage"
 run "$verify" --bogus hv.vhdx
 expect_rc 2 "unknown option"
 expect_empty "$out" "unknown option stdout"
 run "$verify" --help
 expect_rc 0 "--help"
-expect_line "usage: vhdx-verify [--json] [--quiet] IMAGE..." "$out" "--help usage"
+expect_line "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE..." "$out" "--help usage"
 run "$verify" --version
 expect_rc 0 "--version"
 [[ "$out" =~ ^vhdx-verify\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version output: $out"
@@ -239,6 +239,39 @@ grep -q '"name\\ufffd.vhdx"' name.json || fail "escaped as \\ufffd: $(cat name.j
 ok
 run "$verify" "$bad_name"
 expect_line 'name\xff.vhdx: errors (1 error, 0 warnings)' "$out" "non-UTF-8 name in text"
+
+# --- --parent-dir: a parent outside the image's directory ---
+# The child's locator says base\p.vhdx, and child/base is a symlink to
+# ../base: the parent lies outside the child's directory, so it is refused
+# unless --parent-dir allows its directory.
+mkdir -p pd/child/base
+"$root/tools/vhdx" create -o subformat=dynamic pd/child/base/p.vhdx 8M >/dev/null
+"$root/tools/vhdx" create -o subformat=differencing,parent=pd/child/base/p.vhdx \
+    pd/child/c.vhdx >/dev/null
+mv pd/child/base pd/base
+ln -s ../base pd/child/base
+pd_before=$(sha256sum pd/base/p.vhdx pd/child/c.vhdx)
+run "$verify" pd/child/c.vhdx
+expect_rc 1 "parent outside the directory"
+expect_out 'pd/child/c.vhdx: errors (2 errors, 0 warnings)
+  error   image.parent.refused: the parent path relative_path = "base\p.vhdx" was refused: invalid argument
+  error   image.parent.not_found: no parent path of the locator names an existing file' \
+    "parent outside the directory"
+run "$verify" --parent-dir pd/base pd/child/c.vhdx
+expect_rc 0 "--parent-dir"
+expect_out "pd/child/c.vhdx: ok (0 warnings)" "--parent-dir"
+run "$verify" --parent-dir=pd/nothere --parent-dir="$PWD/pd/base" pd/child/c.vhdx
+expect_rc 0 "--parent-dir= twice, one missing"
+run "$verify" --parent-dir pd/child pd/child/c.vhdx
+expect_rc 1 "--parent-dir of the child's own directory adds nothing"
+run "$verify" pd/child/c.vhdx --parent-dir
+expect_rc 2 "--parent-dir without a directory"
+expect_out "" "--parent-dir without a directory: no verdict"
+[ "$err" = "vhdx-verify: --parent-dir needs a directory (try --help)" ] ||
+    fail "--parent-dir without a directory: stderr is: $err"
+ok
+[ "$pd_before" = "$(sha256sum pd/base/p.vhdx pd/child/c.vhdx)" ] || fail "parent-dir images modified"
+ok
 
 # --- read-only: nothing was written ---
 after=$(sha256sum "${images[@]}")

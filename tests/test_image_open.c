@@ -496,6 +496,27 @@ static void test_parent_depth_limit(void **state)
     cf.by_name[1] = &mid;
     limits.max_parent_depth = 1;
     open_child_with(&top, &cf, &limits, VHDX_E_LIMIT, "image.parent.depth", VHDX_SEVERITY_ERROR);
+    /* The ceiling itself is allowed; one more is refused before anything is read. */
+    {
+        vhdx_open_options o = opts();
+        vhdx_image *img = NULL;
+        vhdx_io io;
+        vhdx_info info;
+        o.open_parent = memory_opener;
+        o.open_parent_ctx = &cf;
+        o.limits = &limits;
+        limits.max_parent_depth = VHDX_MAX_PARENT_DEPTH;
+        assert_status(open_with(&top, &o, &img), VHDX_OK);
+        assert_status(vhdx_get_info(img, &info), VHDX_OK);
+        assert_int_equal(info.chain_depth, 2);
+        vhdx_close(img);
+        img = (vhdx_image *)&o; /* must be set to NULL */
+        limits.max_parent_depth = VHDX_MAX_PARENT_DEPTH + 1;
+        assert_int_equal(vhdx_io_from_memory(top.data, top.len, &io), VHDX_OK);
+        assert_int_equal(vhdx_open(&io, &o, &img), VHDX_E_INVALID_ARG);
+        assert_null(img);
+        assert_null(io.ctx); /* consumed: closed on failure */
+    }
     ib_free(&top);
     ib_free(&mid);
     ib_free(&base);

@@ -1253,6 +1253,153 @@ static void test_path_fifo_refused_without_blocking(void **state)
     scratch_remove(&t.s);
 }
 
+/* Resolves key=value against the child directory with the caller's allowed directories. */
+static vhdx_status resolve_in(const struct tree *t, const char *const *allowed, const char *key,
+                              const char *value, char *resolved)
+{
+    vhdx_io io;
+    char buf[PATH_MAX];
+    vhdx_status st = io_path_resolve_parent_in(t->child, allowed, key, value, &io,
+                                               resolved ? resolved : buf, PATH_MAX);
+    if (st == VHDX_OK) {
+        assert_non_null(io.read);
+        assert_null(io.write);
+        vhdx_io_close(&io);
+    } else {
+        assert_null(io.ctx);
+        assert_string_equal(resolved ? resolved : buf, "");
+    }
+    return st;
+}
+
+/*
+ * The caller's allowed directories: a relative_path may climb out of the
+ * child's directory only into one of them, a win32/volume path's final
+ * component is looked up in the child's directory first, then in each in
+ * order; devices, FIFOs and symlinks leading out stay refused inside them.
+ */
+static void test_path_allowed_dirs(void **state)
+{
+    struct tree t;
+    char base[PATH_MAX], resolved[PATH_MAX], want[PATH_MAX];
+    (void)state;
+    tree_make(&t);
+    make_dir(&t.s, "base");
+    write_file(&t.s, "base/b.vhdx", "BBB", 3);
+    write_file(&t.s, "base/p.vhdx", "bbb", 3);
+    make_fifo(&t.s, "base/fifo2.vhdx");
+    make_symlink(&t.s, "../outside.vhdx", "base/link_out");
+    tree_path(&t, "base", base);
+    {
+        const char *const allowed[] = {"/nonexistent-vhdx-dir", base, NULL};
+        const char *const dev[] = {"/dev", NULL};
+        const char *const none[] = {NULL};
+
+        /* Without allowed directories, climbing out is refused as before. */
+        assert_status(resolve(&t, "relative_path", "..\\base\\b.vhdx", NULL), VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, none, "relative_path", "..\\base\\b.vhdx", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve(&t, "absolute_win32_path", "\\\\?\\C:\\x\\b.vhdx", NULL),
+                      VHDX_E_MISSING);
+
+        /* Into an allowed directory (a missing one in the list is skipped). */
+        tree_path(&t, "base/b.vhdx", want);
+        assert_status(resolve_in(&t, allowed, "relative_path", "..\\base\\b.vhdx", resolved),
+                      VHDX_OK);
+        assert_string_equal(resolved, want);
+        assert_status(resolve_in(&t, allowed, "relative_path", "sub\\..\\..\\base\\b.vhdx",
+                                 resolved),
+                      VHDX_OK);
+        assert_string_equal(resolved, want);
+        assert_status(resolve_in(&t, allowed, "absolute_win32_path", "\\\\?\\C:\\x\\b.vhdx",
+                                 resolved),
+                      VHDX_OK);
+        assert_string_equal(resolved, want);
+        assert_status(resolve_in(&t, allowed, "volume_path", "\\\\?\\Volume{x}\\b.vhdx", resolved),
+                      VHDX_OK);
+        assert_string_equal(resolved, want);
+        /* The child's own directory comes first. */
+        tree_path(&t, "child/p.vhdx", want);
+        assert_status(resolve_in(&t, allowed, "absolute_win32_path", "\\\\?\\C:\\p.vhdx", resolved),
+                      VHDX_OK);
+        assert_string_equal(resolved, want);
+
+        /* Still refused: outside every allowed directory, above the root,
+           a symlink leading out, the allowed directory itself, a FIFO, a device. */
+        assert_status(resolve_in(&t, allowed, "relative_path", "..\\outside.vhdx", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, allowed, "relative_path",
+                                 "..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\..\\etc\\passwd",
+                                 NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, allowed, "relative_path", "..\\base\\link_out", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, allowed, "relative_path", "..\\base", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, allowed, "relative_path", "..\\base\\nothere.vhdx", NULL),
+                      VHDX_E_MISSING);
+        assert_status(resolve_in(&t, allowed, "absolute_win32_path", "\\\\?\\C:\\nothere.vhdx",
+                                 NULL),
+                      VHDX_E_MISSING);
+        alarm(10);
+        assert_status(resolve_in(&t, allowed, "relative_path", "..\\base\\fifo2.vhdx", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, allowed, "volume_path", "\\\\?\\Volume{x}\\fifo2.vhdx", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, dev, "absolute_win32_path", "\\\\?\\C:\\null", NULL),
+                      VHDX_E_INVALID_ARG);
+        assert_status(resolve_in(&t, dev, "absolute_win32_path", "\\\\?\\C:\\zero", NULL),
+                      VHDX_E_INVALID_ARG);
+        alarm(0);
+    }
+    scratch_remove(&t.s);
+}
+
+/* vhdx_open_path finds a parent outside the child's directory only through parent_dirs. */
+static void test_open_path_parent_dirs(void **state)
+{
+    struct scratch s;
+    char parent[PATH_MAX], child[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
+    vhdx_create_options co;
+    vhdx_open_options oo;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    uint8_t buf[512];
+    (void)state;
+
+    scratch_make(&s);
+    assert_non_null(realpath(s.dir, real));
+    strcpy(s.dir, real);
+    make_dir(&s, "base");
+    make_dir(&s, "child");
+    scratch_path(&s, "base/parent.vhdx", parent);
+    scratch_path(&s, "child/c.vhdx", child);
+    scratch_path(&s, "base", base);
+    memset(&co, 0, sizeof(co));
+    co.type = VHDX_DISK_DYNAMIC;
+    co.virtual_size = 8u << 20;
+    assert_status(vhdx_create_path(parent, &co, NULL, NULL), VHDX_OK);
+    memset(&co, 0, sizeof(co));
+    co.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_path(child, &co, parent, NULL), VHDX_OK);
+
+    /* The locator says ..\base\parent.vhdx: outside the child's directory. */
+    assert_status(vhdx_open_path(child, NULL, &img), VHDX_E_MISSING);
+    assert_null(img);
+    {
+        const char *const dirs[] = {base, NULL};
+        memset(&oo, 0, sizeof(oo));
+        oo.parent_dirs = dirs;
+        assert_status(vhdx_open_path(child, &oo, &img), VHDX_OK);
+        assert_status(vhdx_get_info(img, &info), VHDX_OK);
+        assert_int_equal(info.chain_depth, 1);
+        assert_string_equal(info.parent_path, parent);
+        assert_status(vhdx_read(img, 0, buf, sizeof(buf)), VHDX_OK);
+        vhdx_close(img);
+    }
+    scratch_remove(&s);
+}
+
 static void test_path_directory_refused(void **state)
 {
     struct tree t;
@@ -1463,6 +1610,8 @@ int main(void)
         cmocka_unit_test(test_path_missing_file_is_missing),
         cmocka_unit_test(test_path_fifo_refused_without_blocking),
         cmocka_unit_test(test_path_directory_refused),
+        cmocka_unit_test(test_path_allowed_dirs),
+        cmocka_unit_test(test_open_path_parent_dirs),
         cmocka_unit_test(test_path_bad_arguments_refused),
         cmocka_unit_test(test_path_overlong_value_refused),
         cmocka_unit_test(test_open_path_refuses_before_open),

@@ -378,6 +378,13 @@ static void print_error_findings(FILE *f, const struct cli_findings *fs, size_t 
         fprintf(f, "  ... and %zu more error(s)\n", fs->errors - shown);
 }
 
+static const char *const *parent_dirs;
+
+void cli_set_parent_dirs(const char *const *dirs)
+{
+    parent_dirs = dirs;
+}
+
 int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, vhdx_image **out)
 {
     vhdx_open_options o;
@@ -386,6 +393,7 @@ int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, 
 
     memset(&o, 0, sizeof(o));
     o.flags = VHDX_OPEN_READ_ONLY;
+    o.parent_dirs = parent_dirs;
     o.on_diag = cli_findings_collect;
     o.diag_ctx = fs;
     *out = NULL;
@@ -422,6 +430,7 @@ int cli_open_image_flags(const char *prog, const char *path, unsigned flags,
     memset(&o, 0, sizeof(o));
     o.flags = flags;
     o.limits = limits;
+    o.parent_dirs = parent_dirs;
     o.on_diag = cli_findings_collect;
     o.diag_ctx = fs;
     *out = NULL;
@@ -473,6 +482,7 @@ void cli_check_run(const char *path, struct cli_check *c)
     memset(&o, 0, sizeof(o));
     memset(&r, 0, sizeof(r));
     o.flags = VHDX_OPEN_READ_ONLY;
+    o.parent_dirs = parent_dirs;
     o.on_diag = cli_findings_collect;
     o.diag_ctx = &c->findings;
     st = vhdx_check_path(path, &o, &r);

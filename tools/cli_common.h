@@ -115,6 +115,14 @@ int cli_status_exit(vhdx_status st);
 void cli_open_failure_reason(const char *path, vhdx_status st, char *buf, size_t cap);
 
 /*
+ * Directories, besides an image's own, in which the built-in parent opener
+ * may find its parents (vhdx_open_options.parent_dirs): a NULL-terminated
+ * array that must outlive every later open, or NULL (the default). Every
+ * open below uses it.
+ */
+void cli_set_parent_dirs(const char *const *dirs);
+
+/*
  * Opens an image read-only with default limits, collecting its findings in
  * fs (initialised by the caller, which keeps it until after vhdx_close: the
  * library may report while the image is open). On failure prints

@@ -1,7 +1,7 @@
 /*
  * vhdx-verify: judges untrusted VHDX images without ever writing to them.
  *
- *   vhdx-verify [--json] [--quiet] IMAGE...
+ *   vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE...
  *
  * Each image is checked with vhdx_check_path (read-only). The verdict and
  * the findings are printed as text (docs/CLI.md) or as one JSON document
@@ -18,7 +18,8 @@
 #include "cli_common.h"
 #include "vhdx.h"
 
-static const char usage_text[] = "usage: vhdx-verify [--json] [--quiet] IMAGE...\n";
+static const char usage_text[] =
+    "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE...\n";
 
 static const char help_text[] =
     "Checks VHDX images against every rule of the format without writing to\n"
@@ -28,6 +29,10 @@ static const char help_text[] =
     "  --json       print one JSON document (schema: docs/verify-json.md)\n"
     "  -q, --quiet  print nothing for a good image, only the verdict line for\n"
     "               another; no effect with --json\n"
+    "  --parent-dir DIR\n"
+    "               a directory, besides the image's own, in which the parent\n"
+    "               of a differencing image may lie (repeatable). Without it a\n"
+    "               parent is only looked for in the image's own directory\n"
     "  -h, --help   print this help\n"
     "  --version    print the version\n"
     "  --           end of options: every later argument is an IMAGE\n"
@@ -59,9 +64,13 @@ int main(int argc, char **argv)
 {
     bool json = false, quiet = false, options_done = false;
     int images = 0, rc = CLI_EXIT_OK;
+    int ndirs = 0;
     char **paths = calloc((size_t)argc, sizeof(*paths));
+    const char **dirs = calloc((size_t)argc, sizeof(*dirs)); /* NULL-terminated */
 
-    if (paths == NULL) {
+    if (paths == NULL || dirs == NULL) {
+        free(paths);
+        free(dirs);
         fprintf(stderr, "vhdx-verify: out of memory\n");
         return CLI_EXIT_USAGE;
     }
@@ -75,28 +84,43 @@ int main(int argc, char **argv)
             json = true;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = true;
+        } else if (strcmp(a, "--parent-dir") == 0 || strncmp(a, "--parent-dir=", 13) == 0) {
+            const char *dir = a[12] == '=' ? a + 13 : (i + 1 < argc ? argv[++i] : NULL);
+            if (dir == NULL || dir[0] == '\0') {
+                fprintf(stderr, "vhdx-verify: --parent-dir needs a directory (try --help)\n");
+                free(paths);
+                free(dirs);
+                return CLI_EXIT_USAGE;
+            }
+            dirs[ndirs++] = dir;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
             fputs(help_text, stdout);
             free(paths);
+            free(dirs);
             return finish_stdout(CLI_EXIT_OK);
         } else if (strcmp(a, "--version") == 0) {
             printf("vhdx-verify %s\n", vhdx_version());
             free(paths);
+            free(dirs);
             return finish_stdout(CLI_EXIT_OK);
         } else {
             fprintf(stderr, "vhdx-verify: unknown option '");
             cli_text_safe(stderr, a);
             fprintf(stderr, "' (try --help)\n");
             free(paths);
+            free(dirs);
             return CLI_EXIT_USAGE;
         }
     }
     if (images == 0) {
         fputs(usage_text, stderr);
         free(paths);
+        free(dirs);
         return CLI_EXIT_USAGE;
     }
+    if (ndirs > 0)
+        cli_set_parent_dirs(dirs);
 
     if (json)
         cli_check_json_begin(stdout);
@@ -117,5 +141,6 @@ int main(int argc, char **argv)
     if (json)
         cli_check_json_end(stdout);
     free(paths);
+    free(dirs);
     return finish_stdout(rc);
 }

@@ -797,7 +797,8 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
         if (img->options.open_parent != NULL)
             st = img->options.open_parent(img->options.open_parent_ctx, keys[k], path, &io);
         else
-            st = io_path_resolve_parent(img->dir, keys[k], path, &io, resolved, sizeof(resolved));
+            st = io_path_resolve_parent_in(img->dir, img->options.parent_dirs, keys[k], path, &io,
+                                           resolved, sizeof(resolved));
         if (st == VHDX_E_MISSING)
             continue;
         if (st != VHDX_OK) {
@@ -890,6 +891,11 @@ static vhdx_image *image_new(const vhdx_open_options *options, vhdx_status *st)
     struct alloc_acct acct;
     vhdx_image *img;
 
+    /* Each level of a chain holds a few KiB of stack while its parent opens. */
+    if (limits.max_parent_depth > VHDX_MAX_PARENT_DEPTH) {
+        *st = VHDX_E_INVALID_ARG;
+        return NULL;
+    }
     alloc_acct_init(&acct, opts->allocator, limits.max_memory);
     img = acct_alloc(&acct, sizeof(*img), st);
     if (img == NULL)

@@ -122,15 +122,19 @@ static bool rel_push(char *rel, size_t cap, const char *comp, size_t len)
 
 /*
  * A Windows relative path as a normalised '/'-separated relative path:
- * "." dropped, ".." applied lexically and never above the start. (realpath
- * later follows symlinks; the containment check after it is the one that
- * holds. This early check refuses escapes even when the target is absent.)
+ * "." dropped, ".." applied lexically. A ".." above the start is refused
+ * when `up` is NULL; otherwise *up counts them (the caller climbs that
+ * many directories from the start). realpath() later follows symlinks;
+ * the containment check after it is the one that holds. This early check
+ * refuses escapes even when the target is absent.
  */
-static vhdx_status normalise_relative(const char *value, char *rel, size_t cap)
+static vhdx_status normalise_relative(const char *value, char *rel, size_t cap, unsigned *up)
 {
     const char *p = value;
 
     rel[0] = '\0';
+    if (up != NULL)
+        *up = 0;
     if (value[0] == '\0' || value[0] == '\\' || value[0] == '/')
         return VHDX_E_INVALID_ARG;
     /* A drive-qualified path ("C:x" or "C:\x") is not relative to anything here. */
@@ -143,12 +147,15 @@ static vhdx_status normalise_relative(const char *value, char *rel, size_t cap)
             /* an empty or "." component */
         } else if (len == 2 && p[0] == '.' && p[1] == '.') {
             char *slash = strrchr(rel, '/');
-            if (rel[0] == '\0')
-                return VHDX_E_INVALID_ARG;
-            if (slash != NULL)
+            if (rel[0] == '\0') {
+                if (up == NULL || *up >= IO_PATH_MAX / 3)
+                    return VHDX_E_INVALID_ARG;
+                (*up)++;
+            } else if (slash != NULL) {
                 *slash = '\0';
-            else
+            } else {
                 rel[0] = '\0';
+            }
         } else if (!rel_push(rel, cap, p, len)) {
             return VHDX_E_INVALID_ARG;
         }
@@ -209,12 +216,89 @@ static bool fd_names_path(int fd, const char *path)
 #endif
 }
 
+/* Removes `up` final components of the real directory `dir` ("/" stays "/"). */
+static void climb(char *dir, unsigned up)
+{
+    for (; up > 0; up--) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL || slash == dir) {
+            dir[0] = '/';
+            dir[1] = '\0';
+            return;
+        }
+        *slash = '\0';
+    }
+}
+
+/* realpath(dir + "/" + rel). */
+static vhdx_status join_real(const char *dir, const char *rel, char real[IO_PATH_MAX])
+{
+    char joined[IO_PATH_MAX];
+    int n = snprintf(joined, sizeof(joined), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, rel);
+
+    real[0] = '\0';
+    if (n < 0 || (size_t)n >= sizeof(joined))
+        return VHDX_E_INVALID_ARG;
+    return real_path(joined, real);
+}
+
+/*
+ * True when the real path `real` lies strictly inside the real directory
+ * `dir` or inside one of the caller's `allowed` directories (resolved with
+ * realpath; one that does not resolve allows nothing).
+ */
+static bool inside_allowed(const char *dir, const char *const *allowed, const char *real)
+{
+    char ra[IO_PATH_MAX];
+
+    if (strictly_inside(dir, real))
+        return true;
+    for (size_t i = 0; allowed != NULL && allowed[i] != NULL; i++)
+        if (real_path(allowed[i], ra) == VHDX_OK && strictly_inside(ra, real))
+            return true;
+    return false;
+}
+
+/*
+ * The final component `name` looked up in the child's directory, then in
+ * each allowed directory in turn: the first that exists is the one.
+ */
+static vhdx_status find_component(const char *dir, const char *const *allowed, const char *name,
+                                  char real[IO_PATH_MAX])
+{
+    char ra[IO_PATH_MAX];
+    vhdx_status st = join_real(dir, name, real);
+
+    if (st != VHDX_E_MISSING)
+        return st;
+    for (size_t i = 0; allowed != NULL && allowed[i] != NULL; i++) {
+        st = real_path(allowed[i], ra);
+        if (st == VHDX_E_MISSING)
+            continue;
+        if (st != VHDX_OK)
+            return st;
+        st = join_real(ra, name, real);
+        if (st != VHDX_E_MISSING)
+            return st;
+    }
+    return VHDX_E_MISSING;
+}
+
 vhdx_status io_path_resolve_parent(const char *child_dir, const char *key, const char *value,
                                    vhdx_io *out, char *resolved, size_t resolved_cap)
 {
-    char dir[IO_PATH_MAX], rel[IO_PATH_MAX], joined[IO_PATH_MAX], real[IO_PATH_MAX];
+    return io_path_resolve_parent_in(child_dir, NULL, key, value, out, resolved, resolved_cap);
+}
+
+vhdx_status io_path_resolve_parent_in(const char *child_dir, const char *const *allowed,
+                                      const char *key, const char *value, vhdx_io *out,
+                                      char *resolved, size_t resolved_cap)
+{
+    char dir[IO_PATH_MAX], rel[IO_PATH_MAX], base[IO_PATH_MAX], real[IO_PATH_MAX];
+    bool relative;
+    unsigned up = 0;
     vhdx_status st;
-    int fd, n;
+    int fd;
 
     if (out != NULL)
         memset(out, 0, sizeof(*out));
@@ -224,8 +308,9 @@ vhdx_status io_path_resolve_parent(const char *child_dir, const char *key, const
         (resolved != NULL && resolved_cap == 0))
         return VHDX_E_INVALID_ARG;
 
-    if (strcmp(key, "relative_path") == 0)
-        st = normalise_relative(value, rel, sizeof(rel));
+    relative = strcmp(key, "relative_path") == 0;
+    if (relative)
+        st = normalise_relative(value, rel, sizeof(rel), allowed != NULL ? &up : NULL);
     else if (strcmp(key, "absolute_win32_path") == 0 || strcmp(key, "volume_path") == 0)
         st = final_component(value, rel, sizeof(rel));
     else
@@ -236,13 +321,16 @@ vhdx_status io_path_resolve_parent(const char *child_dir, const char *key, const
     st = real_path(child_dir, dir);
     if (st != VHDX_OK)
         return st;
-    n = snprintf(joined, sizeof(joined), "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, rel);
-    if (n < 0 || (size_t)n >= sizeof(joined))
-        return VHDX_E_INVALID_ARG;
-    st = real_path(joined, real);
+    if (relative) {
+        memcpy(base, dir, strlen(dir) + 1);
+        climb(base, up);
+        st = join_real(base, rel, real);
+    } else {
+        st = find_component(dir, allowed, rel, real);
+    }
     if (st != VHDX_OK)
         return st;
-    if (!strictly_inside(dir, real))
+    if (!inside_allowed(dir, allowed, real))
         return VHDX_E_INVALID_ARG;
     if (resolved != NULL && strlen(real) >= resolved_cap)
         return VHDX_E_INVALID_ARG;

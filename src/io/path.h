@@ -4,7 +4,8 @@
  *
  * A parent locator's paths are untrusted (SECURITY.md). The built-in opener
  * only opens regular files inside the directory of the image whose locator
- * is being resolved, after following every symlink; a FIFO or device is
+ * is being resolved or a directory the caller allows, after following every
+ * symlink; a FIFO or device is
  * never opened in a way that could block.
  */
 #ifndef VHDX_IO_PATH_H
@@ -24,11 +25,15 @@
  * file read-only into *out (which owns the descriptor).
  *   "relative_path":                      '\' becomes '/'; absolute forms
  *                                         ("\x", "\\server", "C:x") are refused;
- *                                         ".." may not climb above child_dir.
+ *                                         ".." may not climb above child_dir
+ *                                         (with `allowed`: it may, as long as
+ *                                         the result lies in an allowed one).
  *   "absolute_win32_path", "volume_path": only the final component is used,
- *                                         looked up in child_dir.
+ *                                         looked up in child_dir, then in each
+ *                                         allowed directory in order.
  * The result, after realpath(), must lie strictly inside realpath(child_dir)
- * and be a regular file.
+ * or inside the realpath() of one of `allowed` (a NULL-terminated list of
+ * directories, or NULL for none), and be a regular file.
  * Returns VHDX_E_MISSING when the file does not exist, VHDX_E_INVALID_ARG
  * for a refused path (unknown key, absolute, escaping, a symlink leading
  * out, not a regular file, too long, or `resolved` too small) and
@@ -36,6 +41,11 @@
  * receives the absolute real path of the file opened (resolved_cap bytes
  * with the NUL); "" on failure.
  */
+MUST_USE vhdx_status io_path_resolve_parent_in(const char *child_dir, const char *const *allowed,
+                                               const char *key, const char *value, vhdx_io *out,
+                                               char *resolved, size_t resolved_cap);
+
+/* io_path_resolve_parent_in with no allowed directories besides child_dir. */
 MUST_USE vhdx_status io_path_resolve_parent(const char *child_dir, const char *key,
                                             const char *value, vhdx_io *out, char *resolved,
                                             size_t resolved_cap);
