@@ -29,6 +29,40 @@ extern "C" {
 #endif
 
 /*
+ * Thread safety (docs/API.md, "Thread safety").
+ *
+ * The library has no global mutable state: its tables are constants, and
+ * all state lives in a handle (vhdx_image), in a back end's context or on
+ * the stack of the call. It starts no threads and installs no handlers.
+ *
+ *   - Different handles are independent: threads may use their own handles
+ *     at the same time, also handles over the same file while all of them
+ *     are read-only. The library takes no file lock: a file open writable
+ *     in one handle must not be open in another (reader or writer).
+ *   - One handle is not safe for concurrent calls. Even vhdx_read and
+ *     vhdx_map_next change it (the BAT page cache, the failed state), so a
+ *     handle shared between threads needs the caller's lock around every
+ *     call on it, vhdx_close included. Only vhdx_get_info merely reads it:
+ *     several vhdx_get_info calls may overlap, with no other call.
+ *   - The parents of a differencing image belong to its handle. The parent
+ *     handle given to vhdx_create (vhdx_create_options.parent) is read
+ *     during that call: no other call on it may run meanwhile.
+ *   - A vhdx_io is used by the one call that owns or borrows it at a time.
+ *     The fd and memory back ends share nothing: back ends over the same
+ *     descriptor (pread) or the same buffer (never written) may be used by
+ *     different handles at once.
+ *   - Callbacks run synchronously on the thread of the call that triggers
+ *     them, never later: on_diag inside the opening, checking and replaying
+ *     calls, and inside a writing call or vhdx_close when a header update
+ *     fails; open_parent inside the opening and checking calls; the
+ *     allocator inside any call on its handle.
+ *   - An allocator (with its ctx) shared by handles that different threads
+ *     use at the same time must be thread-safe itself; malloc is.
+ *   - vhdx_strerror, vhdx_status_name, vhdx_severity_name, vhdx_version and
+ *     vhdx_limits_default return constants and may be called from anywhere.
+ */
+
+/*
  * Status codes. One flat enum; the diagnostic's rule id says which rule of
  * the format was broken, the code says what kind of failure it was.
  * Numbers are stable: new codes are only ever appended.
