@@ -14,6 +14,7 @@
 
 #include "base/endian.h"
 #include "format/constants.h"
+#include "dirty_images.h"
 #include "image_builder.h"
 #include "vhdx.h"
 
@@ -249,6 +250,148 @@ static void build_child(struct ib_image *child, const struct ib_image *parent, c
     p.parent = parent;
     p.relative_path = rel;
     assert_int_equal(ib_build(&p, child), 0);
+}
+
+/* A writable back end over a copy of a file that counts what reaches it. */
+struct rw_file {
+    uint8_t *data;
+    size_t len;
+    unsigned writes, truncates;
+};
+
+static vhdx_status rw_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct rw_file *f = ctx;
+    size_t n = off >= f->len ? 0 : (f->len - (size_t)off < len ? f->len - (size_t)off : len);
+    if (n > 0)
+        memcpy(buf, f->data + off, n);
+    *got = n;
+    return VHDX_OK;
+}
+
+static vhdx_status rw_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+    struct rw_file *f = ctx;
+    f->writes++;
+    if (off > f->len || len > f->len - off)
+        return VHDX_E_IO; /* these tests never grow a file */
+    memcpy(f->data + off, buf, len);
+    return VHDX_OK;
+}
+
+static vhdx_status rw_flush(void *ctx)
+{
+    (void)ctx;
+    return VHDX_OK;
+}
+
+static vhdx_status rw_size(void *ctx, uint64_t *size)
+{
+    *size = ((struct rw_file *)ctx)->len;
+    return VHDX_OK;
+}
+
+static vhdx_status rw_truncate(void *ctx, uint64_t size)
+{
+    struct rw_file *f = ctx;
+    f->truncates++;
+    return size == f->len ? VHDX_OK : VHDX_E_IO;
+}
+
+static vhdx_io rw_io(struct rw_file *f, const struct ib_image *img)
+{
+    vhdx_io io = {f, rw_read, rw_write, rw_flush, rw_size, rw_truncate, NULL};
+    f->data = malloc(img->len);
+    assert_non_null(f->data);
+    memcpy(f->data, img->data, img->len);
+    f->len = img->len;
+    f->writes = f->truncates = 0;
+    return io;
+}
+
+struct rw_parent {
+    const struct ib_image *img;
+    struct rw_file file;
+    unsigned opened;
+};
+
+static vhdx_status rw_opener(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    struct rw_parent *p = ctx;
+    (void)key;
+    if (strcmp(path, "parent.vhdx") != 0)
+        return VHDX_E_MISSING;
+    p->opened++;
+    *out = rw_io(&p->file, p->img);
+    return VHDX_OK;
+}
+
+/*
+ * A parent is only ever read, even when the child is opened writable and
+ * the caller's opener hands back a writable back end: a dirty log in the
+ * parent replays in memory, never into the parent's file.
+ */
+static void test_parent_opened_read_only_under_writable_child(void **state)
+{
+    struct dirty_image d;
+    struct ib_image child;
+    struct rw_parent rp;
+    struct rw_file cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_info info;
+    vhdx_io io;
+    uint8_t *buf;
+    int shape;
+    (void)state;
+
+    for (shape = 0; shape < dirty_count(); shape++) {
+        assert_int_equal(dirty_build(shape, &d), 0);
+        if (d.rule == NULL && d.img.type == IB_DYNAMIC)
+            break;
+        dirty_free(&d);
+    }
+    assert_true(shape < dirty_count());
+    build_child(&child, &d.img, "parent.vhdx");
+    memset(&rp, 0, sizeof(rp));
+    rp.img = &d.img;
+    o.flags = VHDX_OPEN_WRITABLE;
+    o.open_parent = rw_opener;
+    o.open_parent_ctx = &rp;
+    io = rw_io(&cf, &child);
+    test_sink_init(&ts);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_int_equal(rp.opened, 1);
+    assert_int_equal(rp.file.writes, 0);
+    assert_int_equal(rp.file.truncates, 0);
+    assert_memory_equal(rp.file.data, d.img.data, d.img.len);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.chain_depth, 1);
+    /* The child reads the parent's replayed view: its bytes after replay. */
+    buf = malloc(d.img.len < info.virtual_size ? d.img.len : (size_t)info.virtual_size);
+    assert_non_null(buf);
+    assert_status(vhdx_read(h, 0, buf, 4096), VHDX_OK);
+    {
+        vhdx_image *ph = NULL;
+        vhdx_io pio;
+        uint8_t *pbuf = malloc(4096);
+        vhdx_open_options po = opts();
+        assert_non_null(pbuf);
+        assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &pio), VHDX_OK);
+        assert_status(vhdx_open(&pio, &po, &ph), VHDX_OK);
+        assert_status(vhdx_read(ph, 0, pbuf, 4096), VHDX_OK);
+        assert_memory_equal(buf, pbuf, 4096);
+        vhdx_close(ph);
+        free(pbuf);
+    }
+    vhdx_close(h);
+    assert_int_equal(rp.file.writes, 0);
+    assert_memory_equal(rp.file.data, d.img.data, d.img.len);
+    free(buf);
+    free(rp.file.data);
+    free(cf.data);
+    ib_free(&child);
+    dirty_free(&d);
 }
 
 static void test_differencing_reads_through_sector_bitmap(void **state)
@@ -933,6 +1076,51 @@ static void test_metadata_region_over_limit(void **state)
     ib_free(&img);
 }
 
+/* A caller's item limit below an item's length is an error finding, in open and check alike. */
+static void test_metadata_item_over_limit(void **state)
+{
+    struct ib_image img;
+    vhdx_limits limits = vhdx_limits_default();
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    vhdx_image *h = NULL;
+    vhdx_io io;
+    const vhdx_diag *d;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    limits.max_metadata_item = 4;
+    o.limits = &limits;
+    /* Every item over the limit is named: the two 8-byte items and the 16-byte id. */
+    assert_status(open_with(&img, &o, &h), VHDX_E_LIMIT);
+    assert_null(h);
+    assert_int_equal(ts.sink.total, 3);
+    assert_int_equal(ts.sink.errors, 3);
+    assert_string_equal(ts.records[0].rule, "image.limit.metadata_item");
+    assert_string_equal(ts.records[0].message,
+                        "the metadata item file parameters is 8 bytes, more than the limit of 4");
+    assert_string_equal(ts.records[1].message,
+                        "the metadata item virtual disk size is 8 bytes, more than the limit of 4");
+    assert_string_equal(ts.records[2].rule, "image.limit.metadata_item");
+    assert_int_equal(ts.records[2].code, VHDX_E_LIMIT);
+    /* The judge must not call an image clean that it could not read. */
+    test_sink_init(&ts);
+    assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_int_equal(r.first_error, VHDX_E_LIMIT);
+    assert_int_equal(r.errors, 3);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "image.limit.metadata_item");
+    /* 8 bytes is enough for every item but the 16-byte virtual disk id. */
+    limits.max_metadata_item = 8;
+    assert_status(open_with(&img, &o, &h), VHDX_E_LIMIT);
+    d = assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "image.limit.metadata_item");
+    assert_string_equal(d->message,
+                        "the metadata item virtual disk id is 16 bytes, more than the limit of 8");
+    limits.max_metadata_item = 16;
+    assert_status(open_with(&img, &o, &h), VHDX_OK);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
 static void test_metadata_region_smaller_than_table(void **state)
 {
     struct ib_image img;
@@ -1143,6 +1331,7 @@ int main(void)
         cmocka_unit_test(test_parent_refused_by_opener),
         cmocka_unit_test(test_parent_invalid),
         cmocka_unit_test(test_parent_depth_limit),
+        cmocka_unit_test(test_parent_opened_read_only_under_writable_child),
         cmocka_unit_test(test_parent_cycle),
         cmocka_unit_test(test_open_path_resolves_relative_parent_and_reads),
         cmocka_unit_test(test_open_path_cycle_by_real_path),
@@ -1162,6 +1351,7 @@ int main(void)
         cmocka_unit_test(test_region_table_copy_invalid_warns),
         cmocka_unit_test(test_region_table_copies_differ_warns),
         cmocka_unit_test(test_metadata_region_over_limit),
+        cmocka_unit_test(test_metadata_item_over_limit),
         cmocka_unit_test(test_metadata_region_smaller_than_table),
         cmocka_unit_test(test_block_overlapping_metadata),
         cmocka_unit_test(test_two_blocks_share_an_offset),

@@ -404,10 +404,14 @@ static vhdx_status read_item(struct vhdx_image *img, struct metadata_load *ml, c
     ml->item_len = 0;
     if (e == NULL)
         return VHDX_E_MISSING; /* metadata_table_validate reported it */
-    if (e->length > img->limits.max_metadata_item || e->length > METADATA_ITEM_MAX_LENGTH ||
+    if (e->length > METADATA_ITEM_MAX_LENGTH ||
         (uint64_t)e->offset + e->length > img->metadata_region.length)
         return VHDX_E_RANGE; /* reported by the table validation */
     off = img->metadata_region.file_offset + e->offset;
+    if (e->length > img->limits.max_metadata_item)
+        return DIAG_ERROR(sink_at(img, 0), VHDX_E_LIMIT, "image.limit.metadata_item", IMAGE, off,
+                          "the metadata item %s is %u bytes, more than the limit of %u", name, e->length,
+                          img->limits.max_metadata_item);
     *item_off = off;
     if (e->length == 0)
         return VHDX_OK;
@@ -767,6 +771,7 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
     static const char *const keys[3] = {"relative_path", "volume_path", "absolute_win32_path"};
     struct open_chain link = {chain, img->path, img->header.file_write_guid,
                               img->header.data_write_guid};
+    vhdx_open_options parent_options;
     vhdx_status st = VHDX_E_MISSING;
 
     if ((img->options.flags & VHDX_OPEN_NO_PARENT) != 0)
@@ -814,9 +819,11 @@ static vhdx_status open_parent(struct vhdx_image *img, const struct open_chain *
             if (slash != NULL)
                 *(slash == parent_dir ? slash + 1 : slash) = '\0';
         }
-        st = image_open(&io, &img->options, parent_dir, resolved, img->depth + 1, &link,
-                        check_mode ? IMAGE_OPEN_CHECK : 0u,
-                        &parent);
+        /* A parent is only ever read: a dirty log in it replays in memory. */
+        parent_options = img->options;
+        parent_options.flags &= ~VHDX_OPEN_WRITABLE;
+        st = image_open(&io, &parent_options, parent_dir, resolved, img->depth + 1, &link,
+                        check_mode ? IMAGE_OPEN_CHECK : 0u, &parent);
         if (st != VHDX_OK) {
             vhdx_close(parent); /* check mode hands back a handle even on errors */
             (void)DIAG_ERROR(sink_at(img, 0), st, "image.parent.invalid", IMAGE, VHDX_OFFSET_NONE,
