@@ -6,11 +6,15 @@
  *   byte 2: metadata region limit, in MiB (0 = default)
  *   byte 3: parent locator entry limit (0 = default)
  *   bytes 4-5: fail the N-th allocation (0 = never)
- *   bytes 6-7: spare
+ *   byte 6: metadata item limit, in 4 KiB steps (0 = default)
+ *   byte 7: log length limit, in MiB (0 = default)
  * The rest is the image (raw, or the sparse description of fuzz_image).
  * Whatever the options, open and check must end cleanly: no crash, no
- * leak, and the allocator's books balance.
+ * leak, and the allocator's books balance. When check could judge the image
+ * and no allocation failed, a read-only open that fails must match an error
+ * the check reported (the judge never calls clean what it could not read).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,13 +28,16 @@ struct failing_alloc {
     uint32_t fail_at;
     uint32_t count;
     int64_t live;
+    int failed;
 };
 
 static void *fa_alloc(void *ctx, size_t size)
 {
     struct failing_alloc *fa = ctx;
-    if (fa->fail_at != 0 && ++fa->count == fa->fail_at)
+    if (fa->fail_at != 0 && ++fa->count == fa->fail_at) {
+        fa->failed = 1;
         return NULL;
+    }
     fa->live++;
     return malloc(size);
 }
@@ -47,7 +54,8 @@ static void fa_free(void *ctx, void *ptr, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *opt;
-    struct failing_alloc fa = {0, 0, 0};
+    struct failing_alloc fa = {0, 0, 0, 0};
+    int judged = 0;
     vhdx_allocator allocator = {fa_alloc, fa_free, &fa};
     vhdx_limits limits = vhdx_limits_default();
     vhdx_open_options options;
@@ -68,6 +76,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         limits.max_metadata_region = (uint32_t)opt[2] << 20;
     if (opt[3] != 0)
         limits.max_locator_entries = opt[3];
+    if (opt[6] != 0)
+        limits.max_metadata_item = (uint32_t)opt[6] << 12;
+    if (opt[7] != 0)
+        limits.max_log_length = (uint32_t)opt[7] << 20;
     fa.fail_at = le16_load_no_bounds_check(opt + 4);
     options.limits = &limits;
     options.allocator = &allocator;
@@ -80,10 +92,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!(st == VHDX_OK || st == VHDX_E_NOMEM || st == VHDX_E_LIMIT))
             fprintf(stderr, "check returned %s\n", vhdx_status_name(st));
         FUZZ_CHECK(st == VHDX_OK || st == VHDX_E_NOMEM || st == VHDX_E_LIMIT);
+        judged = st == VHDX_OK && !fa.failed;
     }
     fa.count = 0;
-    if (vhdx_io_from_memory(file, len, &io) == VHDX_OK &&
-        vhdx_open(&io, &options, &img) == VHDX_OK) {
+    fa.failed = 0;
+    if (vhdx_io_from_memory(file, len, &io) == VHDX_OK) {
+        vhdx_status st = vhdx_open(&io, &options, &img);
+        if (st != VHDX_OK && judged && !fa.failed && (options.flags & VHDX_OPEN_WRITABLE) == 0 &&
+            result.errors == 0) {
+            fprintf(stderr, "open failed with %s, check found no error\n", vhdx_status_name(st));
+            FUZZ_CHECK(0);
+        }
+    }
+    if (img != NULL) {
         uint8_t buf[4096];
         vhdx_info info;
         FUZZ_CHECK(vhdx_get_info(img, &info) == VHDX_OK);
