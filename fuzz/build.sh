@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Builds every fuzz harness following the OSS-Fuzz contract:
 #   compile with $CC $CFLAGS, link with $CXX $CXXFLAGS $LIB_FUZZING_ENGINE,
-#   put binaries, <fuzzer>_seed_corpus.zip, <fuzzer>.dict and
-#   <fuzzer>.options in $OUT.
+#   put binaries, <fuzzer>_seed_corpus.zip (corpus/<fuzzer>/ plus
+#   corpus/regressions/<fuzzer>/), <fuzzer>.dict and <fuzzer>.options in $OUT.
 # Locally: CC=clang CXX=clang++ CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 #          CXXFLAGS="-fsanitize=address,undefined" LIB_FUZZING_ENGINE=-fsanitize=fuzzer \
 #          OUT=/tmp/out fuzz/build.sh
+# Used by fuzz/oss-fuzz/build.sh and .clusterfuzzlite/build.sh (libFuzzer,
+# AFL++, honggfuzz), fuzz/run-afl.sh (LIB_FUZZING_ENGINE=libAFLDriver.a) and
+# fuzz/regress.sh (LIB_FUZZING_ENGINE=a compiled fuzz/standalone_main.c: any
+# object or archive that supplies main() and calls LLVMFuzzerTestOneInput).
+# FUZZ_TARGETS (optional): the harnesses to build, separated by spaces;
+# default every harness listed in fuzz/BUILD.
+# libuuid is linked statically when the toolchain has libuuid.a: the image
+# that runs OSS-Fuzz's fuzzers has no libuuid.so.
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +25,24 @@ SRC_DIR="$(cd "$(dirname "$0")/.." && pwd)"
 : "${OUT:=$SRC_DIR/fuzz/out}"
 WORK="${WORK:-$(mktemp -d)}"
 mkdir -p "$OUT" "$WORK/obj"
+
+ALL_FUZZERS=$(sed -n 's/^ *"\(fuzz_[a-z_]*\)",$/\1/p' "$SRC_DIR/fuzz/BUILD")
+FUZZERS="${FUZZ_TARGETS:-$ALL_FUZZERS}"
+for f in $FUZZERS; do
+    if ! grep -qx -- "$f" <<<"$ALL_FUZZERS"; then
+        echo "build.sh: unknown harness '$f' (not listed in fuzz/BUILD)" >&2
+        exit 2
+    fi
+done
+
+# The archive's full path when the compiler finds libuuid.a (it prints the
+# bare name when it does not); otherwise the shared library.
+# shellcheck disable=SC2086
+UUID_LIB=$($CC $CFLAGS -print-file-name=libuuid.a 2>/dev/null || true)
+if [ "${UUID_LIB#/}" = "$UUID_LIB" ] || [ ! -f "$UUID_LIB" ]; then
+    echo "build.sh: no libuuid.a found; linking libuuid dynamically" >&2
+    UUID_LIB=-luuid
+fi
 
 # The harness build may skip checksum enforcement (src/base/crc32c.h).
 FLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
@@ -41,15 +67,20 @@ for c in image_builder dirty_images; do
     objs+=("$WORK/obj/tests_$c.o")
 done
 
-FUZZERS=$(sed -n 's/^ *"\(fuzz_[a-z_]*\)",$/\1/p' "$SRC_DIR/fuzz/BUILD")
 for f in $FUZZERS; do
     # shellcheck disable=SC2086
     $CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/$f.c" -o "$WORK/obj/$f.o"
     # shellcheck disable=SC2086
-    $CXX $CXXFLAGS "$WORK/obj/$f.o" "${objs[@]}" $LIB_FUZZING_ENGINE -luuid -o "$OUT/$f"
+    $CXX $CXXFLAGS "$WORK/obj/$f.o" "${objs[@]}" $LIB_FUZZING_ENGINE "$UUID_LIB" -o "$OUT/$f"
     cp "$SRC_DIR/fuzz/$f.dict" "$OUT/$f.dict"
     cp "$SRC_DIR/fuzz/$f.options" "$OUT/$f.options"
     rm -f "$OUT/${f}_seed_corpus.zip"
     (cd "$SRC_DIR/corpus/$f" && zip -q -r "$OUT/${f}_seed_corpus.zip" .)
+    # Inputs that once found a bug seed the fuzzer too (stored at the top of
+    # the zip, as some engines do not look into subdirectories).
+    if [ -d "$SRC_DIR/corpus/regressions/$f" ]; then
+        find "$SRC_DIR/corpus/regressions/$f" -type f ! -name '.*' \
+            -exec zip -q -j "$OUT/${f}_seed_corpus.zip" {} +
+    fi
     echo "built $OUT/$f"
 done
