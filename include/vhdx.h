@@ -212,7 +212,9 @@ typedef struct vhdx_image vhdx_image;
  * UTF-8 value of the locator key `key` ("relative_path", "volume_path" or
  * "absolute_win32_path"), exactly as stored. Returns VHDX_OK with *out set,
  * VHDX_E_MISSING when there is no such file (the next key is tried), or
- * another status to stop. The library validates the parent it gets.
+ * another status to refuse the path: an error finding
+ * (image.parent.refused), the next key is still tried, and the open fails
+ * in the end. The library validates the parent it gets, and only reads it.
  */
 typedef vhdx_status (*vhdx_parent_opener)(void *ctx, const char *key, const char *path,
                                           vhdx_io *out);
@@ -226,7 +228,8 @@ typedef struct vhdx_open_options {
     unsigned flags;
     const vhdx_limits *limits;         /* NULL: vhdx_limits_default() */
     const vhdx_allocator *allocator;   /* NULL: malloc/free */
-    vhdx_parent_opener open_parent;    /* NULL: differencing images open as with NO_PARENT */
+    vhdx_parent_opener open_parent;    /* NULL: the built-in opener of vhdx_open_path; with
+                                          vhdx_open, parents open as with NO_PARENT */
     void *open_parent_ctx;
     /*
      * vhdx_open_path's built-in opener only: directories, besides the
@@ -242,8 +245,10 @@ typedef struct vhdx_open_options {
 /*
  * Opens an image: the strict open order (file identifier, headers, log,
  * region tables, metadata, BAT, space map, parent chain). Every finding is
- * passed to options->on_diag. Fails with the first error's status; *out is
- * NULL then. Takes ownership of *io (closed by vhdx_close, or on failure).
+ * passed to options->on_diag. Fails with the status of an error it found
+ * (the first one's, unless a later step failed for its own reason: a refused
+ * parent path followed by none that exists is VHDX_E_MISSING); *out is NULL
+ * then. Takes ownership of *io (closed by vhdx_close, or on failure).
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options,
                                              vhdx_image **out);
@@ -418,8 +423,9 @@ typedef struct vhdx_create_options {
     uint64_t virtual_size;         /* bytes; a multiple of the logical sector size, at most
                                       64 TiB. Differencing: 0 or the parent's size */
     uint32_t block_size;           /* 0: by size, like QEMU (8 MiB up to 1 GiB, 16 MiB up to
-                                      100 GiB, 32 MiB up to 32 TiB, then 64 MiB); else a
-                                      power of two from 1 MiB to 256 MiB */
+                                      100 GiB, 32 MiB up to 32 TiB, then 64 MiB), or for a
+                                      differencing image the parent's; else a power of two
+                                      from 1 MiB to 256 MiB */
     uint32_t log_size;             /* 0: 1 MiB; else a multiple of 1 MiB */
     uint32_t logical_sector_size;  /* 0: 512 (differencing: the parent's); 512 or 4096 */
     uint32_t physical_sector_size; /* 0: 4096; 512 or 4096 */
@@ -564,7 +570,8 @@ typedef struct vhdx_check_result {
  * continues past errors where the rest can still be examined, passing each
  * finding to options->on_diag. Returns VHDX_OK when it could judge the
  * image (whatever the verdict, in *result) and VHDX_E_IO / VHDX_E_NOMEM /
- * VHDX_E_INVALID_ARG when it could not. Takes ownership of *io.
+ * VHDX_E_INVALID_ARG / VHDX_E_LIMIT (max_memory too small for the handle
+ * itself) when it could not. Takes ownership of *io.
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options,
                                               vhdx_check_result *result);
