@@ -7,7 +7,8 @@
 #   5. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
 #   6. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
 #   7. fuzz/regress.sh                   (every corpus and regression input through every
-#                                         harness in the fuzzing build, ASan + UBSan, no engine)
+#                                         harness in the fuzzing build, ASan + UBSan, no engine;
+#                                         then the same under MemorySanitizer)
 # Ends with one line "N passed, M failed" counting test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,7 @@ step "bazel build --config=afl //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=afl //fuzz:all_fuzzers
 step "fuzz smoke run" tools/fuzz_smoke.sh
 step "fuzzing-mode regression replay (ASan+UBSan)" fuzz/regress.sh
+step "fuzzing-mode regression replay (MSan)" env REGRESS_SANITIZER=memory fuzz/regress.sh
 
 bazel shutdown >/dev/null 2>&1 || true
 echo "steps: $passed passed, $failed failed"
