@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -571,6 +573,278 @@ static void test_create_open_path(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- vhdx_create_path ---- */
+
+/*
+ * A parent opener that records every key and path it is offered and opens
+ * `file` for the keys in `accept` (others get VHDX_E_MISSING, so the next
+ * key is tried).
+ */
+struct locator_log {
+    const char *file;
+    const char *accept;
+    int calls;
+    char keys[3][32];
+    char paths[3][4096];
+};
+
+static vhdx_status open_parent_logged(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    struct locator_log *l = ctx;
+    int fd;
+    if (l->calls < 3) {
+        snprintf(l->keys[l->calls], sizeof(l->keys[0]), "%s", key);
+        snprintf(l->paths[l->calls], sizeof(l->paths[0]), "%s", path);
+    }
+    l->calls++;
+    if (strstr(l->accept, key) == NULL)
+        return VHDX_E_MISSING;
+    fd = open(l->file, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    return vhdx_io_from_fd(fd, 0, 1, out);
+}
+
+/* Opens `child` with open_parent_logged and returns the relative_path it stored. */
+static void assert_relative_path(const char *child, const char *parent_file, const char *want)
+{
+    struct locator_log l;
+    vhdx_open_options o = opts(0);
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    memset(&l, 0, sizeof(l));
+    l.file = parent_file;
+    l.accept = "relative_path";
+    o.open_parent = open_parent_logged;
+    o.open_parent_ctx = &l;
+    assert_status(vhdx_open_path(child, &o, &img), VHDX_OK);
+    assert_int_equal(l.calls, 1);
+    assert_string_equal(l.keys[0], "relative_path");
+    assert_string_equal(l.paths[0], want);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DIFFERENCING);
+    assert_int_equal(info.chain_depth, 1);
+    assert_string_equal(info.parent_path, want);
+    vhdx_close(img);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A new file at a path: refusals leave nothing behind; a made image checks clean. */
+static void test_create_path_dynamic_and_refusals(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-path-XXXXXX", path[256], missing[256], notimg[256];
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    vhdx_open_options o;
+    vhdx_check_result r;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    FILE *f;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/d.vhdx", dir);
+    snprintf(missing, sizeof(missing), "%s/no/d.vhdx", dir);
+    snprintf(notimg, sizeof(notimg), "%s/text.vhdx", dir);
+
+    assert_status(vhdx_create_path(NULL, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_path("", &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_path(path, NULL, NULL, NULL), VHDX_E_INVALID_ARG);
+    /* A parent for a dynamic image, none for a differencing one. */
+    assert_status(vhdx_create_path(path, &c, notimg, NULL), VHDX_E_INVALID_ARG);
+    c.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    c.type = VHDX_DISK_DYNAMIC;
+    assert_status(vhdx_create_path(missing, &c, NULL, NULL), VHDX_E_MISSING);
+    /* Options create refuses: the file it opened is removed. */
+    c.block_size = 3u << 20;
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_E_RANGE);
+    assert_false(exists(path));
+    c.block_size = (uint32_t)MiB;
+
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_OK);
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_E_DUPLICATE);
+    o = opts(0);
+    assert_status(vhdx_open_path(path, &o, &img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DYNAMIC);
+    assert_int_equal(info.virtual_size, 8 * MiB);
+    assert_int_equal(info.block_size, MiB);
+    assert_int_equal(info.blocks_allocated, 0);
+    vhdx_close(img);
+    o = opts(0);
+    assert_status(vhdx_check_path(path, &o, &r), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_int_equal(r.errors + r.warnings, 0);
+
+    /* Differencing: a parent that is absent, or not an image, makes no child. */
+    c.type = VHDX_DISK_DIFFERENCING;
+    c.virtual_size = 0;
+    assert_status(vhdx_create_path(notimg, &c, missing, NULL), VHDX_E_MISSING);
+    assert_false(exists(notimg));
+    f = fopen(notimg, "w");
+    assert_non_null(f);
+    fputs("not an image\n", f);
+    fclose(f);
+    snprintf(missing, sizeof(missing), "%s/child.vhdx", dir);
+    o = opts(0);
+    assert_status(vhdx_create_path(missing, &c, notimg, &o), VHDX_E_SIGNATURE);
+    assert_false(exists(missing));
+    /* A size other than the parent's is refused after the parent was opened. */
+    c.virtual_size = 16 * MiB;
+    assert_status(vhdx_create_path(missing, &c, path, NULL), VHDX_E_INVALID_ARG);
+    assert_false(exists(missing));
+
+    assert_int_equal(unlink(notimg), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/*
+ * The locator's relative_path is the parent's real path relative to the
+ * child's directory, with '\' separators and ".." where it climbs (§5.4.6).
+ */
+static void test_create_path_differencing_records_relative_path(void **state)
+{
+    char root[] = "/tmp/vhdx-create-diff-XXXXXX", base[64], sub[64], other[64];
+    char parent[256], c_same[256], c_sub[256], c_other[256], c_up[256], via_dots[300];
+    vhdx_create_options c = dyn(4 * MiB, (uint32_t)MiB);
+    static uint8_t data[4 * MiB], back[4 * MiB];
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_info pinfo, info;
+    (void)state;
+    fill(data, sizeof(data), 9);
+    assert_non_null(mkdtemp(root));
+    snprintf(base, sizeof(base), "%s/base", root);
+    snprintf(sub, sizeof(sub), "%s/base/sub", root);
+    snprintf(other, sizeof(other), "%s/other", root);
+    assert_int_equal(mkdir(base, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(mkdir(other, 0700), 0);
+    snprintf(parent, sizeof(parent), "%s/p.vhdx", base);
+    snprintf(c_same, sizeof(c_same), "%s/c1.vhdx", base);
+    snprintf(c_sub, sizeof(c_sub), "%s/c2.vhdx", sub);
+    snprintf(c_other, sizeof(c_other), "%s/c3.vhdx", other);
+    snprintf(c_up, sizeof(c_up), "%s/c4.vhdx", root);
+    /* The parent named through "sub/..": recorded by its real path. */
+    snprintf(via_dots, sizeof(via_dots), "%s/sub/../p.vhdx", base);
+
+    assert_status(vhdx_create_path(parent, &c, NULL, NULL), VHDX_OK);
+    o = opts(VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_open_path(parent, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &pinfo), VHDX_OK);
+    vhdx_close(img);
+
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    /* Writable open options: the parent is still opened read-only. */
+    o = opts(VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_create_path(c_same, &c, via_dots, &o), VHDX_OK);
+    assert_status(vhdx_create_path(c_sub, &c, parent, NULL), VHDX_OK);
+    assert_status(vhdx_create_path(c_other, &c, parent, NULL), VHDX_OK);
+    assert_status(vhdx_create_path(c_up, &c, parent, NULL), VHDX_OK);
+    assert_relative_path(c_same, parent, "p.vhdx");
+    assert_relative_path(c_sub, parent, "..\\p.vhdx");
+    assert_relative_path(c_other, parent, "..\\base\\p.vhdx");
+    assert_relative_path(c_up, parent, "base\\p.vhdx");
+
+    /* The built-in opener finds the parent beside the child; the child reads it. */
+    o = opts(0);
+    assert_status(vhdx_open_path(c_same, &o, &img), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_string_equal(info.parent_linkage, pinfo.data_write_guid);
+    assert_int_equal(info.virtual_size, 4 * MiB);
+    assert_int_equal(info.block_size, MiB);
+    assert_status(vhdx_read(img, 0, back, sizeof(back)), VHDX_OK);
+    assert_memory_equal(back, data, sizeof(back));
+    vhdx_close(img);
+
+    assert_int_equal(unlink(c_up), 0);
+    assert_int_equal(unlink(c_other), 0);
+    assert_int_equal(unlink(c_sub), 0);
+    assert_int_equal(unlink(c_same), 0);
+    assert_int_equal(unlink(parent), 0);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(rmdir(base), 0);
+    assert_int_equal(rmdir(other), 0);
+    assert_int_equal(rmdir(root), 0);
+}
+
+/* Differencing options that contradict the parent, and the absolute path's form and size. */
+static void test_create_differencing_option_refusals(void **state)
+{
+    struct memfile pm, cm;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    static char huge[40000];
+    vhdx_image *parent;
+    struct locator_log l;
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    (void)state;
+    mf_init(&pm);
+    assert_status(vhdx_create(&pm.io, &c), VHDX_OK);
+    parent = open_io(&pm.io, 0);
+
+    /* A parent for a dynamic image, even without a relative path. */
+    c.parent = parent;
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    c.parent = parent;
+    c.parent_relative_path = "";
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    c.parent_relative_path = "p.vhdx";
+    c.virtual_size = 16 * MiB;
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    c.virtual_size = 8 * MiB; /* the parent's: allowed */
+    c.logical_sector_size = 4096;
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    c.logical_sector_size = 512;
+    assert_int_equal(mf_size(&cm.io), 0);
+    /* absolute_win32_path must be a \\?\ path. */
+    c.parent_absolute_path = "C:\\vms\\p.vhdx";
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    mf_free(&cm);
+    /* One that does not fit the parent locator item is refused, not cut. */
+    memcpy(huge, "\\\\?\\C:\\", 7);
+    memset(huge + 7, 'a', sizeof(huge) - 8);
+    huge[sizeof(huge) - 1] = '\0';
+    c.parent_absolute_path = huge;
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_RANGE);
+    mf_free(&cm);
+
+    /* A well-formed one is stored: the opener is offered it after relative_path. */
+    c.parent_absolute_path = "\\\\?\\C:\\vms\\p.vhdx";
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_OK);
+    vhdx_close(parent);
+    memset(&l, 0, sizeof(l));
+    l.file = "/nonexistent";
+    l.accept = "";
+    o = opts(0);
+    o.open_parent = open_parent_logged;
+    o.open_parent_ctx = &l;
+    io = borrow(&cm.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_MISSING);
+    assert_null(img);
+    assert_int_equal(l.calls, 2);
+    assert_string_equal(l.keys[0], "relative_path");
+    assert_string_equal(l.paths[0], "p.vhdx");
+    assert_string_equal(l.keys[1], "absolute_win32_path");
+    assert_string_equal(l.paths[1], "\\\\?\\C:\\vms\\p.vhdx");
+    mf_free(&cm);
+    mf_free(&pm);
+}
+
 /* ---- The write session ---- */
 
 static void test_session_updates_guids_then_names_and_clears_the_log(void **state)
@@ -1125,6 +1399,9 @@ int main(void)
         cmocka_unit_test(test_create_open_builds_unsealed_then_seals),
         cmocka_unit_test(test_create_open_unfinished_stays_refused),
         cmocka_unit_test(test_create_open_path),
+        cmocka_unit_test(test_create_path_dynamic_and_refusals),
+        cmocka_unit_test(test_create_path_differencing_records_relative_path),
+        cmocka_unit_test(test_create_differencing_option_refusals),
         cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
         cmocka_unit_test(test_allocations_are_batched_into_one_entry),
         cmocka_unit_test(test_full_batch_commits_before_growing),
