@@ -15,6 +15,7 @@
 #include "format/constants.h"
 #include "image_builder.h"
 #include "io/overlay.h"
+#include "refreplay/outcome.h"
 #include "refreplay/ref_replay.h"
 
 #define SEC 4096u
@@ -1698,6 +1699,72 @@ static void test_status_names(void **state)
     assert_string_equal(ref_status_name((enum ref_status)99), "REF_UNKNOWN");
 }
 
+/* ---- Outcome classes (refreplay/outcome.c), as replay-diff compares them ---- */
+
+static vhdx_diag diag_of(vhdx_severity sev, const char *rule)
+{
+    vhdx_diag d;
+    memset(&d, 0, sizeof(d));
+    d.severity = sev;
+    d.code = sev == VHDX_SEVERITY_ERROR ? VHDX_E_CORRUPT : VHDX_E_RANGE;
+    d.rule = rule;
+    return d;
+}
+
+/* Only the first error is kept: warnings and infos before it and errors after it are not. */
+static void test_outcome_first_error_keeps_the_first_error_only(void **state)
+{
+    struct replay_first_error fe;
+    vhdx_diag d;
+    (void)state;
+    memset(&fe, 0, sizeof(fe));
+    d = diag_of(VHDX_SEVERITY_WARNING, "log.entry.torn");
+    replay_note_first_error(&fe, &d);
+    d = diag_of(VHDX_SEVERITY_INFO, "log.replayed");
+    replay_note_first_error(&fe, &d);
+    assert_string_equal(fe.rule, "");
+    d = diag_of(VHDX_SEVERITY_ERROR, "log.sequence.none");
+    replay_note_first_error(&fe, &d);
+    d = diag_of(VHDX_SEVERITY_ERROR, "log.truncated");
+    replay_note_first_error(&fe, &d);
+    assert_string_equal(fe.rule, "log.sequence.none");
+    /* An error without a rule id is kept as "": a later one does not replace it. */
+    memset(&fe, 0, sizeof(fe));
+    d = diag_of(VHDX_SEVERITY_ERROR, NULL);
+    replay_note_first_error(&fe, &d);
+    assert_string_equal(fe.rule, "");
+}
+
+static void test_outcome_classes_of_both_engines(void **state)
+{
+    (void)state;
+    assert_int_equal(replay_outcome_production(VHDX_OK, ""), REPLAY_REPLAYED);
+    /* VHDX_OK wins over a stale rule: the status decides first. */
+    assert_int_equal(replay_outcome_production(VHDX_OK, "log.truncated"), REPLAY_REPLAYED);
+    assert_int_equal(replay_outcome_production(VHDX_E_CORRUPT, "log.sequence.none"),
+                     REPLAY_NO_SEQUENCE);
+    assert_int_equal(replay_outcome_production(VHDX_E_TRUNCATED, "log.truncated"),
+                     REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_production(VHDX_E_TRUNCATED, "log.region.past_eof"),
+                     REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_production(VHDX_E_IO, "log.apply.io"), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_production(VHDX_E_SIGNATURE, ""), REPLAY_OTHER);
+
+    assert_int_equal(replay_outcome_reference(REF_OK), REPLAY_REPLAYED);
+    assert_int_equal(replay_outcome_reference(REF_NO_SEQUENCE), REPLAY_NO_SEQUENCE);
+    assert_int_equal(replay_outcome_reference(REF_TRUNCATED), REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_reference(REF_BAD_ARG), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference(REF_IO), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference(REF_NOMEM), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference((enum ref_status)99), REPLAY_OTHER);
+
+    assert_string_equal(replay_outcome_name(REPLAY_REPLAYED), "replayed");
+    assert_string_equal(replay_outcome_name(REPLAY_NO_SEQUENCE), "rejected: no valid sequence");
+    assert_string_equal(replay_outcome_name(REPLAY_TRUNCATED), "rejected: the file was truncated");
+    assert_string_equal(replay_outcome_name(REPLAY_OTHER), "could not replay");
+    assert_string_equal(replay_outcome_name((enum replay_outcome)99), "could not replay");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1776,6 +1843,8 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_io_failures),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_outcome_first_error_keeps_the_first_error_only),
+        cmocka_unit_test(test_outcome_classes_of_both_engines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
