@@ -14,6 +14,7 @@
 
 #include "base/endian.h"
 #include "format/constants.h"
+#include "format/parent_locator.h"
 #include "image_builder.h"
 #include "vhdx.h"
 
@@ -429,6 +430,113 @@ static void test_parent_size_mismatch_warns(void **state)
     ib_free(&parent);
 }
 
+/* A parent smaller than its child (a warning) reads as zeros past its end (§7.2 is silent). */
+static void test_parent_smaller_reads_zeros_past_its_end(void **state)
+{
+    struct ib_params p;
+    struct ib_image parent, smaller, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    static uint8_t pdata[4 * MiB + 1536], got[8 * MiB], want[8 * MiB];
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    /* A parent of 4 MiB and three sectors with the DataWriteGuid the child links to. */
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = sizeof(pdata);
+    p.block_size = (uint32_t)MiB;
+    p.data_write_guid = parent.header.data_write_guid;
+    assert_int_equal(ib_build(&p, &smaller), 0);
+    fill(pdata, sizeof(pdata), 0x33);
+    assert_int_equal(ib_write(&smaller, 0, pdata, sizeof(pdata)), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &smaller;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.parent.size_mismatch");
+    memset(want, 0, sizeof(want));
+    memcpy(want, pdata, sizeof(pdata));
+    /* One read across the parent's end, one wholly past it, and the whole disk. */
+    assert_status(vhdx_read(h, 4 * MiB - 1024, got, 4096), VHDX_OK);
+    assert_memory_equal(got, want + 4 * MiB - 1024, 4096);
+    assert_status(vhdx_read(h, 6 * MiB, got, 4096), VHDX_OK);
+    assert_memory_equal(got, want + 6 * MiB, 4096);
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, want, sizeof(got));
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&smaller);
+    ib_free(&parent);
+}
+
+/* Replaces a child's parent locator item with one built from these pairs. */
+static void set_locator(struct ib_image *child, const struct parent_locator_kv *kv, size_t n)
+{
+    struct metadata_entry *e = NULL;
+    size_t len = 0;
+    free(child->locator);
+    child->locator = malloc(4096);
+    assert_non_null(child->locator);
+    assert_status(parent_locator_build(&VHDX_GUID_LOCATOR_TYPE_VHDX, kv, n, child->locator, 4096,
+                                       &len),
+                  VHDX_OK);
+    child->locator_len = len;
+    for (uint32_t i = 0; i < child->mt.entry_count; i++)
+        if (guid_equal(&child->mt.entries[i].item_id, &VHDX_GUID_PARENT_LOCATOR))
+            e = &child->mt.entries[i];
+    assert_non_null(e);
+    e->length = (uint32_t)len;
+    assert_int_equal(ib_refresh(child), 0);
+}
+
+/*
+ * §5.4.6: the parent's DataWriteGuid may match parent_linkage2 instead of
+ * parent_linkage (a parent changed while the child's link was updated).
+ */
+static void test_parent_linkage2_matches_when_parent_linkage_does_not(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    char text[GUID_TEXT_SIZE + 2];
+    struct parent_locator_kv kv[3] = {
+        {"parent_linkage", "{00000000-1111-2222-3333-444444444444}"},
+        {"parent_linkage2", text},
+        {"relative_path", "parent.vhdx"},
+    };
+    uint8_t d[4096], got[4096];
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(d, sizeof(d), 0x21);
+    assert_int_equal(ib_write(&parent, 3 * MiB, d, sizeof(d)), 0);
+    build_child(&child, &parent, "parent.vhdx");
+    guid_to_text_braced_lower(&parent.header.data_write_guid, text);
+    set_locator(&child, kv, 3);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT,
+                     "parent_locator.parent_linkage2.present");
+    assert_status(vhdx_read(h, 3 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, d, sizeof(d));
+    vhdx_close(h);
+    /* Neither matching: refused, naming parent_linkage's GUID. */
+    kv[1].value = "{55555555-1111-2222-3333-444444444444}";
+    set_locator(&child, kv, 3);
+    open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.linkage_mismatch",
+                    VHDX_SEVERITY_ERROR);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
 static void test_parent_not_found(void **state)
 {
     struct ib_image parent, child;
@@ -616,6 +724,44 @@ static void test_open_path_refuses_parent_outside_directory(void **state)
     ib_free(&parent);
 }
 
+/* vhdx_check_path: the verdict of a file by name, and the files it cannot judge. */
+static void test_check_path_judges_files_by_name(void **state)
+{
+    struct ib_image img;
+    char good[512], bad[512], missing[512];
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    (void)state;
+    make_tmpdir();
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    save_as(&img, "good.vhdx", good, sizeof(good));
+    img.data[VHDX_HEADER1_OFFSET + 200] ^= 1;
+    img.data[VHDX_HEADER2_OFFSET + 200] ^= 1;
+    save_as(&img, "bad.vhdx", bad, sizeof(bad));
+    snprintf(missing, sizeof(missing), "%s/none.vhdx", tmpdir);
+
+    test_sink_init(&ts);
+    assert_status(vhdx_check_path(good, &o, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 0);
+    assert_status(r.first_error, VHDX_OK);
+    test_sink_init(&ts);
+    assert_status(vhdx_check_path(bad, &o, &r), VHDX_OK);
+    /* Both headers fail their checksums: the first error found is the first checksum. */
+    assert_int_equal(r.errors, 3);
+    assert_status(r.first_error, VHDX_E_CHECKSUM);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "image.header.none_valid");
+    assert_status(vhdx_check_path(missing, &o, &r), VHDX_E_MISSING);
+    /* A directory is not a regular file: it cannot be judged. */
+    assert_status(vhdx_check_path(tmpdir, &o, &r), VHDX_E_IO);
+    assert_status(vhdx_check_path(NULL, &o, &r), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_check_path(good, &o, NULL), VHDX_E_INVALID_ARG);
+    unlink(good);
+    unlink(bad);
+    rmdir(tmpdir);
+    ib_free(&img);
+}
+
 /* ---- File, header and log rules ---- */
 
 static void test_file_too_small(void **state)
@@ -765,6 +911,32 @@ static void test_header_one_valid_warns_and_uses_the_other(void **state)
     assert_int_equal(info.current_header, 1);
     assert_int_equal(info.header_sequence, 1);
     vhdx_close(h);
+    ib_free(&img);
+}
+
+/* §3.1: Version MUST be 1. A header with another version is not chosen, like a torn one. */
+static void test_header_version_not_one_is_not_chosen(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_info info;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header.version = 2; /* header 2, the current one, with a valid checksum */
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_VERSION, "header.version");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.one_valid");
+    assert_int_equal(ts.sink.total, 2);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.current_header, 1);
+    assert_int_equal(info.header_sequence, 1);
+    vhdx_close(h);
+    /* Both: no header to use. */
+    img.header_old.version = 2;
+    assert_int_equal(ib_refresh(&img), 0);
+    expect_open_error(&img, VHDX_E_CORRUPT, "image.header.none_valid");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_VERSION, "header.version");
     ib_free(&img);
 }
 
@@ -1118,6 +1290,8 @@ int main(void)
         cmocka_unit_test(test_parent_linkage_mismatch),
         cmocka_unit_test(test_parent_sector_size_mismatch),
         cmocka_unit_test(test_parent_size_mismatch_warns),
+        cmocka_unit_test(test_parent_smaller_reads_zeros_past_its_end),
+        cmocka_unit_test(test_parent_linkage2_matches_when_parent_linkage_does_not),
         cmocka_unit_test(test_parent_not_found),
         cmocka_unit_test(test_parent_refused_by_opener),
         cmocka_unit_test(test_parent_invalid),
@@ -1126,6 +1300,7 @@ int main(void)
         cmocka_unit_test(test_open_path_resolves_relative_parent_and_reads),
         cmocka_unit_test(test_open_path_cycle_by_real_path),
         cmocka_unit_test(test_open_path_refuses_parent_outside_directory),
+        cmocka_unit_test(test_check_path_judges_files_by_name),
         cmocka_unit_test(test_file_too_small),
         cmocka_unit_test(test_file_truncated_under_a_lying_size),
         cmocka_unit_test(test_io_failure),
@@ -1133,6 +1308,7 @@ int main(void)
         cmocka_unit_test(test_headers_equal_and_identical_warns),
         cmocka_unit_test(test_headers_equal_sequence_but_different),
         cmocka_unit_test(test_header_one_valid_warns_and_uses_the_other),
+        cmocka_unit_test(test_header_version_not_one_is_not_chosen),
         cmocka_unit_test(test_header_none_valid),
         cmocka_unit_test(test_log_guid_without_entries),
         cmocka_unit_test(test_writable_open_clean),
