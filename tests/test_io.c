@@ -361,6 +361,52 @@ static void test_fd_read_error_is_io(void **state)
     assert_int_equal(close(p[1]), 0);
 }
 
+/* Every write, flush and truncate /dev/full refuses is VHDX_E_IO (flush tries fsync too). */
+static void test_fd_write_flush_truncate_failures_are_io(void **state)
+{
+    uint8_t data[64] = {1};
+    vhdx_io io;
+    int fd;
+    (void)state;
+    fd = open("/dev/full", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        skip();
+    assert_status(vhdx_io_from_fd(fd, 1, 1, &io), VHDX_OK);
+    assert_status(io.write(io.ctx, data, sizeof(data), 0), VHDX_E_IO);
+    assert_status(io.flush(io.ctx), VHDX_E_IO);
+    assert_status(io.truncate(io.ctx, 4096), VHDX_E_IO);
+    vhdx_io_close(&io);
+}
+
+/* Past the write-behind threshold (64 MiB) the data is still exactly what was written. */
+static void test_fd_long_write_run_past_write_behind(void **state)
+{
+    struct scratch s;
+    static uint8_t chunk[1u << 20], back[1u << 20];
+    uint64_t size = 0;
+    size_t got;
+    vhdx_io io;
+    (void)state;
+    scratch_make(&s);
+    write_file(&s, "f", "", 0);
+    assert_status(vhdx_io_from_fd(open_scratch(&s, "f", O_RDWR), 1, 1, &io), VHDX_OK);
+    for (unsigned i = 0; i < 65; i++) {
+        fill_pattern(chunk, sizeof(chunk), (uint8_t)i);
+        assert_status(io.write(io.ctx, chunk, sizeof(chunk), (uint64_t)i << 20), VHDX_OK);
+    }
+    assert_status(io.flush(io.ctx), VHDX_OK);
+    assert_status(io.size(io.ctx, &size), VHDX_OK);
+    assert_int_equal(size, 65u << 20);
+    for (unsigned i = 63; i < 65; i++) {
+        fill_pattern(chunk, sizeof(chunk), (uint8_t)i);
+        assert_status(io.read(io.ctx, back, sizeof(back), (uint64_t)i << 20, &got), VHDX_OK);
+        assert_int_equal(got, sizeof(back));
+        assert_memory_equal(back, chunk, sizeof(back));
+    }
+    vhdx_io_close(&io);
+    scratch_remove(&s);
+}
+
 /* ------------------------------------------------------------------------
  * memory back end
  * ------------------------------------------------------------------------ */
@@ -1311,6 +1357,55 @@ static void test_path_overlong_value_refused(void **state)
     scratch_remove(&t.s);
 }
 
+/* ".." removes the component before it, lexically: the directory need not exist. */
+static void test_path_relative_dotdot_after_two_components(void **state)
+{
+    struct tree t;
+    char resolved[PATH_MAX], want[PATH_MAX];
+    (void)state;
+    tree_make(&t);
+    tree_path(&t, "child/sub/q.vhdx", want);
+    assert_status(resolve(&t, "relative_path", "sub\\nodir\\..\\q.vhdx", resolved), VHDX_OK);
+    assert_string_equal(resolved, want);
+    assert_status(resolve(&t, "relative_path", "sub/./q.vhdx", resolved), VHDX_OK);
+    assert_string_equal(resolved, want);
+    /* '/' separates components of a Windows path too: only p.vhdx is looked up. */
+    tree_path(&t, "child/p.vhdx", want);
+    assert_status(resolve(&t, "volume_path", "C:/vms/p.vhdx", resolved), VHDX_OK);
+    assert_string_equal(resolved, want);
+    scratch_remove(&t.s);
+}
+
+/* Paths realpath() cannot resolve: a symlink loop, a component longer than NAME_MAX. */
+static void test_path_unresolvable_is_invalid(void **state)
+{
+    struct tree t;
+    char path[PATH_MAX], name[300];
+    vhdx_image *img = (vhdx_image *)&t;
+    (void)state;
+    tree_make(&t);
+    make_symlink(&t.s, "loop_b", "child/loop_a");
+    make_symlink(&t.s, "loop_a", "child/loop_b");
+    assert_status(resolve(&t, "relative_path", "loop_a", NULL), VHDX_E_INVALID_ARG);
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    assert_status(resolve(&t, "relative_path", name, NULL), VHDX_E_INVALID_ARG);
+    /* vhdx_open_path: the same refusals before anything is read. */
+    tree_path(&t, "child/loop_a", path);
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    {
+        char rel[320];
+        snprintf(rel, sizeof(rel), "child/%s", name);
+        tree_path(&t, rel, path);
+    }
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_INVALID_ARG);
+    /* A regular file used as a directory: there is no such file. */
+    tree_path(&t, "child/p.vhdx/x.vhdx", path);
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_MISSING);
+    scratch_remove(&t.s);
+}
+
 static void test_open_path_refuses_before_open(void **state)
 {
     struct tree t;
@@ -1436,6 +1531,8 @@ int main(void)
         cmocka_unit_test(test_fd_not_own_fd_leaves_descriptor_open),
         cmocka_unit_test(test_fd_rejects_unusable_descriptors),
         cmocka_unit_test(test_fd_read_error_is_io),
+        cmocka_unit_test(test_fd_write_flush_truncate_failures_are_io),
+        cmocka_unit_test(test_fd_long_write_run_past_write_behind),
         cmocka_unit_test(test_memory_read_at_end_gives_short_count),
         cmocka_unit_test(test_memory_is_read_only),
         cmocka_unit_test(test_memory_zero_length),
@@ -1465,6 +1562,8 @@ int main(void)
         cmocka_unit_test(test_path_directory_refused),
         cmocka_unit_test(test_path_bad_arguments_refused),
         cmocka_unit_test(test_path_overlong_value_refused),
+        cmocka_unit_test(test_path_relative_dotdot_after_two_components),
+        cmocka_unit_test(test_path_unresolvable_is_invalid),
         cmocka_unit_test(test_open_path_refuses_before_open),
         cmocka_unit_test(test_fault_stop_after_moves_the_stop),
     };

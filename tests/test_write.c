@@ -1289,6 +1289,51 @@ static void test_resize_grow_shrink_and_refusal(void **state)
     mf_free(&m);
 }
 
+/*
+ * Resizing to the same size writes nothing; shrinking without FORCE is
+ * allowed when the bytes past the new end that this file holds are zeros,
+ * even inside an allocated block.
+ */
+static void test_resize_same_size_and_shrink_past_zero_bytes(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[4096], got[4096];
+    uint64_t before_len, after_len;
+    uint8_t *before, *after;
+    vhdx_image *img;
+    vhdx_info info;
+    (void)state;
+    fill(data, sizeof(data), 12);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 6 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    before = mf_bytes(&m.io, &before_len);
+    assert_status(vhdx_resize(img, 8 * MiB, 0), VHDX_OK);
+    assert_status(vhdx_resize(img, 8 * MiB, 2u), VHDX_E_INVALID_ARG); /* unknown flag */
+    assert_status(vhdx_finish(img), VHDX_OK);
+    after = mf_bytes(&m.io, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, (size_t)before_len);
+    free(before);
+    free(after);
+    /* Block 6 holds data, but only zeros past 6 MiB + 4096. */
+    assert_status(vhdx_resize(img, 6 * MiB + 4096, 0), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.virtual_size, 6 * MiB + 4096);
+    assert_int_equal(info.blocks_allocated, 1);
+    assert_status(vhdx_read(img, 6 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    /* Now the data itself lies past the new end. */
+    assert_status(vhdx_resize(img, 6 * MiB + 2048, 0), VHDX_E_STATE);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
 static void test_resize_fixed_grow_allocates_blocks(void **state)
 {
     struct memfile m;
@@ -1411,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_differencing_partial_writes_use_the_sector_bitmap),
         cmocka_unit_test(test_resize_grow_shrink_and_refusal),
         cmocka_unit_test(test_resize_fixed_grow_allocates_blocks),
+        cmocka_unit_test(test_resize_same_size_and_shrink_past_zero_bytes),
         cmocka_unit_test(test_write_refusals),
         cmocka_unit_test(test_io_failure_fails_the_handle),
     };
