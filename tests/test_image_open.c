@@ -1120,6 +1120,48 @@ static void test_block_overlapping_metadata(void **state)
     ib_free(&img);
 }
 
+/*
+ * §4: a region with an unknown GUID that is not required is kept, and the
+ * space it claims is checked like any other: a block inside it overlaps it.
+ */
+static void test_unknown_optional_region_claims_its_space(void **state)
+{
+    static const uint8_t d4[8] = {0x0E, 0x6E, 0, 0, 0, 0, 0, 1};
+    struct ib_image img;
+    vhdx_image *h = NULL;
+    const vhdx_diag *d;
+    uint8_t data[512] = {7};
+    uint64_t at;
+    char want[96];
+    struct region_entry *r;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_write(&img, 0, data, sizeof(data)), 0);
+    assert_int_equal(ib_alloc_space(&img, MiB, &at), 0);
+    r = &img.rt.entries[img.rt.entry_count++];
+    memset(r, 0, sizeof(*r));
+    r->guid = guid_make(0x0E6E0001u, 2, 3, d4);
+    r->file_offset = at;
+    r->length = (uint32_t)MiB;
+    r->required = 0;
+    assert_int_equal(ib_refresh(&img), 0);
+    /* Alone it is only noted. */
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "region_table.entry.unknown");
+    vhdx_close(h);
+    h = NULL;
+    /* Block 0 moved into it. */
+    assert_int_equal(ib_set_block_state(&img, 0, BAT_PAYLOAD_FULLY_PRESENT, at / MiB), 0);
+    assert_status(open_img(&img, &h), VHDX_E_OVERLAP);
+    assert_null(h);
+    d = assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP, "image.space.overlap");
+    snprintf(want, sizeof(want), "payload block 0 overlaps region 2 at file offset 0x%llx",
+             (unsigned long long)at);
+    assert_string_equal(d->message, want);
+    assert_int_equal(d->offset, at);
+    ib_free(&img);
+}
+
 static void test_two_blocks_share_an_offset(void **state)
 {
     struct ib_image img;
@@ -1319,6 +1361,7 @@ int main(void)
         cmocka_unit_test(test_metadata_region_over_limit),
         cmocka_unit_test(test_metadata_region_smaller_than_table),
         cmocka_unit_test(test_block_overlapping_metadata),
+        cmocka_unit_test(test_unknown_optional_region_claims_its_space),
         cmocka_unit_test(test_two_blocks_share_an_offset),
         cmocka_unit_test(test_block_overlapping_log_and_header),
         cmocka_unit_test(test_block_past_eof),
