@@ -850,6 +850,59 @@ static void test_io_failure(void **state)
     ib_free(&img);
 }
 
+/*
+ * A read the back end fails leaves the handle failed: every later read and
+ * map is VHDX_E_BAD_STATE, even once the back end works again. A read cut
+ * short (the file shrank under the handle) is VHDX_E_TRUNCATED and leaves
+ * it usable.
+ */
+static void test_read_failure_fails_the_handle(void **state)
+{
+    struct ib_image img;
+    struct lying_io l;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_extent e;
+    vhdx_io io;
+    uint8_t d[4096], got[4096];
+    uint64_t raw;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(d, sizeof(d), 0x5A);
+    assert_int_equal(ib_write(&img, 0, d, sizeof(d)), 0);
+    assert_int_equal(ib_write(&img, 3 * MiB, d, sizeof(d)), 0);
+    assert_int_equal(ib_get_block_entry(&img, 3, &raw), 0);
+    l.img = &img;
+    l.claimed = img.len;
+    l.fail_reads_from = UINT64_MAX;
+    memset(&io, 0, sizeof(io));
+    io.ctx = &l;
+    io.read = lying_read;
+    io.size = lying_size;
+    test_sink_init(&ts);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_status(vhdx_read(NULL, 0, got, 1), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_read(h, 0, NULL, 1), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_read(h, 0, NULL, 0), VHDX_OK);
+    assert_status(vhdx_map_next(NULL, 0, &e), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_map_next(h, 0, NULL), VHDX_E_INVALID_ARG);
+    /* Block 3's data lies past what the back end now delivers. */
+    l.fail_reads_from = UINT64_MAX - 1;
+    img.len = (size_t)(raw >> 20) * MiB; /* lying_read serves img.data[0, len) */
+    assert_status(vhdx_read(h, 3 * MiB, got, sizeof(got)), VHDX_E_TRUNCATED);
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, d, sizeof(d));
+    /* Now every read fails. */
+    l.fail_reads_from = 0;
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_E_IO);
+    l.fail_reads_from = UINT64_MAX;
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_E_BAD_STATE);
+    assert_status(vhdx_map_next(h, 0, &e), VHDX_E_BAD_STATE);
+    vhdx_close(h);
+    img.len = (size_t)l.claimed;
+    ib_free(&img);
+}
+
 static void test_memory_limit(void **state)
 {
     struct ib_image img;
@@ -1346,6 +1399,7 @@ int main(void)
         cmocka_unit_test(test_file_too_small),
         cmocka_unit_test(test_file_truncated_under_a_lying_size),
         cmocka_unit_test(test_io_failure),
+        cmocka_unit_test(test_read_failure_fails_the_handle),
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_headers_equal_and_identical_warns),
         cmocka_unit_test(test_headers_equal_sequence_but_different),
