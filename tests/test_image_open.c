@@ -903,6 +903,76 @@ static void test_read_failure_fails_the_handle(void **state)
     ib_free(&img);
 }
 
+/* vhdx_check cannot judge an image its back end fails to deliver: VHDX_E_IO, counted too. */
+static void test_check_of_failing_back_end_is_io(void **state)
+{
+    struct ib_image img;
+    struct lying_io l;
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    l.img = &img;
+    l.claimed = img.len;
+    l.fail_reads_from = img.bat_offset;
+    memset(&io, 0, sizeof(io));
+    io.ctx = &l;
+    io.read = lying_read;
+    io.size = lying_size;
+    test_sink_init(&ts);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_E_IO);
+    assert_int_equal(r.errors, 1);
+    assert_status(r.first_error, VHDX_E_IO);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+    assert_status(vhdx_check(NULL, &o, &r), VHDX_E_INVALID_ARG);
+    ib_free(&img);
+}
+
+/* Keeps the count of overlap findings and the last one. */
+struct overlap_log {
+    unsigned count;
+    vhdx_diag last;
+};
+
+static void log_overlaps(void *ctx, const vhdx_diag *d)
+{
+    struct overlap_log *l = ctx;
+    if (d->rule != NULL && strcmp(d->rule, "image.space.overlap") == 0) {
+        l->count++;
+        l->last = *d;
+    }
+}
+
+/* Past SPACE_MAP_MAX_COLLISIONS (64) overlaps, the rest are counted in one more finding. */
+static void test_overlaps_past_the_listed_ones_are_counted(void **state)
+{
+    struct ib_image img;
+    struct overlap_log l;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    uint8_t data[512] = {3};
+    uint64_t raw;
+    (void)state;
+    build(&img, IB_DYNAMIC, 80 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_write(&img, 0, data, sizeof(data)), 0);
+    assert_int_equal(ib_get_block_entry(&img, 0, &raw), 0);
+    /* Blocks 1..70 all at block 0's offset: 70 overlaps. */
+    for (uint64_t b = 1; b <= 70; b++)
+        assert_int_equal(ib_set_block_state(&img, b, BAT_PAYLOAD_FULLY_PRESENT, raw >> 20), 0);
+    memset(&l, 0, sizeof(l));
+    o.on_diag = log_overlaps;
+    o.diag_ctx = &l;
+    assert_status(open_with(&img, &o, &h), VHDX_E_OVERLAP);
+    assert_null(h);
+    assert_int_equal(l.count, 65);
+    assert_int_equal(l.last.severity, VHDX_SEVERITY_ERROR);
+    assert_int_equal(l.last.code, VHDX_E_OVERLAP);
+    assert_int_equal(l.last.offset, VHDX_OFFSET_NONE);
+    assert_string_equal(l.last.message, "6 more overlapping structures are not listed");
+    ib_free(&img);
+}
+
 static void test_memory_limit(void **state)
 {
     struct ib_image img;
@@ -1400,6 +1470,8 @@ int main(void)
         cmocka_unit_test(test_file_truncated_under_a_lying_size),
         cmocka_unit_test(test_io_failure),
         cmocka_unit_test(test_read_failure_fails_the_handle),
+        cmocka_unit_test(test_check_of_failing_back_end_is_io),
+        cmocka_unit_test(test_overlaps_past_the_listed_ones_are_counted),
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_headers_equal_and_identical_warns),
         cmocka_unit_test(test_headers_equal_sequence_but_different),

@@ -827,6 +827,36 @@ static void test_replay_needs_writable_io(void **state)
     dirty_free(&d);
 }
 
+/* vhdx_replay refuses an io without read or size, and clears *out even then. */
+static void test_replay_refuses_incomplete_io(void **state)
+{
+    struct dirty_image d;
+    vhdx_replay_result r;
+    vhdx_io io, partial;
+    (void)state;
+    build(0, &d);
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    memset(&r, 0x5A, sizeof(r));
+    assert_status(vhdx_replay(NULL, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r),
+                  VHDX_E_INVALID_ARG);
+    assert_int_equal(r.current_header, 0);
+    assert_int_equal(r.entries, 0);
+    partial = io;
+    partial.size = NULL;
+    assert_status(vhdx_replay(&partial, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r),
+                  VHDX_E_INVALID_ARG);
+    partial = io;
+    partial.read = NULL;
+    assert_status(vhdx_replay(&partial, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r),
+                  VHDX_E_INVALID_ARG);
+    /* The whole io: the dry run finds the one entry. */
+    assert_status(vhdx_replay(&io, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r), VHDX_OK);
+    assert_int_equal(r.entries, 1);
+    assert_int_equal(r.current_header, 2);
+    vhdx_io_close(&io);
+    dirty_free(&d);
+}
+
 /* vhdx_check judges the replayed view: the dirty log is a notice, not an error. */
 static void test_check_judges_replayed_view(void **state)
 {
@@ -973,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_apply_write_failure),
         cmocka_unit_test(test_header_update_failure),
         cmocka_unit_test(test_replay_needs_writable_io),
+        cmocka_unit_test(test_replay_refuses_incomplete_io),
         cmocka_unit_test(test_check_judges_replayed_view),
         cmocka_unit_test(test_no_valid_sequence),
         cmocka_unit_test(test_tail_outside_sequence),
