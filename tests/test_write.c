@@ -845,6 +845,44 @@ static void test_create_differencing_option_refusals(void **state)
     mf_free(&pm);
 }
 
+/* Names without a directory are in the working directory, for creating and opening. */
+static void test_create_and_open_paths_relative_to_the_working_directory(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-cwd-XXXXXX", cwd[4096];
+    vhdx_create_options c = dyn(4 * MiB, (uint32_t)MiB);
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    (void)state;
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chdir(dir), 0);
+    assert_status(vhdx_create_path("p.vhdx", &c, NULL, NULL), VHDX_OK);
+    assert_status(vhdx_create_open_path("u.vhdx", &c, NULL, &img), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_path("c.vhdx", &c, "p.vhdx", NULL), VHDX_OK);
+    o = opts(0);
+    assert_status(vhdx_open_path("c.vhdx", &o, &img), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.chain_depth, 1);
+    assert_true(strlen(info.parent_path) > strlen(dir));
+    assert_memory_equal(info.parent_path, dir, strlen(dir));
+    assert_string_equal(info.parent_path + strlen(dir), "/p.vhdx");
+    vhdx_close(img);
+    o = opts(0);
+    assert_status(vhdx_open_path("u.vhdx", &o, &img), VHDX_OK);
+    vhdx_close(img);
+    assert_int_equal(unlink("c.vhdx"), 0);
+    assert_int_equal(unlink("u.vhdx"), 0);
+    assert_int_equal(unlink("p.vhdx"), 0);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- The write session ---- */
 
 static void test_session_updates_guids_then_names_and_clears_the_log(void **state)
@@ -1334,6 +1372,58 @@ static void test_resize_same_size_and_shrink_past_zero_bytes(void **state)
     mf_free(&m);
 }
 
+struct zero_items {
+    unsigned data, zero;
+    uint64_t zero_off[8], zero_len[8];
+};
+
+static void collect_zero_items(void *ctx, const vhdx_log_item *it)
+{
+    struct zero_items *z = ctx;
+    if (it->kind == VHDX_LOG_ITEM_DATA)
+        z->data++;
+    if (it->kind == VHDX_LOG_ITEM_ZERO && z->zero < 8) {
+        z->zero_off[z->zero] = it->file_offset;
+        z->zero_len[z->zero++] = it->length;
+    }
+}
+
+/*
+ * Adjacent batch pages that end up all zeros are logged as one zero
+ * descriptor: a forced shrink clearing BAT slots 400..599 empties the BAT's
+ * first two pages (slots 0..511 and 512..1023).
+ */
+static void test_adjacent_zero_pages_merge_into_one_zero_descriptor(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(600 * MiB, (uint32_t)MiB);
+    uint8_t data[4096];
+    struct zero_items z;
+    vhdx_image *img;
+    vhdx_io io;
+    (void)state;
+    fill(data, sizeof(data), 14);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 450 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_write(img, 550 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_resize(img, 400 * MiB, VHDX_RESIZE_FORCE), VHDX_OK);
+    /* The session's log, as a reader would replay it now: BAT at 3 MiB (after log and metadata). */
+    memset(&z, 0, sizeof(z));
+    io = borrow(&m.io);
+    assert_status(vhdx_replay(&io, NULL, VHDX_REPLAY_DRY_RUN, collect_zero_items, &z, NULL),
+                  VHDX_OK);
+    assert_int_equal(z.zero, 1);
+    assert_int_equal(z.zero_off[0], 3 * MiB);
+    assert_int_equal(z.zero_len[0], 8192);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
 static void test_resize_fixed_grow_allocates_blocks(void **state)
 {
     struct memfile m;
@@ -1447,6 +1537,7 @@ int main(void)
         cmocka_unit_test(test_create_path_dynamic_and_refusals),
         cmocka_unit_test(test_create_path_differencing_records_relative_path),
         cmocka_unit_test(test_create_differencing_option_refusals),
+        cmocka_unit_test(test_create_and_open_paths_relative_to_the_working_directory),
         cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
         cmocka_unit_test(test_allocations_are_batched_into_one_entry),
         cmocka_unit_test(test_full_batch_commits_before_growing),
@@ -1457,6 +1548,7 @@ int main(void)
         cmocka_unit_test(test_resize_grow_shrink_and_refusal),
         cmocka_unit_test(test_resize_fixed_grow_allocates_blocks),
         cmocka_unit_test(test_resize_same_size_and_shrink_past_zero_bytes),
+        cmocka_unit_test(test_adjacent_zero_pages_merge_into_one_zero_descriptor),
         cmocka_unit_test(test_write_refusals),
         cmocka_unit_test(test_io_failure_fails_the_handle),
     };
