@@ -284,6 +284,44 @@ static void test_differencing_reads_through_sector_bitmap(void **state)
     ib_free(&parent);
 }
 
+/* The last, partial block of a differencing disk: sector runs end at the disk's end. */
+static void test_map_partial_block_at_the_end_of_the_disk(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    vhdx_extent e;
+    uint8_t d[512];
+    uint64_t raw;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB + 1024, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    fill(d, sizeof(d), 0x71);
+    assert_int_equal(ib_write(&child, 8 * MiB + 512, d, sizeof(d)), 0);
+    assert_int_equal(ib_get_block_entry(&child, 8, &raw), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_status(vhdx_map_next(h, 8 * MiB, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_PARENT);
+    assert_int_equal(e.offset, 8 * MiB);
+    assert_int_equal(e.length, 512);
+    assert_int_equal(e.bat_state, BAT_PAYLOAD_PARTIALLY_PRESENT);
+    assert_status(vhdx_map_next(h, 8 * MiB + 512, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.length, 512);
+    assert_int_equal(e.file_offset, (raw >> 20) * MiB + 512);
+    assert_status(vhdx_map_next(h, 8 * MiB + 1024, &e), VHDX_E_RANGE);
+    assert_reads_like_model(h, &child);
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
 static void test_differencing_4k_sectors_chain_of_two(void **state)
 {
     struct ib_params p;
@@ -1450,6 +1488,7 @@ int main(void)
         cmocka_unit_test(test_read_every_payload_state),
         cmocka_unit_test(test_map_reports_runs),
         cmocka_unit_test(test_differencing_reads_through_sector_bitmap),
+        cmocka_unit_test(test_map_partial_block_at_the_end_of_the_disk),
         cmocka_unit_test(test_differencing_4k_sectors_chain_of_two),
         cmocka_unit_test(test_parent_not_opened_without_opener_is_info),
         cmocka_unit_test(test_parent_linkage_mismatch),
