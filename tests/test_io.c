@@ -939,6 +939,66 @@ static void test_overlay_base_read_error_propagates(void **state)
     vhdx_io_close(&base);
 }
 
+/* A base that shrank under the overlay (or lies about its size), or overreports a read. */
+struct shrunk_base {
+    const uint8_t *data;
+    size_t len;          /* what read() delivers */
+    uint64_t claimed;    /* what size() says */
+    int overreport;      /* read() says it got one byte more than asked */
+};
+
+static vhdx_status shrunk_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    const struct shrunk_base *b = ctx;
+    size_t n = 0;
+    if (off < b->len) {
+        n = b->len - off < len ? (size_t)(b->len - off) : len;
+        memcpy(buf, b->data + off, n);
+    }
+    *got = b->overreport ? len + 1 : n;
+    return VHDX_OK;
+}
+
+static vhdx_status shrunk_size(void *ctx, uint64_t *size)
+{
+    *size = ((const struct shrunk_base *)ctx)->claimed;
+    return VHDX_OK;
+}
+
+static void test_overlay_over_a_shrunk_or_lying_base(void **state)
+{
+    static uint8_t data[4096], buf[8192];
+    struct shrunk_base b = {data, sizeof(data), 8192, 0};
+    struct alloc_acct acct;
+    vhdx_io base, ov;
+    uint64_t where = 0;
+    size_t got = 0;
+    (void)state;
+    fill_pattern(data, sizeof(data), 3);
+    memset(&base, 0, sizeof(base));
+    base.ctx = &b;
+    base.read = shrunk_read;
+    base.size = shrunk_size;
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(io_overlay_create(&base, &acct, 0, &ov), VHDX_OK);
+    /* What the base no longer has reads as zeros, up to the size it had. */
+    memset(buf, 0xEE, sizeof(buf));
+    assert_status(ov.read(ov.ctx, buf, sizeof(buf), 0, &got), VHDX_OK);
+    assert_int_equal(got, sizeof(buf));
+    assert_memory_equal(buf, data, sizeof(data));
+    assert_zeros(buf + sizeof(data), sizeof(buf) - sizeof(data));
+    /* The page list: none yet; asking past it is refused. */
+    assert_int_equal(io_overlay_pages(&ov), 0);
+    assert_false(io_overlay_page_offset(&ov, 0, &where));
+    assert_int_equal(io_overlay_pages(&base), 0);
+    assert_false(io_overlay_page_offset(&base, 0, &where));
+    /* A base claiming more bytes than asked for is broken: VHDX_E_IO. */
+    b.overreport = 1;
+    assert_status(ov.read(ov.ctx, buf, 100, 0, &got), VHDX_E_IO);
+    vhdx_io_close(&ov);
+    assert_int_equal(acct.in_use, 0);
+}
+
 static void test_overlay_create_rejects_bad_base(void **state)
 {
     static uint8_t data[16];
@@ -1549,6 +1609,7 @@ int main(void)
         cmocka_unit_test(test_overlay_acct_limit_is_limit),
         cmocka_unit_test(test_overlay_allocator_failure_is_nomem_and_view_unchanged),
         cmocka_unit_test(test_overlay_base_read_error_propagates),
+        cmocka_unit_test(test_overlay_over_a_shrunk_or_lying_base),
         cmocka_unit_test(test_overlay_create_rejects_bad_base),
         cmocka_unit_test(test_overlay_write_range_overflow_is_range),
         cmocka_unit_test(test_overlay_page_lookup_matches_reference_over_10000_pages),
