@@ -22,6 +22,7 @@
 #include "base/alloc.h"
 #include "base/endian.h"
 #include "format/constants.h"
+#include "image_builder.h"
 #include "io/fault.h"
 #include "io/overlay.h"
 #include "test_util.h"
@@ -1445,6 +1446,49 @@ static void test_resize_fixed_grow_allocates_blocks(void **state)
     mf_free(&m);
 }
 
+/*
+ * A fixed disk grown by more blocks than one log entry can carry the BAT
+ * pages of (the 1 MiB log: about 120 pages): the new BAT is written whole
+ * in a new place, with every new block allocated, then the region tables
+ * switch to it.
+ */
+static void test_resize_fixed_grow_past_one_entry_moves_the_bat(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[4096], got[4096];
+    vhdx_image *img;
+    vhdx_info info;
+    vhdx_extent e;
+    (void)state;
+    fill(data, sizeof(data), 15);
+    c.type = VHDX_DISK_FIXED;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 7 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_resize(img, 64 * GiB, 0), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.blocks_allocated, 65536);
+    e = extent_at(img, 64 * GiB - MiB);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.bat_state, 6);
+    assert_status(vhdx_write(img, 63 * GiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_read(img, 7 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    assert_status(vhdx_read(img, 63 * GiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    assert_status(vhdx_read(img, 40 * GiB, got, sizeof(got)), VHDX_OK);
+    for (size_t i = 0; i < sizeof(got); i++)
+        assert_int_equal(got[i], 0);
+    vhdx_close(img);
+    mf_free(&m);
+}
+
 /* ---- Refusals and failures ---- */
 
 static void test_write_refusals(void **state)
@@ -1481,6 +1525,46 @@ static void test_write_refusals(void **state)
     assert_status(vhdx_resize(img, 16 * MiB, 2), VHDX_E_INVALID_ARG);
     vhdx_close(img);
     mf_free(&m);
+}
+
+/*
+ * An image without a log (LogLength 0, allowed with a nil LogGuid) opens
+ * writable but cannot be written: every change must go through the log.
+ */
+static void test_image_without_a_log_cannot_be_written(void **state)
+{
+    struct ib_params p;
+    struct ib_image ib;
+    struct alloc_acct acct;
+    vhdx_io base, file, io;
+    vhdx_image *img = NULL;
+    vhdx_open_options o;
+    uint8_t data[512] = {9};
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, &ib), 0);
+    ib.header.log_length = 0;
+    ib.header.log_offset = 0;
+    ib.header_old.log_length = 0;
+    ib.header_old.log_offset = 0;
+    assert_int_equal(ib_refresh(&ib), 0);
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(vhdx_io_from_memory(ib.data, ib.len, &base), VHDX_OK);
+    assert_status(io_overlay_create(&base, &acct, 0, &file), VHDX_OK);
+    o = opts(VHDX_OPEN_WRITABLE);
+    io = borrow(&file);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_resize(img, 16 * MiB, 0), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_finish(img), VHDX_OK); /* nothing to finish */
+    vhdx_close(img);
+    assert_int_equal(io_overlay_pages(&file), 0); /* not a byte written */
+    vhdx_io_close(&file);
+    vhdx_io_close(&base);
+    ib_free(&ib);
 }
 
 /* A failing back end fails the handle; the file reopens clean through its log. */
@@ -1547,9 +1631,11 @@ int main(void)
         cmocka_unit_test(test_differencing_partial_writes_use_the_sector_bitmap),
         cmocka_unit_test(test_resize_grow_shrink_and_refusal),
         cmocka_unit_test(test_resize_fixed_grow_allocates_blocks),
+        cmocka_unit_test(test_resize_fixed_grow_past_one_entry_moves_the_bat),
         cmocka_unit_test(test_resize_same_size_and_shrink_past_zero_bytes),
         cmocka_unit_test(test_adjacent_zero_pages_merge_into_one_zero_descriptor),
         cmocka_unit_test(test_write_refusals),
+        cmocka_unit_test(test_image_without_a_log_cannot_be_written),
         cmocka_unit_test(test_io_failure_fails_the_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
