@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -1359,6 +1361,31 @@ static void test_path_fifo_refused_without_blocking(void **state)
     scratch_remove(&t.s);
 }
 
+/* A socket is not a regular file: opening it fails at once (ENXIO), refused as invalid. */
+static void test_path_socket_refused(void **state)
+{
+    struct tree t;
+    struct sockaddr_un addr;
+    char path[PATH_MAX];
+    vhdx_image *img = NULL;
+    int sock;
+    (void)state;
+    tree_make(&t);
+    tree_path(&t, "child/sock.vhdx", path);
+    sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    assert_true(strlen(path) < sizeof(addr.sun_path));
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(sock, (const struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_status(resolve(&t, "relative_path", "sock.vhdx", NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    assert_int_equal(close(sock), 0);
+    scratch_remove(&t.s);
+}
+
 static void test_path_directory_refused(void **state)
 {
     struct tree t;
@@ -1621,6 +1648,7 @@ int main(void)
         cmocka_unit_test(test_path_missing_file_is_missing),
         cmocka_unit_test(test_path_fifo_refused_without_blocking),
         cmocka_unit_test(test_path_directory_refused),
+        cmocka_unit_test(test_path_socket_refused),
         cmocka_unit_test(test_path_bad_arguments_refused),
         cmocka_unit_test(test_path_overlong_value_refused),
         cmocka_unit_test(test_path_relative_dotdot_after_two_components),

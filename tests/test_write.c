@@ -884,6 +884,45 @@ static void test_create_and_open_paths_relative_to_the_working_directory(void **
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* The creator string, an unknown disk type and the argument refusals of the path forms. */
+static void test_create_creator_type_and_path_argument_refusals(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-args-XXXXXX", path[256], slash[256];
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    vhdx_image *img = (vhdx_image *)&m;
+    vhdx_info info;
+    (void)state;
+    c.creator = "coverage test tool";
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_string_equal(info.creator, "coverage test tool");
+    vhdx_close(img);
+    mf_free(&m);
+    c.creator = NULL;
+    c.type = (vhdx_disk_type)7;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
+    assert_int_equal(mf_size(&m.io), 0);
+    mf_free(&m);
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.vhdx", dir);
+    snprintf(slash, sizeof(slash), "%s/", dir);
+    c = dyn(8 * MiB, (uint32_t)MiB);
+    img = (vhdx_image *)&m;
+    assert_status(vhdx_create_open_path(NULL, &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    assert_status(vhdx_create_open_path("", &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_open_path(path, NULL, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_open_path(path, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    /* A name that ends in '/' names no file. */
+    assert_status(vhdx_create_open_path(slash, &c, NULL, &img), VHDX_E_RANGE);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- The write session ---- */
 
 static void test_session_updates_guids_then_names_and_clears_the_log(void **state)
@@ -1622,6 +1661,7 @@ int main(void)
         cmocka_unit_test(test_create_path_differencing_records_relative_path),
         cmocka_unit_test(test_create_differencing_option_refusals),
         cmocka_unit_test(test_create_and_open_paths_relative_to_the_working_directory),
+        cmocka_unit_test(test_create_creator_type_and_path_argument_refusals),
         cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
         cmocka_unit_test(test_allocations_are_batched_into_one_entry),
         cmocka_unit_test(test_full_batch_commits_before_growing),
