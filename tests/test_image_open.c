@@ -1011,6 +1011,96 @@ static void test_overlaps_past_the_listed_ones_are_counted(void **state)
     ib_free(&img);
 }
 
+/* The public entry points refuse missing arguments without touching anything. */
+static void test_open_and_info_argument_refusals(void **state)
+{
+    struct ib_image img;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_info info;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_status(vhdx_open(NULL, &o, &h), VHDX_E_INVALID_ARG);
+    assert_null(h);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_status(vhdx_get_info(NULL, &info), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_get_info(h, NULL), VHDX_E_INVALID_ARG);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+/* Counts the closes of a memory back end. */
+struct counted_io {
+    vhdx_io inner;
+    int closes;
+};
+
+static vhdx_status counted_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct counted_io *c = ctx;
+    return c->inner.read(c->inner.ctx, buf, len, off, got);
+}
+
+static vhdx_status counted_size(void *ctx, uint64_t *size)
+{
+    struct counted_io *c = ctx;
+    return c->inner.size(c->inner.ctx, size);
+}
+
+static void counted_close(void *ctx)
+{
+    struct counted_io *c = ctx;
+    c->closes++;
+    vhdx_io_close(&c->inner);
+}
+
+static vhdx_io counted(struct counted_io *c, const struct ib_image *img)
+{
+    vhdx_io io;
+    c->closes = 0;
+    assert_status(vhdx_io_from_memory(img->data, img->len, &c->inner), VHDX_OK);
+    memset(&io, 0, sizeof(io));
+    io.ctx = c;
+    io.read = counted_read;
+    io.size = counted_size;
+    io.close = counted_close;
+    return io;
+}
+
+/*
+ * vhdx_open and vhdx_check take ownership of the io: it is closed on every
+ * failure, the refusal of a missing out or result argument included.
+ */
+static void test_open_and_check_close_the_io_when_refusing_arguments(void **state)
+{
+    struct ib_image img;
+    struct counted_io c;
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    vhdx_image *h = NULL;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    io = counted(&c, &img);
+    assert_status(vhdx_open(&io, &o, NULL), VHDX_E_INVALID_ARG);
+    assert_int_equal(c.closes, 1);
+    assert_null(io.ctx);
+    io = counted(&c, &img);
+    assert_status(vhdx_check(&io, &o, NULL), VHDX_E_INVALID_ARG);
+    assert_int_equal(c.closes, 1);
+    assert_null(io.ctx);
+    /* And once on success, by vhdx_close. */
+    io = counted(&c, &img);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_int_equal(c.closes, 0);
+    vhdx_close(h);
+    assert_int_equal(c.closes, 1);
+    io = counted(&c, &img);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_int_equal(c.closes, 1);
+    ib_free(&img);
+}
+
 static void test_memory_limit(void **state)
 {
     struct ib_image img;
@@ -1509,6 +1599,8 @@ int main(void)
         cmocka_unit_test(test_file_truncated_under_a_lying_size),
         cmocka_unit_test(test_io_failure),
         cmocka_unit_test(test_read_failure_fails_the_handle),
+        cmocka_unit_test(test_open_and_info_argument_refusals),
+        cmocka_unit_test(test_open_and_check_close_the_io_when_refusing_arguments),
         cmocka_unit_test(test_check_of_failing_back_end_is_io),
         cmocka_unit_test(test_overlaps_past_the_listed_ones_are_counted),
         cmocka_unit_test(test_memory_limit),

@@ -923,6 +923,58 @@ static void test_create_creator_type_and_path_argument_refusals(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* vhdx_create needs read, write, flush, truncate and size: a back end lacking one is refused. */
+static void test_create_refuses_incomplete_back_ends(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    vhdx_io ro, partial;
+    (void)state;
+    assert_status(vhdx_create(NULL, &c), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_io_from_memory(empty_byte, 0, &ro), VHDX_OK); /* read-only */
+    assert_status(vhdx_create(&ro, &c), VHDX_E_INVALID_ARG);
+    vhdx_io_close(&ro);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, NULL), VHDX_E_INVALID_ARG);
+    partial = m.io;
+    partial.flush = NULL;
+    assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
+    partial = m.io;
+    partial.truncate = NULL;
+    assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
+    partial = m.io;
+    partial.size = NULL;
+    assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
+    assert_int_equal(mf_size(&m.io), 0);
+    mf_free(&m);
+}
+
+/* A fixed disk whose BAT is larger than the 1 MiB the writer fills at once: 133,152 entries. */
+static void test_create_fixed_bat_larger_than_one_chunk(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(130 * GiB, (uint32_t)MiB);
+    vhdx_image *img;
+    vhdx_info info;
+    vhdx_extent e;
+    (void)state;
+    c.type = VHDX_DISK_FIXED;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    check_clean(&m.io);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_FIXED);
+    assert_int_equal(info.blocks_allocated, 133120);
+    assert_int_equal(info.bat_entries, 133120 + 32);
+    /* The last block, its entry written in the second chunk, follows the others. */
+    e = extent_at(img, 130 * GiB - MiB);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.file_offset, extent_at(img, 0).file_offset + 130 * GiB - MiB);
+    vhdx_close(img);
+    mf_free(&m);
+}
+
 /* ---- The write session ---- */
 
 static void test_session_updates_guids_then_names_and_clears_the_log(void **state)
@@ -1662,6 +1714,8 @@ int main(void)
         cmocka_unit_test(test_create_differencing_option_refusals),
         cmocka_unit_test(test_create_and_open_paths_relative_to_the_working_directory),
         cmocka_unit_test(test_create_creator_type_and_path_argument_refusals),
+        cmocka_unit_test(test_create_refuses_incomplete_back_ends),
+        cmocka_unit_test(test_create_fixed_bat_larger_than_one_chunk),
         cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
         cmocka_unit_test(test_allocations_are_batched_into_one_entry),
         cmocka_unit_test(test_full_batch_commits_before_growing),
