@@ -1687,6 +1687,48 @@ static void test_io_failures(void **state)
     assert_int_equal(replay_failing(FAIL_SHORT), REF_TRUNCATED);
 }
 
+/* A back end that claims one byte more than every read asked for. */
+static vhdx_status overreporting_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    vhdx_io *inner = ctx;
+    vhdx_status st = inner->read(inner->ctx, buf, len, off, got);
+    *got = len + 1;
+    return st;
+}
+
+static vhdx_status inner_size(void *ctx, uint64_t *size)
+{
+    vhdx_io *inner = ctx;
+    return inner->size(inner->ctx, size);
+}
+
+/*
+ * A read reporting more bytes than asked is a broken back end: REF_IO. A
+ * back end without flush (nothing to make durable) replays as with one.
+ */
+static void test_overreporting_read_and_missing_flush(void **state)
+{
+    struct fx f;
+    struct ref_result r;
+    struct log_descriptor d = zero_desc(T1, SEC);
+    vhdx_io io;
+    (void)state;
+    fx_build(&f);
+    (void)add_lone_entry(&f, 5, &d, 1, NULL);
+    fx_open(&f);
+    memset(&io, 0, sizeof(io));
+    io.ctx = &f.ov;
+    io.read = overreporting_read;
+    io.size = inner_size;
+    assert_int_equal(ref_replay(&io, f.guid.b, MIB, MIB, 2, 1, &r), REF_IO);
+    io = f.ov;
+    io.flush = NULL;
+    assert_int_equal(ref_replay(&io, f.guid.b, MIB, MIB, 2, 0, &r), REF_OK);
+    assert_int_equal(r.head_sequence, 5);
+    assert_int_equal(r.entries, 1);
+    fx_free(&f);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -1842,6 +1884,7 @@ int main(void)
         cmocka_unit_test(test_out_may_be_null),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_io_failures),
+        cmocka_unit_test(test_overreporting_read_and_missing_flush),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_outcome_first_error_keeps_the_first_error_only),
         cmocka_unit_test(test_outcome_classes_of_both_engines),
