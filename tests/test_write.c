@@ -920,6 +920,11 @@ static void test_create_creator_type_and_path_argument_refusals(void **state)
     assert_status(vhdx_create_open_path(path, &c, NULL, NULL), VHDX_E_INVALID_ARG);
     /* A name that ends in '/' names no file. */
     assert_status(vhdx_create_open_path(slash, &c, NULL, &img), VHDX_E_RANGE);
+    /* Options create refuses: the file made for them is removed again. */
+    c.block_size = 3u << 20;
+    assert_status(vhdx_create_open_path(path, &c, NULL, &img), VHDX_E_RANGE);
+    assert_null(img);
+    assert_false(exists(path));
     assert_int_equal(rmdir(dir), 0);
 }
 
