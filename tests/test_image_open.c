@@ -1022,6 +1022,21 @@ static void test_open_and_info_argument_refusals(void **state)
     build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     assert_status(vhdx_open(NULL, &o, &h), VHDX_E_INVALID_ARG);
     assert_null(h);
+    /* A back end without size or read cannot be opened: an I/O failure, reported. */
+    {
+        vhdx_io io;
+        assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+        io.size = NULL;
+        test_sink_init(&ts);
+        assert_status(vhdx_open(&io, &o, &h), VHDX_E_IO);
+        assert_null(h);
+        assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+        assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+        io.read = NULL;
+        test_sink_init(&ts);
+        assert_status(vhdx_open(&io, &o, &h), VHDX_E_IO);
+        assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+    }
     assert_status(open_img(&img, &h), VHDX_OK);
     assert_status(vhdx_get_info(NULL, &info), VHDX_E_INVALID_ARG);
     assert_status(vhdx_get_info(h, NULL), VHDX_E_INVALID_ARG);
