@@ -631,6 +631,17 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
     assert_int_equal(l.log_offset[1], 0);
     assert_int_equal(l.target[1], target + 4096);
     ib_free(&img);
+
+    /* Two lone entries with sequence number 7: the one at offset 0, found first, stays. */
+    assert_int_equal(ib_build(&p, &img), 0);
+    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
+    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    add_entry(&img, 64 * 4096, 7, 64 * 4096, target, 0x0C);
+    add_entry(&img, 0, 7, 0, target, 0x0D);
+    replay_expect(&img, target, 0x0D, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.log_offset[0], 0);
+    ib_free(&img);
 }
 
 /* ---- Limits ---- */

@@ -607,6 +607,39 @@ static void test_equal_head_sequence_lower_offset_wins(void **state)
     fx_free(&f);
 }
 
+/*
+ * Equal head sequence numbers, the lower head found later: a sequence that
+ * wraps round the log's end (10 at the end, its head 11 at offset 0) beats
+ * a lone 11 at 256 KiB, although the scan meets the lone one first.
+ */
+static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
+{
+    struct fx f;
+    struct ref_result r;
+    uint8_t pa[SEC], pb[SEC], pc[SEC];
+    const uint8_t *pl_a[1] = {pa}, *pl_b[1] = {pb}, *pl_c[1] = {pc};
+    struct log_descriptor d = data_desc(T1);
+    const uint32_t last = (uint32_t)MIB - 2 * SEC; /* one data descriptor: two sectors */
+    (void)state;
+
+    fx_build(&f);
+    make_payload(pa, 81);
+    make_payload(pb, 82);
+    make_payload(pc, 83);
+    f.img.log_head = last;
+    assert_int_equal(add_entry(&f, 10, last, &d, 1, pl_a), last);
+    assert_int_equal(add_entry(&f, 11, last, &d, 1, pl_b), 0);
+    f.img.log_head = 64 * SEC;
+    add_lone_entry(&f, 11, &d, 1, pl_c);
+    assert_int_equal(fx_replay(&f, &r), REF_OK);
+    assert_ov_bytes(&f, T1, pb, SEC);
+    assert_int_equal(r.head_sequence, 11);
+    assert_int_equal(r.head_offset, 0);
+    assert_int_equal(r.tail_offset, last);
+    assert_int_equal(r.entries, 2);
+    fx_free(&f);
+}
+
 static void test_tail_outside_chain_is_no_sequence(void **state)
 {
     struct fx f;
@@ -1827,6 +1860,7 @@ int main(void)
         cmocka_unit_test(test_two_sequences_higher_head_wins),
         cmocka_unit_test(test_two_sequences_higher_head_wins_at_lower_offset),
         cmocka_unit_test(test_equal_head_sequence_lower_offset_wins),
+        cmocka_unit_test(test_equal_heads_lower_offset_wins_across_the_wrap),
         cmocka_unit_test(test_tail_outside_chain_is_no_sequence),
         cmocka_unit_test(test_tail_at_valid_entry_outside_chain_makes_chain_invalid),
         cmocka_unit_test(test_no_valid_entry_is_no_sequence),
