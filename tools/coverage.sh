@@ -23,7 +23,8 @@
 # Environment:
 #   LINE_MIN    (default 90)  least line coverage of src/ in percent
 #   BRANCH_MIN  (default 80)  least branch coverage of src/ in percent
-#   CC          (default clang, or clang-14)  the compiler
+#   COVERAGE_CC (default clang, or clang-14)  the compiler (CC is not used: it
+#               often names gcc, which has no source-based coverage)
 #   LLVM_PROFDATA, LLVM_COV   (default llvm-profdata / llvm-cov, or the -14 names)
 #   COVERAGE_JOBS (default 2) compilations run at once
 #
@@ -31,6 +32,7 @@
 # 1 a test or harness failed, or a minimum is not met; 2 a tool is missing
 # or the build failed.
 set -euo pipefail
+caller_dir=$(pwd)
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
@@ -44,7 +46,10 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -o)
             [ $# -ge 2 ] || { echo "coverage: -o needs a directory" >&2; exit 2; }
-            html_dir="$2"
+            case "$2" in
+                /*) html_dir="$2" ;;
+                *) html_dir="$caller_dir/$2" ;; # relative to where the script was started
+            esac
             shift 2
             ;;
         -k) keep=1; shift ;;
@@ -68,7 +73,7 @@ pick() {
     echo "coverage: none of $* is installed" >&2
     return 1
 }
-CC="${CC:-$(pick clang clang-14)}" || exit 2
+CC="${COVERAGE_CC:-$(pick clang clang-14)}" || exit 2
 PROFDATA="${LLVM_PROFDATA:-$(pick llvm-profdata llvm-profdata-14)}" || exit 2
 COV="${LLVM_COV:-$(pick llvm-cov llvm-cov-14)}" || exit 2
 if ! "$CC" --version 2>/dev/null | grep -q clang; then
