@@ -314,6 +314,20 @@ static void test_bat_bitmap_slice(void **state)
     assert_status(bat_bitmap_slice(&g, g.payload_blocks, &s), VHDX_E_RANGE);
 }
 
+/* The state names findings use: the spec's names; 4 and 5 (reserved since v1.00) are "reserved". */
+static void test_bat_payload_state_names(void **state)
+{
+    (void)state;
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_NOT_PRESENT), "NOT_PRESENT");
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_UNDEFINED), "UNDEFINED");
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_ZERO), "ZERO");
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_UNMAPPED), "UNMAPPED");
+    assert_string_equal(bat_payload_state_name(4), "reserved");
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_UNMAPPED_V095), "reserved");
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_FULLY_PRESENT), "FULLY_PRESENT");
+    assert_string_equal(bat_payload_state_name(BAT_PAYLOAD_PARTIALLY_PRESENT), "PARTIALLY_PRESENT");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_bat_sb_not_present_offset_warns),
         cmocka_unit_test(test_bat_padding_nonzero_warns),
         cmocka_unit_test(test_bat_bitmap_slice),
+        cmocka_unit_test(test_bat_payload_state_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "base/endian.h"
 #include "format/constants.h"
 #include "dirty_images.h"
+#include "format/parent_locator.h"
 #include "image_builder.h"
 #include "vhdx.h"
 
@@ -426,6 +427,44 @@ static void test_differencing_reads_through_sector_bitmap(void **state)
     ib_free(&parent);
 }
 
+/* The last, partial block of a differencing disk: sector runs end at the disk's end. */
+static void test_map_partial_block_at_the_end_of_the_disk(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    vhdx_extent e;
+    uint8_t d[512];
+    uint64_t raw;
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB + 1024, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    fill(d, sizeof(d), 0x71);
+    assert_int_equal(ib_write(&child, 8 * MiB + 512, d, sizeof(d)), 0);
+    assert_int_equal(ib_get_block_entry(&child, 8, &raw), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_status(vhdx_map_next(h, 8 * MiB, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_PARENT);
+    assert_int_equal(e.offset, 8 * MiB);
+    assert_int_equal(e.length, 512);
+    assert_int_equal(e.bat_state, BAT_PAYLOAD_PARTIALLY_PRESENT);
+    assert_status(vhdx_map_next(h, 8 * MiB + 512, &e), VHDX_OK);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.length, 512);
+    assert_int_equal(e.file_offset, (raw >> 20) * MiB + 512);
+    assert_status(vhdx_map_next(h, 8 * MiB + 1024, &e), VHDX_E_RANGE);
+    assert_reads_like_model(h, &child);
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&parent);
+}
+
 static void test_differencing_4k_sectors_chain_of_two(void **state)
 {
     struct ib_params p;
@@ -569,6 +608,113 @@ static void test_parent_size_mismatch_warns(void **state)
     vhdx_close(h);
     ib_free(&child);
     ib_free(&bigger);
+    ib_free(&parent);
+}
+
+/* A parent smaller than its child (a warning) reads as zeros past its end (§7.2 is silent). */
+static void test_parent_smaller_reads_zeros_past_its_end(void **state)
+{
+    struct ib_params p;
+    struct ib_image parent, smaller, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    static uint8_t pdata[4 * MiB + 1536], got[8 * MiB], want[8 * MiB];
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    build_child(&child, &parent, "parent.vhdx");
+    /* A parent of 4 MiB and three sectors with the DataWriteGuid the child links to. */
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = sizeof(pdata);
+    p.block_size = (uint32_t)MiB;
+    p.data_write_guid = parent.header.data_write_guid;
+    assert_int_equal(ib_build(&p, &smaller), 0);
+    fill(pdata, sizeof(pdata), 0x33);
+    assert_int_equal(ib_write(&smaller, 0, pdata, sizeof(pdata)), 0);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &smaller;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.parent.size_mismatch");
+    memset(want, 0, sizeof(want));
+    memcpy(want, pdata, sizeof(pdata));
+    /* One read across the parent's end, one wholly past it, and the whole disk. */
+    assert_status(vhdx_read(h, 4 * MiB - 1024, got, 4096), VHDX_OK);
+    assert_memory_equal(got, want + 4 * MiB - 1024, 4096);
+    assert_status(vhdx_read(h, 6 * MiB, got, 4096), VHDX_OK);
+    assert_memory_equal(got, want + 6 * MiB, 4096);
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, want, sizeof(got));
+    vhdx_close(h);
+    ib_free(&child);
+    ib_free(&smaller);
+    ib_free(&parent);
+}
+
+/* Replaces a child's parent locator item with one built from these pairs. */
+static void set_locator(struct ib_image *child, const struct parent_locator_kv *kv, size_t n)
+{
+    struct metadata_entry *e = NULL;
+    size_t len = 0;
+    free(child->locator);
+    child->locator = malloc(4096);
+    assert_non_null(child->locator);
+    assert_status(parent_locator_build(&VHDX_GUID_LOCATOR_TYPE_VHDX, kv, n, child->locator, 4096,
+                                       &len),
+                  VHDX_OK);
+    child->locator_len = len;
+    for (uint32_t i = 0; i < child->mt.entry_count; i++)
+        if (guid_equal(&child->mt.entries[i].item_id, &VHDX_GUID_PARENT_LOCATOR))
+            e = &child->mt.entries[i];
+    assert_non_null(e);
+    e->length = (uint32_t)len;
+    assert_int_equal(ib_refresh(child), 0);
+}
+
+/*
+ * §5.4.6: the parent's DataWriteGuid may match parent_linkage2 instead of
+ * parent_linkage (a parent changed while the child's link was updated).
+ */
+static void test_parent_linkage2_matches_when_parent_linkage_does_not(void **state)
+{
+    struct ib_image parent, child;
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h;
+    char text[GUID_TEXT_SIZE + 2];
+    struct parent_locator_kv kv[3] = {
+        {"parent_linkage", "{00000000-1111-2222-3333-444444444444}"},
+        {"parent_linkage2", text},
+        {"relative_path", "parent.vhdx"},
+    };
+    uint8_t d[4096], got[4096];
+    (void)state;
+    build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(d, sizeof(d), 0x21);
+    assert_int_equal(ib_write(&parent, 3 * MiB, d, sizeof(d)), 0);
+    build_child(&child, &parent, "parent.vhdx");
+    guid_to_text_braced_lower(&parent.header.data_write_guid, text);
+    set_locator(&child, kv, 3);
+    memset(&cf, 0, sizeof(cf));
+    cf.names[0] = "parent.vhdx";
+    cf.by_name[0] = &parent;
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT,
+                     "parent_locator.parent_linkage2.present");
+    assert_status(vhdx_read(h, 3 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, d, sizeof(d));
+    vhdx_close(h);
+    /* Neither matching: refused, naming parent_linkage's GUID. */
+    kv[1].value = "{55555555-1111-2222-3333-444444444444}";
+    set_locator(&child, kv, 3);
+    open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.linkage_mismatch",
+                    VHDX_SEVERITY_ERROR);
+    ib_free(&child);
     ib_free(&parent);
 }
 
@@ -780,6 +926,44 @@ static void test_open_path_refuses_parent_outside_directory(void **state)
     ib_free(&parent);
 }
 
+/* vhdx_check_path: the verdict of a file by name, and the files it cannot judge. */
+static void test_check_path_judges_files_by_name(void **state)
+{
+    struct ib_image img;
+    char good[512], bad[512], missing[512];
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    (void)state;
+    make_tmpdir();
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    save_as(&img, "good.vhdx", good, sizeof(good));
+    img.data[VHDX_HEADER1_OFFSET + 200] ^= 1;
+    img.data[VHDX_HEADER2_OFFSET + 200] ^= 1;
+    save_as(&img, "bad.vhdx", bad, sizeof(bad));
+    snprintf(missing, sizeof(missing), "%s/none.vhdx", tmpdir);
+
+    test_sink_init(&ts);
+    assert_status(vhdx_check_path(good, &o, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 0);
+    assert_status(r.first_error, VHDX_OK);
+    test_sink_init(&ts);
+    assert_status(vhdx_check_path(bad, &o, &r), VHDX_OK);
+    /* Both headers fail their checksums: the first error found is the first checksum. */
+    assert_int_equal(r.errors, 3);
+    assert_status(r.first_error, VHDX_E_CHECKSUM);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_CORRUPT, "image.header.none_valid");
+    assert_status(vhdx_check_path(missing, &o, &r), VHDX_E_MISSING);
+    /* A directory is not a regular file: it cannot be judged. */
+    assert_status(vhdx_check_path(tmpdir, &o, &r), VHDX_E_IO);
+    assert_status(vhdx_check_path(NULL, &o, &r), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_check_path(good, &o, NULL), VHDX_E_INVALID_ARG);
+    unlink(good);
+    unlink(bad);
+    rmdir(tmpdir);
+    ib_free(&img);
+}
+
 /* ---- File, header and log rules ---- */
 
 static void test_file_too_small(void **state)
@@ -868,6 +1052,234 @@ static void test_io_failure(void **state)
     ib_free(&img);
 }
 
+/*
+ * A read the back end fails leaves the handle failed: every later read and
+ * map is VHDX_E_BAD_STATE, even once the back end works again. A read cut
+ * short (the file shrank under the handle) is VHDX_E_TRUNCATED and leaves
+ * it usable.
+ */
+static void test_read_failure_fails_the_handle(void **state)
+{
+    struct ib_image img;
+    struct lying_io l;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_extent e;
+    vhdx_io io;
+    uint8_t d[4096], got[4096];
+    uint64_t raw;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    fill(d, sizeof(d), 0x5A);
+    assert_int_equal(ib_write(&img, 0, d, sizeof(d)), 0);
+    assert_int_equal(ib_write(&img, 3 * MiB, d, sizeof(d)), 0);
+    assert_int_equal(ib_get_block_entry(&img, 3, &raw), 0);
+    l.img = &img;
+    l.claimed = img.len;
+    l.fail_reads_from = UINT64_MAX;
+    memset(&io, 0, sizeof(io));
+    io.ctx = &l;
+    io.read = lying_read;
+    io.size = lying_size;
+    test_sink_init(&ts);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_status(vhdx_read(NULL, 0, got, 1), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_read(h, 0, NULL, 1), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_read(h, 0, NULL, 0), VHDX_OK);
+    assert_status(vhdx_map_next(NULL, 0, &e), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_map_next(h, 0, NULL), VHDX_E_INVALID_ARG);
+    /* Block 3's data lies past what the back end now delivers. */
+    l.fail_reads_from = UINT64_MAX - 1;
+    img.len = (size_t)(raw >> 20) * MiB; /* lying_read serves img.data[0, len) */
+    assert_status(vhdx_read(h, 3 * MiB, got, sizeof(got)), VHDX_E_TRUNCATED);
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, d, sizeof(d));
+    /* Now every read fails. */
+    l.fail_reads_from = 0;
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_E_IO);
+    l.fail_reads_from = UINT64_MAX;
+    assert_status(vhdx_read(h, 0, got, sizeof(got)), VHDX_E_BAD_STATE);
+    assert_status(vhdx_map_next(h, 0, &e), VHDX_E_BAD_STATE);
+    vhdx_close(h);
+    img.len = (size_t)l.claimed;
+    ib_free(&img);
+}
+
+/* vhdx_check cannot judge an image its back end fails to deliver: VHDX_E_IO, counted too. */
+static void test_check_of_failing_back_end_is_io(void **state)
+{
+    struct ib_image img;
+    struct lying_io l;
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    l.img = &img;
+    l.claimed = img.len;
+    l.fail_reads_from = img.bat_offset;
+    memset(&io, 0, sizeof(io));
+    io.ctx = &l;
+    io.read = lying_read;
+    io.size = lying_size;
+    test_sink_init(&ts);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_E_IO);
+    assert_int_equal(r.errors, 1);
+    assert_status(r.first_error, VHDX_E_IO);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+    assert_status(vhdx_check(NULL, &o, &r), VHDX_E_INVALID_ARG);
+    ib_free(&img);
+}
+
+/* Keeps the count of overlap findings and the last one. */
+struct overlap_log {
+    unsigned count;
+    vhdx_diag last;
+};
+
+static void log_overlaps(void *ctx, const vhdx_diag *d)
+{
+    struct overlap_log *l = ctx;
+    if (d->rule != NULL && strcmp(d->rule, "image.space.overlap") == 0) {
+        l->count++;
+        l->last = *d;
+    }
+}
+
+/* Past SPACE_MAP_MAX_COLLISIONS (64) overlaps, the rest are counted in one more finding. */
+static void test_overlaps_past_the_listed_ones_are_counted(void **state)
+{
+    struct ib_image img;
+    struct overlap_log l;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    uint8_t data[512] = {3};
+    uint64_t raw;
+    (void)state;
+    build(&img, IB_DYNAMIC, 80 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_write(&img, 0, data, sizeof(data)), 0);
+    assert_int_equal(ib_get_block_entry(&img, 0, &raw), 0);
+    /* Blocks 1..70 all at block 0's offset: 70 overlaps. */
+    for (uint64_t b = 1; b <= 70; b++)
+        assert_int_equal(ib_set_block_state(&img, b, BAT_PAYLOAD_FULLY_PRESENT, raw >> 20), 0);
+    memset(&l, 0, sizeof(l));
+    o.on_diag = log_overlaps;
+    o.diag_ctx = &l;
+    assert_status(open_with(&img, &o, &h), VHDX_E_OVERLAP);
+    assert_null(h);
+    assert_int_equal(l.count, 65);
+    assert_int_equal(l.last.severity, VHDX_SEVERITY_ERROR);
+    assert_int_equal(l.last.code, VHDX_E_OVERLAP);
+    assert_int_equal(l.last.offset, VHDX_OFFSET_NONE);
+    assert_string_equal(l.last.message, "6 more overlapping structures are not listed");
+    ib_free(&img);
+}
+
+/* The public entry points refuse missing arguments without touching anything. */
+static void test_open_and_info_argument_refusals(void **state)
+{
+    struct ib_image img;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_info info;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_status(vhdx_open(NULL, &o, &h), VHDX_E_INVALID_ARG);
+    assert_null(h);
+    /* A back end without size or read cannot be opened: an I/O failure, reported. */
+    {
+        vhdx_io io;
+        assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+        io.size = NULL;
+        test_sink_init(&ts);
+        assert_status(vhdx_open(&io, &o, &h), VHDX_E_IO);
+        assert_null(h);
+        assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+        assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+        io.read = NULL;
+        test_sink_init(&ts);
+        assert_status(vhdx_open(&io, &o, &h), VHDX_E_IO);
+        assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
+    }
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_status(vhdx_get_info(NULL, &info), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_get_info(h, NULL), VHDX_E_INVALID_ARG);
+    vhdx_close(h);
+    ib_free(&img);
+}
+
+/* Counts the closes of a memory back end. */
+struct counted_io {
+    vhdx_io inner;
+    int closes;
+};
+
+static vhdx_status counted_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct counted_io *c = ctx;
+    return c->inner.read(c->inner.ctx, buf, len, off, got);
+}
+
+static vhdx_status counted_size(void *ctx, uint64_t *size)
+{
+    struct counted_io *c = ctx;
+    return c->inner.size(c->inner.ctx, size);
+}
+
+static void counted_close(void *ctx)
+{
+    struct counted_io *c = ctx;
+    c->closes++;
+    vhdx_io_close(&c->inner);
+}
+
+static vhdx_io counted(struct counted_io *c, const struct ib_image *img)
+{
+    vhdx_io io;
+    c->closes = 0;
+    assert_status(vhdx_io_from_memory(img->data, img->len, &c->inner), VHDX_OK);
+    memset(&io, 0, sizeof(io));
+    io.ctx = c;
+    io.read = counted_read;
+    io.size = counted_size;
+    io.close = counted_close;
+    return io;
+}
+
+/*
+ * vhdx_open and vhdx_check take ownership of the io: it is closed on every
+ * failure, the refusal of a missing out or result argument included.
+ */
+static void test_open_and_check_close_the_io_when_refusing_arguments(void **state)
+{
+    struct ib_image img;
+    struct counted_io c;
+    vhdx_open_options o = opts();
+    vhdx_check_result r;
+    vhdx_image *h = NULL;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    io = counted(&c, &img);
+    assert_status(vhdx_open(&io, &o, NULL), VHDX_E_INVALID_ARG);
+    assert_int_equal(c.closes, 1);
+    assert_null(io.ctx);
+    io = counted(&c, &img);
+    assert_status(vhdx_check(&io, &o, NULL), VHDX_E_INVALID_ARG);
+    assert_int_equal(c.closes, 1);
+    assert_null(io.ctx);
+    /* And once on success, by vhdx_close. */
+    io = counted(&c, &img);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_int_equal(c.closes, 0);
+    vhdx_close(h);
+    assert_int_equal(c.closes, 1);
+    io = counted(&c, &img);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_int_equal(c.closes, 1);
+    ib_free(&img);
+}
+
 static void test_memory_limit(void **state)
 {
     struct ib_image img;
@@ -929,6 +1341,32 @@ static void test_header_one_valid_warns_and_uses_the_other(void **state)
     assert_int_equal(info.current_header, 1);
     assert_int_equal(info.header_sequence, 1);
     vhdx_close(h);
+    ib_free(&img);
+}
+
+/* §3.1: Version MUST be 1. A header with another version is not chosen, like a torn one. */
+static void test_header_version_not_one_is_not_chosen(void **state)
+{
+    struct ib_image img;
+    vhdx_image *h;
+    vhdx_info info;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header.version = 2; /* header 2, the current one, with a valid checksum */
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_VERSION, "header.version");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.one_valid");
+    assert_int_equal(ts.sink.total, 2);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.current_header, 1);
+    assert_int_equal(info.header_sequence, 1);
+    vhdx_close(h);
+    /* Both: no header to use. */
+    img.header_old.version = 2;
+    assert_int_equal(ib_refresh(&img), 0);
+    expect_open_error(&img, VHDX_E_CORRUPT, "image.header.none_valid");
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_VERSION, "header.version");
     ib_free(&img);
 }
 
@@ -1157,6 +1595,48 @@ static void test_block_overlapping_metadata(void **state)
     ib_free(&img);
 }
 
+/*
+ * §4: a region with an unknown GUID that is not required is kept, and the
+ * space it claims is checked like any other: a block inside it overlaps it.
+ */
+static void test_unknown_optional_region_claims_its_space(void **state)
+{
+    static const uint8_t d4[8] = {0x0E, 0x6E, 0, 0, 0, 0, 0, 1};
+    struct ib_image img;
+    vhdx_image *h = NULL;
+    const vhdx_diag *d;
+    uint8_t data[512] = {7};
+    uint64_t at;
+    char want[96];
+    struct region_entry *r;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(ib_write(&img, 0, data, sizeof(data)), 0);
+    assert_int_equal(ib_alloc_space(&img, MiB, &at), 0);
+    r = &img.rt.entries[img.rt.entry_count++];
+    memset(r, 0, sizeof(*r));
+    r->guid = guid_make(0x0E6E0001u, 2, 3, d4);
+    r->file_offset = at;
+    r->length = (uint32_t)MiB;
+    r->required = 0;
+    assert_int_equal(ib_refresh(&img), 0);
+    /* Alone it is only noted. */
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "region_table.entry.unknown");
+    vhdx_close(h);
+    h = NULL;
+    /* Block 0 moved into it. */
+    assert_int_equal(ib_set_block_state(&img, 0, BAT_PAYLOAD_FULLY_PRESENT, at / MiB), 0);
+    assert_status(open_img(&img, &h), VHDX_E_OVERLAP);
+    assert_null(h);
+    d = assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP, "image.space.overlap");
+    snprintf(want, sizeof(want), "payload block 0 overlaps region 2 at file offset 0x%llx",
+             (unsigned long long)at);
+    assert_string_equal(d->message, want);
+    assert_int_equal(d->offset, at);
+    ib_free(&img);
+}
+
 static void test_two_blocks_share_an_offset(void **state)
 {
     struct ib_image img;
@@ -1322,11 +1802,14 @@ int main(void)
         cmocka_unit_test(test_read_every_payload_state),
         cmocka_unit_test(test_map_reports_runs),
         cmocka_unit_test(test_differencing_reads_through_sector_bitmap),
+        cmocka_unit_test(test_map_partial_block_at_the_end_of_the_disk),
         cmocka_unit_test(test_differencing_4k_sectors_chain_of_two),
         cmocka_unit_test(test_parent_not_opened_without_opener_is_info),
         cmocka_unit_test(test_parent_linkage_mismatch),
         cmocka_unit_test(test_parent_sector_size_mismatch),
         cmocka_unit_test(test_parent_size_mismatch_warns),
+        cmocka_unit_test(test_parent_smaller_reads_zeros_past_its_end),
+        cmocka_unit_test(test_parent_linkage2_matches_when_parent_linkage_does_not),
         cmocka_unit_test(test_parent_not_found),
         cmocka_unit_test(test_parent_refused_by_opener),
         cmocka_unit_test(test_parent_invalid),
@@ -1336,13 +1819,20 @@ int main(void)
         cmocka_unit_test(test_open_path_resolves_relative_parent_and_reads),
         cmocka_unit_test(test_open_path_cycle_by_real_path),
         cmocka_unit_test(test_open_path_refuses_parent_outside_directory),
+        cmocka_unit_test(test_check_path_judges_files_by_name),
         cmocka_unit_test(test_file_too_small),
         cmocka_unit_test(test_file_truncated_under_a_lying_size),
         cmocka_unit_test(test_io_failure),
+        cmocka_unit_test(test_read_failure_fails_the_handle),
+        cmocka_unit_test(test_open_and_info_argument_refusals),
+        cmocka_unit_test(test_open_and_check_close_the_io_when_refusing_arguments),
+        cmocka_unit_test(test_check_of_failing_back_end_is_io),
+        cmocka_unit_test(test_overlaps_past_the_listed_ones_are_counted),
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_headers_equal_and_identical_warns),
         cmocka_unit_test(test_headers_equal_sequence_but_different),
         cmocka_unit_test(test_header_one_valid_warns_and_uses_the_other),
+        cmocka_unit_test(test_header_version_not_one_is_not_chosen),
         cmocka_unit_test(test_header_none_valid),
         cmocka_unit_test(test_log_guid_without_entries),
         cmocka_unit_test(test_writable_open_clean),
@@ -1354,6 +1844,7 @@ int main(void)
         cmocka_unit_test(test_metadata_item_over_limit),
         cmocka_unit_test(test_metadata_region_smaller_than_table),
         cmocka_unit_test(test_block_overlapping_metadata),
+        cmocka_unit_test(test_unknown_optional_region_claims_its_space),
         cmocka_unit_test(test_two_blocks_share_an_offset),
         cmocka_unit_test(test_block_overlapping_log_and_header),
         cmocka_unit_test(test_block_past_eof),

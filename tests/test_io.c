@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -359,6 +361,52 @@ static void test_fd_read_error_is_io(void **state)
     vhdx_io_close(&io);
     assert_int_equal(close(p[0]), 0);
     assert_int_equal(close(p[1]), 0);
+}
+
+/* Every write, flush and truncate /dev/full refuses is VHDX_E_IO (flush tries fsync too). */
+static void test_fd_write_flush_truncate_failures_are_io(void **state)
+{
+    uint8_t data[64] = {1};
+    vhdx_io io;
+    int fd;
+    (void)state;
+    fd = open("/dev/full", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        skip();
+    assert_status(vhdx_io_from_fd(fd, 1, 1, &io), VHDX_OK);
+    assert_status(io.write(io.ctx, data, sizeof(data), 0), VHDX_E_IO);
+    assert_status(io.flush(io.ctx), VHDX_E_IO);
+    assert_status(io.truncate(io.ctx, 4096), VHDX_E_IO);
+    vhdx_io_close(&io);
+}
+
+/* Past the write-behind threshold (64 MiB) the data is still exactly what was written. */
+static void test_fd_long_write_run_past_write_behind(void **state)
+{
+    struct scratch s;
+    static uint8_t chunk[1u << 20], back[1u << 20];
+    uint64_t size = 0;
+    size_t got;
+    vhdx_io io;
+    (void)state;
+    scratch_make(&s);
+    write_file(&s, "f", "", 0);
+    assert_status(vhdx_io_from_fd(open_scratch(&s, "f", O_RDWR), 1, 1, &io), VHDX_OK);
+    for (unsigned i = 0; i < 65; i++) {
+        fill_pattern(chunk, sizeof(chunk), (uint8_t)i);
+        assert_status(io.write(io.ctx, chunk, sizeof(chunk), (uint64_t)i << 20), VHDX_OK);
+    }
+    assert_status(io.flush(io.ctx), VHDX_OK);
+    assert_status(io.size(io.ctx, &size), VHDX_OK);
+    assert_int_equal(size, 65u << 20);
+    for (unsigned i = 63; i < 65; i++) {
+        fill_pattern(chunk, sizeof(chunk), (uint8_t)i);
+        assert_status(io.read(io.ctx, back, sizeof(back), (uint64_t)i << 20, &got), VHDX_OK);
+        assert_int_equal(got, sizeof(back));
+        assert_memory_equal(back, chunk, sizeof(back));
+    }
+    vhdx_io_close(&io);
+    scratch_remove(&s);
 }
 
 /* ------------------------------------------------------------------------
@@ -893,6 +941,66 @@ static void test_overlay_base_read_error_propagates(void **state)
     vhdx_io_close(&base);
 }
 
+/* A base that shrank under the overlay (or lies about its size), or overreports a read. */
+struct shrunk_base {
+    const uint8_t *data;
+    size_t len;          /* what read() delivers */
+    uint64_t claimed;    /* what size() says */
+    int overreport;      /* read() says it got one byte more than asked */
+};
+
+static vhdx_status shrunk_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    const struct shrunk_base *b = ctx;
+    size_t n = 0;
+    if (off < b->len) {
+        n = b->len - off < len ? (size_t)(b->len - off) : len;
+        memcpy(buf, b->data + off, n);
+    }
+    *got = b->overreport ? len + 1 : n;
+    return VHDX_OK;
+}
+
+static vhdx_status shrunk_size(void *ctx, uint64_t *size)
+{
+    *size = ((const struct shrunk_base *)ctx)->claimed;
+    return VHDX_OK;
+}
+
+static void test_overlay_over_a_shrunk_or_lying_base(void **state)
+{
+    static uint8_t data[4096], buf[8192];
+    struct shrunk_base b = {data, sizeof(data), 8192, 0};
+    struct alloc_acct acct;
+    vhdx_io base, ov;
+    uint64_t where = 0;
+    size_t got = 0;
+    (void)state;
+    fill_pattern(data, sizeof(data), 3);
+    memset(&base, 0, sizeof(base));
+    base.ctx = &b;
+    base.read = shrunk_read;
+    base.size = shrunk_size;
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(io_overlay_create(&base, &acct, 0, &ov), VHDX_OK);
+    /* What the base no longer has reads as zeros, up to the size it had. */
+    memset(buf, 0xEE, sizeof(buf));
+    assert_status(ov.read(ov.ctx, buf, sizeof(buf), 0, &got), VHDX_OK);
+    assert_int_equal(got, sizeof(buf));
+    assert_memory_equal(buf, data, sizeof(data));
+    assert_zeros(buf + sizeof(data), sizeof(buf) - sizeof(data));
+    /* The page list: none yet; asking past it is refused. */
+    assert_int_equal(io_overlay_pages(&ov), 0);
+    assert_false(io_overlay_page_offset(&ov, 0, &where));
+    assert_int_equal(io_overlay_pages(&base), 0);
+    assert_false(io_overlay_page_offset(&base, 0, &where));
+    /* A base claiming more bytes than asked for is broken: VHDX_E_IO. */
+    b.overreport = 1;
+    assert_status(ov.read(ov.ctx, buf, 100, 0, &got), VHDX_E_IO);
+    vhdx_io_close(&ov);
+    assert_int_equal(acct.in_use, 0);
+}
+
 static void test_overlay_create_rejects_bad_base(void **state)
 {
     static uint8_t data[16];
@@ -1400,6 +1508,31 @@ static void test_open_path_parent_dirs(void **state)
     scratch_remove(&s);
 }
 
+/* A socket is not a regular file: opening it fails at once (ENXIO), refused as invalid. */
+static void test_path_socket_refused(void **state)
+{
+    struct tree t;
+    struct sockaddr_un addr;
+    char path[PATH_MAX];
+    vhdx_image *img = NULL;
+    int sock;
+    (void)state;
+    tree_make(&t);
+    tree_path(&t, "child/sock.vhdx", path);
+    sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    assert_true(strlen(path) < sizeof(addr.sun_path));
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(sock, (const struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_status(resolve(&t, "relative_path", "sock.vhdx", NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    assert_int_equal(close(sock), 0);
+    scratch_remove(&t.s);
+}
+
 static void test_path_directory_refused(void **state)
 {
     struct tree t;
@@ -1455,6 +1588,55 @@ static void test_path_overlong_value_refused(void **state)
     value[sizeof(value) - 1] = '\0';
     assert_status(resolve(&t, "relative_path", value, NULL), VHDX_E_INVALID_ARG);
     assert_status(resolve(&t, "absolute_win32_path", value, NULL), VHDX_E_INVALID_ARG);
+    scratch_remove(&t.s);
+}
+
+/* ".." removes the component before it, lexically: the directory need not exist. */
+static void test_path_relative_dotdot_after_two_components(void **state)
+{
+    struct tree t;
+    char resolved[PATH_MAX], want[PATH_MAX];
+    (void)state;
+    tree_make(&t);
+    tree_path(&t, "child/sub/q.vhdx", want);
+    assert_status(resolve(&t, "relative_path", "sub\\nodir\\..\\q.vhdx", resolved), VHDX_OK);
+    assert_string_equal(resolved, want);
+    assert_status(resolve(&t, "relative_path", "sub/./q.vhdx", resolved), VHDX_OK);
+    assert_string_equal(resolved, want);
+    /* '/' separates components of a Windows path too: only p.vhdx is looked up. */
+    tree_path(&t, "child/p.vhdx", want);
+    assert_status(resolve(&t, "volume_path", "C:/vms/p.vhdx", resolved), VHDX_OK);
+    assert_string_equal(resolved, want);
+    scratch_remove(&t.s);
+}
+
+/* Paths realpath() cannot resolve: a symlink loop, a component longer than NAME_MAX. */
+static void test_path_unresolvable_is_invalid(void **state)
+{
+    struct tree t;
+    char path[PATH_MAX], name[300];
+    vhdx_image *img = (vhdx_image *)&t;
+    (void)state;
+    tree_make(&t);
+    make_symlink(&t.s, "loop_b", "child/loop_a");
+    make_symlink(&t.s, "loop_a", "child/loop_b");
+    assert_status(resolve(&t, "relative_path", "loop_a", NULL), VHDX_E_INVALID_ARG);
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    assert_status(resolve(&t, "relative_path", name, NULL), VHDX_E_INVALID_ARG);
+    /* vhdx_open_path: the same refusals before anything is read. */
+    tree_path(&t, "child/loop_a", path);
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    {
+        char rel[320];
+        snprintf(rel, sizeof(rel), "child/%s", name);
+        tree_path(&t, rel, path);
+    }
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_INVALID_ARG);
+    /* A regular file used as a directory: there is no such file. */
+    tree_path(&t, "child/p.vhdx/x.vhdx", path);
+    assert_status(vhdx_open_path(path, NULL, &img), VHDX_E_MISSING);
     scratch_remove(&t.s);
 }
 
@@ -1583,6 +1765,8 @@ int main(void)
         cmocka_unit_test(test_fd_not_own_fd_leaves_descriptor_open),
         cmocka_unit_test(test_fd_rejects_unusable_descriptors),
         cmocka_unit_test(test_fd_read_error_is_io),
+        cmocka_unit_test(test_fd_write_flush_truncate_failures_are_io),
+        cmocka_unit_test(test_fd_long_write_run_past_write_behind),
         cmocka_unit_test(test_memory_read_at_end_gives_short_count),
         cmocka_unit_test(test_memory_is_read_only),
         cmocka_unit_test(test_memory_zero_length),
@@ -1599,6 +1783,7 @@ int main(void)
         cmocka_unit_test(test_overlay_acct_limit_is_limit),
         cmocka_unit_test(test_overlay_allocator_failure_is_nomem_and_view_unchanged),
         cmocka_unit_test(test_overlay_base_read_error_propagates),
+        cmocka_unit_test(test_overlay_over_a_shrunk_or_lying_base),
         cmocka_unit_test(test_overlay_create_rejects_bad_base),
         cmocka_unit_test(test_overlay_write_range_overflow_is_range),
         cmocka_unit_test(test_overlay_page_lookup_matches_reference_over_10000_pages),
@@ -1612,8 +1797,11 @@ int main(void)
         cmocka_unit_test(test_path_directory_refused),
         cmocka_unit_test(test_path_allowed_dirs),
         cmocka_unit_test(test_open_path_parent_dirs),
+        cmocka_unit_test(test_path_socket_refused),
         cmocka_unit_test(test_path_bad_arguments_refused),
         cmocka_unit_test(test_path_overlong_value_refused),
+        cmocka_unit_test(test_path_relative_dotdot_after_two_components),
+        cmocka_unit_test(test_path_unresolvable_is_invalid),
         cmocka_unit_test(test_open_path_refuses_before_open),
         cmocka_unit_test(test_fault_stop_after_moves_the_stop),
     };

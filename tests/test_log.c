@@ -513,6 +513,137 @@ static void test_multi_entry_listing_order(void **state)
     dirty_free(&d);
 }
 
+/* ---- Choosing between sequences (docs/REPLAY.md) ---- */
+
+struct entry_list {
+    uint32_t n;
+    uint64_t seq[4];
+    uint64_t log_offset[4];
+    uint64_t target[4];
+};
+
+static void list_entries(void *ctx, const vhdx_log_item *it)
+{
+    struct entry_list *l = ctx;
+    if (l->n >= 4)
+        return;
+    if (it->kind == VHDX_LOG_ITEM_ENTRY) {
+        l->seq[l->n] = it->sequence_number;
+        l->log_offset[l->n] = it->log_offset;
+    } else if (it->kind == VHDX_LOG_ITEM_DATA) {
+        l->target[l->n++] = it->file_offset;
+    }
+}
+
+/* One entry writing a page of `tag` bytes at file offset `target`. */
+static void add_entry(struct ib_image *img, uint32_t at, uint64_t seq, uint32_t tail,
+                      uint64_t target, uint8_t tag)
+{
+    static uint8_t page[4096];
+    const uint8_t *payloads[1] = {page};
+    struct log_descriptor desc;
+    uint32_t where = 0;
+    memset(page, tag, sizeof(page));
+    memset(&desc, 0, sizeof(desc));
+    desc.kind = LOG_DESCRIPTOR_DATA;
+    desc.file_offset = target;
+    img->log_head = at;
+    assert_int_equal(ib_add_log_entry(img, seq, tail, &desc, 1, payloads, &where), 0);
+    assert_int_equal(where, at);
+}
+
+/* Replays the image's log in memory; the page at `target` must hold `tag`. */
+static void replay_expect(const struct ib_image *img, uint64_t target, uint8_t tag,
+                          struct entry_list *l)
+{
+    struct memfile m;
+    uint8_t got[4096], want[4096];
+    size_t n = 0;
+    vhdx_replay_result r;
+    memfile_open(&m, img->data, img->len);
+    memset(l, 0, sizeof(*l));
+    assert_status(vhdx_replay(&m.io, NULL, 0, list_entries, l, &r), VHDX_OK);
+    assert_status(m.io.read(m.io.ctx, got, sizeof(got), target, &n), VHDX_OK);
+    assert_int_equal(n, sizeof(got));
+    memset(want, tag, sizeof(want));
+    assert_memory_equal(got, want, sizeof(got));
+    memfile_close(&m);
+}
+
+/* The sequence with the higher head sequence number wins, wherever it lies in the log. */
+static void test_higher_head_later_in_the_log_wins(void **state)
+{
+    static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 2};
+    struct guid g = guid_make(0x106C0002u, 1, 2, d4);
+    struct ib_image img;
+    struct ib_params p;
+    struct entry_list l;
+    uint64_t target;
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, &img), 0);
+    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
+    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    add_entry(&img, 0, 7, 0, target, 0xA7);
+    add_entry(&img, 512 * 1024, 100, 512 * 1024, target, 0xB1);
+    replay_expect(&img, target, 0xB1, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.seq[0], 100);
+    assert_int_equal(l.log_offset[0], 512 * 1024);
+    assert_int_equal(l.target[0], target);
+    ib_free(&img);
+}
+
+/*
+ * Equal head sequence numbers: the head at the lower log offset wins, also
+ * when its sequence starts later in the log (it wraps round the end).
+ */
+static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
+{
+    static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 3};
+    struct guid g = guid_make(0x106C0003u, 1, 2, d4);
+    struct ib_image img;
+    struct ib_params p;
+    struct entry_list l;
+    uint64_t target;
+    const uint32_t last = (uint32_t)MiB - 8192; /* an 8 KiB entry ending at the log's end */
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, &img), 0);
+    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
+    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    /* Sequence A: 10 at the end of the log, 11 at offset 0 (its head). */
+    add_entry(&img, last, 10, last, target, 0x0A);
+    add_entry(&img, 0, 11, last, target + 4096, 0x1A);
+    /* Sequence B: 11 alone at 256 KiB. */
+    add_entry(&img, 256 * 1024, 11, 256 * 1024, target, 0x0B);
+    replay_expect(&img, target, 0x0A, &l);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.seq[0], 10);
+    assert_int_equal(l.log_offset[0], last);
+    assert_int_equal(l.seq[1], 11);
+    assert_int_equal(l.log_offset[1], 0);
+    assert_int_equal(l.target[1], target + 4096);
+    ib_free(&img);
+
+    /* Two lone entries with sequence number 7: the one at offset 0, found first, stays. */
+    assert_int_equal(ib_build(&p, &img), 0);
+    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
+    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    add_entry(&img, 64 * 4096, 7, 64 * 4096, target, 0x0C);
+    add_entry(&img, 0, 7, 0, target, 0x0D);
+    replay_expect(&img, target, 0x0D, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.log_offset[0], 0);
+    ib_free(&img);
+}
+
 /* ---- Limits ---- */
 
 static void test_log_longer_than_limit(void **state)
@@ -707,6 +838,36 @@ static void test_replay_needs_writable_io(void **state)
     dirty_free(&d);
 }
 
+/* vhdx_replay refuses an io without read or size, and clears *out even then. */
+static void test_replay_refuses_incomplete_io(void **state)
+{
+    struct dirty_image d;
+    vhdx_replay_result r;
+    vhdx_io io, partial;
+    (void)state;
+    build(0, &d);
+    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
+    memset(&r, 0x5A, sizeof(r));
+    assert_status(vhdx_replay(NULL, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r),
+                  VHDX_E_INVALID_ARG);
+    assert_int_equal(r.current_header, 0);
+    assert_int_equal(r.entries, 0);
+    partial = io;
+    partial.size = NULL;
+    assert_status(vhdx_replay(&partial, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r),
+                  VHDX_E_INVALID_ARG);
+    partial = io;
+    partial.read = NULL;
+    assert_status(vhdx_replay(&partial, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r),
+                  VHDX_E_INVALID_ARG);
+    /* The whole io: the dry run finds the one entry. */
+    assert_status(vhdx_replay(&io, NULL, VHDX_REPLAY_DRY_RUN, NULL, NULL, &r), VHDX_OK);
+    assert_int_equal(r.entries, 1);
+    assert_int_equal(r.current_header, 2);
+    vhdx_io_close(&io);
+    dirty_free(&d);
+}
+
 /* vhdx_check judges the replayed view: the dirty log is a notice, not an error. */
 static void test_check_judges_replayed_view(void **state)
 {
@@ -842,6 +1003,8 @@ int main(void)
         cmocka_unit_test(test_fault_torn_write),
         cmocka_unit_test(test_dry_run_lists_and_writes_nothing),
         cmocka_unit_test(test_multi_entry_listing_order),
+        cmocka_unit_test(test_higher_head_later_in_the_log_wins),
+        cmocka_unit_test(test_equal_heads_lower_offset_wins_across_the_wrap),
         cmocka_unit_test(test_log_longer_than_limit),
         cmocka_unit_test(test_log_memory_limit),
         cmocka_unit_test(test_overlay_memory_limit),
@@ -851,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_apply_write_failure),
         cmocka_unit_test(test_header_update_failure),
         cmocka_unit_test(test_replay_needs_writable_io),
+        cmocka_unit_test(test_replay_refuses_incomplete_io),
         cmocka_unit_test(test_check_judges_replayed_view),
         cmocka_unit_test(test_no_valid_sequence),
         cmocka_unit_test(test_tail_outside_sequence),

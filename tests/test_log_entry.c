@@ -1521,9 +1521,28 @@ static void test_log_entry_positions_at_boundaries(void **state)
     assert_int_equal(log_entry_descriptor_offset(L, L - 4096, 126), 0);
 }
 
+/*
+ * A log region whose end passes 2^64 (only a hostile header says so) is
+ * open-ended: every target from its start up overlaps it, none below.
+ */
+static void test_log_desc_log_reaching_the_top_of_the_space(void **state)
+{
+    struct test_sink ts;
+    const uint64_t log_off = UINT64_MAX - 0xFFFFFull; /* 1 MiB below 2^64; the log is 2 MiB */
+    (void)state;
+    assert_status(validate_desc(data_desc(TARGET(0)), log_off, LOG_LEN * 32u, &ts), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(validate_desc(zero_desc(0xFFFFFFFFFFF7E000ull, 4096), log_off,
+                                LOG_LEN * 32u, &ts),
+                  VHDX_E_OVERLAP);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP,
+                     "log_entry.descriptor.target.log_overlap");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_desc_log_reaching_the_top_of_the_space),
         cmocka_unit_test(test_log_entry_positions_at_boundaries),
         cmocka_unit_test(test_log_entry_header_round_trip_is_byte_exact),
         cmocka_unit_test(test_log_entry_header_encode_field_offsets),

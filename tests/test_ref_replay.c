@@ -15,6 +15,7 @@
 #include "format/constants.h"
 #include "image_builder.h"
 #include "io/overlay.h"
+#include "refreplay/outcome.h"
 #include "refreplay/ref_replay.h"
 
 #define SEC 4096u
@@ -603,6 +604,39 @@ static void test_equal_head_sequence_lower_offset_wins(void **state)
     assert_int_equal(r.head_sequence, 7);
     assert_int_equal(r.head_offset, 0);
     assert_int_equal(r.entries, 1);
+    fx_free(&f);
+}
+
+/*
+ * Equal head sequence numbers, the lower head found later: a sequence that
+ * wraps round the log's end (10 at the end, its head 11 at offset 0) beats
+ * a lone 11 at 256 KiB, although the scan meets the lone one first.
+ */
+static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
+{
+    struct fx f;
+    struct ref_result r;
+    uint8_t pa[SEC], pb[SEC], pc[SEC];
+    const uint8_t *pl_a[1] = {pa}, *pl_b[1] = {pb}, *pl_c[1] = {pc};
+    struct log_descriptor d = data_desc(T1);
+    const uint32_t last = (uint32_t)MIB - 2 * SEC; /* one data descriptor: two sectors */
+    (void)state;
+
+    fx_build(&f);
+    make_payload(pa, 81);
+    make_payload(pb, 82);
+    make_payload(pc, 83);
+    f.img.log_head = last;
+    assert_int_equal(add_entry(&f, 10, last, &d, 1, pl_a), last);
+    assert_int_equal(add_entry(&f, 11, last, &d, 1, pl_b), 0);
+    f.img.log_head = 64 * SEC;
+    add_lone_entry(&f, 11, &d, 1, pl_c);
+    assert_int_equal(fx_replay(&f, &r), REF_OK);
+    assert_ov_bytes(&f, T1, pb, SEC);
+    assert_int_equal(r.head_sequence, 11);
+    assert_int_equal(r.head_offset, 0);
+    assert_int_equal(r.tail_offset, last);
+    assert_int_equal(r.entries, 2);
     fx_free(&f);
 }
 
@@ -1686,6 +1720,48 @@ static void test_io_failures(void **state)
     assert_int_equal(replay_failing(FAIL_SHORT), REF_TRUNCATED);
 }
 
+/* A back end that claims one byte more than every read asked for. */
+static vhdx_status overreporting_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    vhdx_io *inner = ctx;
+    vhdx_status st = inner->read(inner->ctx, buf, len, off, got);
+    *got = len + 1;
+    return st;
+}
+
+static vhdx_status inner_size(void *ctx, uint64_t *size)
+{
+    vhdx_io *inner = ctx;
+    return inner->size(inner->ctx, size);
+}
+
+/*
+ * A read reporting more bytes than asked is a broken back end: REF_IO. A
+ * back end without flush (nothing to make durable) replays as with one.
+ */
+static void test_overreporting_read_and_missing_flush(void **state)
+{
+    struct fx f;
+    struct ref_result r;
+    struct log_descriptor d = zero_desc(T1, SEC);
+    vhdx_io io;
+    (void)state;
+    fx_build(&f);
+    (void)add_lone_entry(&f, 5, &d, 1, NULL);
+    fx_open(&f);
+    memset(&io, 0, sizeof(io));
+    io.ctx = &f.ov;
+    io.read = overreporting_read;
+    io.size = inner_size;
+    assert_int_equal(ref_replay(&io, f.guid.b, MIB, MIB, 2, 1, &r), REF_IO);
+    io = f.ov;
+    io.flush = NULL;
+    assert_int_equal(ref_replay(&io, f.guid.b, MIB, MIB, 2, 0, &r), REF_OK);
+    assert_int_equal(r.head_sequence, 5);
+    assert_int_equal(r.entries, 1);
+    fx_free(&f);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -1696,6 +1772,72 @@ static void test_status_names(void **state)
     assert_string_equal(ref_status_name(REF_IO), "REF_IO");
     assert_string_equal(ref_status_name(REF_NOMEM), "REF_NOMEM");
     assert_string_equal(ref_status_name((enum ref_status)99), "REF_UNKNOWN");
+}
+
+/* ---- Outcome classes (refreplay/outcome.c), as replay-diff compares them ---- */
+
+static vhdx_diag diag_of(vhdx_severity sev, const char *rule)
+{
+    vhdx_diag d;
+    memset(&d, 0, sizeof(d));
+    d.severity = sev;
+    d.code = sev == VHDX_SEVERITY_ERROR ? VHDX_E_CORRUPT : VHDX_E_RANGE;
+    d.rule = rule;
+    return d;
+}
+
+/* Only the first error is kept: warnings and infos before it and errors after it are not. */
+static void test_outcome_first_error_keeps_the_first_error_only(void **state)
+{
+    struct replay_first_error fe;
+    vhdx_diag d;
+    (void)state;
+    memset(&fe, 0, sizeof(fe));
+    d = diag_of(VHDX_SEVERITY_WARNING, "log.entry.torn");
+    replay_note_first_error(&fe, &d);
+    d = diag_of(VHDX_SEVERITY_INFO, "log.replayed");
+    replay_note_first_error(&fe, &d);
+    assert_string_equal(fe.rule, "");
+    d = diag_of(VHDX_SEVERITY_ERROR, "log.sequence.none");
+    replay_note_first_error(&fe, &d);
+    d = diag_of(VHDX_SEVERITY_ERROR, "log.truncated");
+    replay_note_first_error(&fe, &d);
+    assert_string_equal(fe.rule, "log.sequence.none");
+    /* An error without a rule id is kept as "": a later one does not replace it. */
+    memset(&fe, 0, sizeof(fe));
+    d = diag_of(VHDX_SEVERITY_ERROR, NULL);
+    replay_note_first_error(&fe, &d);
+    assert_string_equal(fe.rule, "");
+}
+
+static void test_outcome_classes_of_both_engines(void **state)
+{
+    (void)state;
+    assert_int_equal(replay_outcome_production(VHDX_OK, ""), REPLAY_REPLAYED);
+    /* VHDX_OK wins over a stale rule: the status decides first. */
+    assert_int_equal(replay_outcome_production(VHDX_OK, "log.truncated"), REPLAY_REPLAYED);
+    assert_int_equal(replay_outcome_production(VHDX_E_CORRUPT, "log.sequence.none"),
+                     REPLAY_NO_SEQUENCE);
+    assert_int_equal(replay_outcome_production(VHDX_E_TRUNCATED, "log.truncated"),
+                     REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_production(VHDX_E_TRUNCATED, "log.region.past_eof"),
+                     REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_production(VHDX_E_IO, "log.apply.io"), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_production(VHDX_E_SIGNATURE, ""), REPLAY_OTHER);
+
+    assert_int_equal(replay_outcome_reference(REF_OK), REPLAY_REPLAYED);
+    assert_int_equal(replay_outcome_reference(REF_NO_SEQUENCE), REPLAY_NO_SEQUENCE);
+    assert_int_equal(replay_outcome_reference(REF_TRUNCATED), REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_reference(REF_BAD_ARG), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference(REF_IO), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference(REF_NOMEM), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference((enum ref_status)99), REPLAY_OTHER);
+
+    assert_string_equal(replay_outcome_name(REPLAY_REPLAYED), "replayed");
+    assert_string_equal(replay_outcome_name(REPLAY_NO_SEQUENCE), "rejected: no valid sequence");
+    assert_string_equal(replay_outcome_name(REPLAY_TRUNCATED), "rejected: the file was truncated");
+    assert_string_equal(replay_outcome_name(REPLAY_OTHER), "could not replay");
+    assert_string_equal(replay_outcome_name((enum replay_outcome)99), "could not replay");
 }
 
 int main(void)
@@ -1718,6 +1860,7 @@ int main(void)
         cmocka_unit_test(test_two_sequences_higher_head_wins),
         cmocka_unit_test(test_two_sequences_higher_head_wins_at_lower_offset),
         cmocka_unit_test(test_equal_head_sequence_lower_offset_wins),
+        cmocka_unit_test(test_equal_heads_lower_offset_wins_across_the_wrap),
         cmocka_unit_test(test_tail_outside_chain_is_no_sequence),
         cmocka_unit_test(test_tail_at_valid_entry_outside_chain_makes_chain_invalid),
         cmocka_unit_test(test_no_valid_entry_is_no_sequence),
@@ -1775,7 +1918,10 @@ int main(void)
         cmocka_unit_test(test_out_may_be_null),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_io_failures),
+        cmocka_unit_test(test_overreporting_read_and_missing_flush),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_outcome_first_error_keeps_the_first_error_only),
+        cmocka_unit_test(test_outcome_classes_of_both_engines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,6 +318,33 @@ static void test_region_table_equal_detects_difference(void **state)
     assert_false(region_table_equal(&table, &decoded));
 }
 
+/* Two regions starting at the same offset overlap: one finding, whatever their order. */
+static void test_region_table_same_start_overlap(void **state)
+{
+    (void)state;
+    sample(&table);
+    table.entries[1].file_offset = table.entries[0].file_offset;
+    assert_status(validate(&table), VHDX_E_OVERLAP);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERLAP, "region_table.overlap");
+}
+
+/* The encoder refuses a buffer shorter than the table and a count the format cannot hold. */
+static void test_region_table_encode_refusals(void **state)
+{
+    (void)state;
+    sample(&table);
+    memset(buf, 0xA5, sizeof(buf));
+    assert_status(region_table_encode(&table, buf, REGION_TABLE_SIZE - 1), VHDX_E_TRUNCATED);
+    assert_status(region_table_encode(&table, NULL, REGION_TABLE_SIZE), VHDX_E_TRUNCATED);
+    table.entry_count = REGION_TABLE_MAX_ENTRIES + 1;
+    assert_status(region_table_encode(&table, buf, REGION_TABLE_SIZE), VHDX_E_RANGE);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0xA5);
+    /* The validator refuses that count before looking at any entry. */
+    assert_status(validate(&table), VHDX_E_RANGE);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "region_table.entry_count");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +368,8 @@ int main(void)
         cmocka_unit_test(test_region_table_bat_missing),
         cmocka_unit_test(test_region_table_metadata_missing),
         cmocka_unit_test(test_region_table_overlap),
+        cmocka_unit_test(test_region_table_same_start_overlap),
+        cmocka_unit_test(test_region_table_encode_refusals),
         cmocka_unit_test(test_region_table_overlap_with_long_earlier_region),
         cmocka_unit_test(test_region_table_find),
         cmocka_unit_test(test_region_table_equal_detects_difference),

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -20,6 +22,7 @@
 #include "base/alloc.h"
 #include "base/endian.h"
 #include "format/constants.h"
+#include "image_builder.h"
 #include "io/fault.h"
 #include "io/overlay.h"
 #include "test_util.h"
@@ -571,6 +574,412 @@ static void test_create_open_path(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- vhdx_create_path ---- */
+
+/*
+ * A parent opener that records every key and path it is offered and opens
+ * `file` for the keys in `accept` (others get VHDX_E_MISSING, so the next
+ * key is tried).
+ */
+struct locator_log {
+    const char *file;
+    const char *accept;
+    int calls;
+    char keys[3][32];
+    char paths[3][4096];
+};
+
+static vhdx_status open_parent_logged(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    struct locator_log *l = ctx;
+    int fd;
+    if (l->calls < 3) {
+        snprintf(l->keys[l->calls], sizeof(l->keys[0]), "%s", key);
+        snprintf(l->paths[l->calls], sizeof(l->paths[0]), "%s", path);
+    }
+    l->calls++;
+    if (strstr(l->accept, key) == NULL)
+        return VHDX_E_MISSING;
+    fd = open(l->file, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    return vhdx_io_from_fd(fd, 0, 1, out);
+}
+
+/* Opens `child` with open_parent_logged and returns the relative_path it stored. */
+static void assert_relative_path(const char *child, const char *parent_file, const char *want)
+{
+    struct locator_log l;
+    vhdx_open_options o = opts(0);
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    memset(&l, 0, sizeof(l));
+    l.file = parent_file;
+    l.accept = "relative_path";
+    o.open_parent = open_parent_logged;
+    o.open_parent_ctx = &l;
+    assert_status(vhdx_open_path(child, &o, &img), VHDX_OK);
+    assert_int_equal(l.calls, 1);
+    assert_string_equal(l.keys[0], "relative_path");
+    assert_string_equal(l.paths[0], want);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DIFFERENCING);
+    assert_int_equal(info.chain_depth, 1);
+    assert_string_equal(info.parent_path, want);
+    vhdx_close(img);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A new file at a path: refusals leave nothing behind; a made image checks clean. */
+static void test_create_path_dynamic_and_refusals(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-path-XXXXXX", path[256], missing[256], notimg[256];
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    vhdx_open_options o;
+    vhdx_check_result r;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    FILE *f;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/d.vhdx", dir);
+    snprintf(missing, sizeof(missing), "%s/no/d.vhdx", dir);
+    snprintf(notimg, sizeof(notimg), "%s/text.vhdx", dir);
+
+    assert_status(vhdx_create_path(NULL, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_path("", &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_path(path, NULL, NULL, NULL), VHDX_E_INVALID_ARG);
+    /* A parent for a dynamic image, none for a differencing one. */
+    assert_status(vhdx_create_path(path, &c, notimg, NULL), VHDX_E_INVALID_ARG);
+    c.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    c.type = VHDX_DISK_DYNAMIC;
+    assert_status(vhdx_create_path(missing, &c, NULL, NULL), VHDX_E_MISSING);
+    /* Options create refuses: the file it opened is removed. */
+    c.block_size = 3u << 20;
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_E_RANGE);
+    assert_false(exists(path));
+    c.block_size = (uint32_t)MiB;
+
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_OK);
+    assert_status(vhdx_create_path(path, &c, NULL, NULL), VHDX_E_DUPLICATE);
+    o = opts(0);
+    assert_status(vhdx_open_path(path, &o, &img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_DYNAMIC);
+    assert_int_equal(info.virtual_size, 8 * MiB);
+    assert_int_equal(info.block_size, MiB);
+    assert_int_equal(info.blocks_allocated, 0);
+    vhdx_close(img);
+    o = opts(0);
+    assert_status(vhdx_check_path(path, &o, &r), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_int_equal(r.errors + r.warnings, 0);
+
+    /* Differencing: a parent that is absent, or not an image, makes no child. */
+    c.type = VHDX_DISK_DIFFERENCING;
+    c.virtual_size = 0;
+    assert_status(vhdx_create_path(notimg, &c, missing, NULL), VHDX_E_MISSING);
+    assert_false(exists(notimg));
+    f = fopen(notimg, "w");
+    assert_non_null(f);
+    fputs("not an image\n", f);
+    fclose(f);
+    snprintf(missing, sizeof(missing), "%s/child.vhdx", dir);
+    o = opts(0);
+    assert_status(vhdx_create_path(missing, &c, notimg, &o), VHDX_E_SIGNATURE);
+    assert_false(exists(missing));
+    /* A size other than the parent's is refused after the parent was opened. */
+    c.virtual_size = 16 * MiB;
+    assert_status(vhdx_create_path(missing, &c, path, NULL), VHDX_E_INVALID_ARG);
+    assert_false(exists(missing));
+
+    assert_int_equal(unlink(notimg), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/*
+ * The locator's relative_path is the parent's real path relative to the
+ * child's directory, with '\' separators and ".." where it climbs (§5.4.6).
+ */
+static void test_create_path_differencing_records_relative_path(void **state)
+{
+    char root[] = "/tmp/vhdx-create-diff-XXXXXX", base[64], sub[64], other[64];
+    char parent[256], c_same[256], c_sub[256], c_other[256], c_up[256], via_dots[300];
+    vhdx_create_options c = dyn(4 * MiB, (uint32_t)MiB);
+    static uint8_t data[4 * MiB], back[4 * MiB];
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_info pinfo, info;
+    (void)state;
+    fill(data, sizeof(data), 9);
+    assert_non_null(mkdtemp(root));
+    snprintf(base, sizeof(base), "%s/base", root);
+    snprintf(sub, sizeof(sub), "%s/base/sub", root);
+    snprintf(other, sizeof(other), "%s/other", root);
+    assert_int_equal(mkdir(base, 0700), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(mkdir(other, 0700), 0);
+    snprintf(parent, sizeof(parent), "%s/p.vhdx", base);
+    snprintf(c_same, sizeof(c_same), "%s/c1.vhdx", base);
+    snprintf(c_sub, sizeof(c_sub), "%s/c2.vhdx", sub);
+    snprintf(c_other, sizeof(c_other), "%s/c3.vhdx", other);
+    snprintf(c_up, sizeof(c_up), "%s/c4.vhdx", root);
+    /* The parent named through "sub/..": recorded by its real path. */
+    snprintf(via_dots, sizeof(via_dots), "%s/sub/../p.vhdx", base);
+
+    assert_status(vhdx_create_path(parent, &c, NULL, NULL), VHDX_OK);
+    o = opts(VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_open_path(parent, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &pinfo), VHDX_OK);
+    vhdx_close(img);
+
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    /* Writable open options: the parent is still opened read-only. */
+    o = opts(VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_create_path(c_same, &c, via_dots, &o), VHDX_OK);
+    assert_status(vhdx_create_path(c_sub, &c, parent, NULL), VHDX_OK);
+    assert_status(vhdx_create_path(c_other, &c, parent, NULL), VHDX_OK);
+    assert_status(vhdx_create_path(c_up, &c, parent, NULL), VHDX_OK);
+    assert_relative_path(c_same, parent, "p.vhdx");
+    assert_relative_path(c_sub, parent, "..\\p.vhdx");
+    assert_relative_path(c_other, parent, "..\\base\\p.vhdx");
+    assert_relative_path(c_up, parent, "base\\p.vhdx");
+
+    /* The built-in opener finds the parent beside the child; the child reads it. */
+    o = opts(0);
+    assert_status(vhdx_open_path(c_same, &o, &img), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_string_equal(info.parent_linkage, pinfo.data_write_guid);
+    assert_int_equal(info.virtual_size, 4 * MiB);
+    assert_int_equal(info.block_size, MiB);
+    assert_status(vhdx_read(img, 0, back, sizeof(back)), VHDX_OK);
+    assert_memory_equal(back, data, sizeof(back));
+    vhdx_close(img);
+
+    assert_int_equal(unlink(c_up), 0);
+    assert_int_equal(unlink(c_other), 0);
+    assert_int_equal(unlink(c_sub), 0);
+    assert_int_equal(unlink(c_same), 0);
+    assert_int_equal(unlink(parent), 0);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(rmdir(base), 0);
+    assert_int_equal(rmdir(other), 0);
+    assert_int_equal(rmdir(root), 0);
+}
+
+/* Differencing options that contradict the parent, and the absolute path's form and size. */
+static void test_create_differencing_option_refusals(void **state)
+{
+    struct memfile pm, cm;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    static char huge[40000];
+    vhdx_image *parent;
+    struct locator_log l;
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    (void)state;
+    mf_init(&pm);
+    assert_status(vhdx_create(&pm.io, &c), VHDX_OK);
+    parent = open_io(&pm.io, 0);
+
+    /* A parent for a dynamic image, even without a relative path. */
+    c.parent = parent;
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    c.parent = parent;
+    c.parent_relative_path = "";
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    c.parent_relative_path = "p.vhdx";
+    c.virtual_size = 16 * MiB;
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    c.virtual_size = 8 * MiB; /* the parent's: allowed */
+    c.logical_sector_size = 4096;
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    c.logical_sector_size = 512;
+    assert_int_equal(mf_size(&cm.io), 0);
+    /* absolute_win32_path must be a \\?\ path. */
+    c.parent_absolute_path = "C:\\vms\\p.vhdx";
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
+    mf_free(&cm);
+    /* One that does not fit the parent locator item is refused, not cut. */
+    memcpy(huge, "\\\\?\\C:\\", 7);
+    memset(huge + 7, 'a', sizeof(huge) - 8);
+    huge[sizeof(huge) - 1] = '\0';
+    c.parent_absolute_path = huge;
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_E_RANGE);
+    mf_free(&cm);
+
+    /* A well-formed one is stored: the opener is offered it after relative_path. */
+    c.parent_absolute_path = "\\\\?\\C:\\vms\\p.vhdx";
+    mf_init(&cm);
+    assert_status(vhdx_create(&cm.io, &c), VHDX_OK);
+    vhdx_close(parent);
+    memset(&l, 0, sizeof(l));
+    l.file = "/nonexistent";
+    l.accept = "";
+    o = opts(0);
+    o.open_parent = open_parent_logged;
+    o.open_parent_ctx = &l;
+    io = borrow(&cm.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_E_MISSING);
+    assert_null(img);
+    assert_int_equal(l.calls, 2);
+    assert_string_equal(l.keys[0], "relative_path");
+    assert_string_equal(l.paths[0], "p.vhdx");
+    assert_string_equal(l.keys[1], "absolute_win32_path");
+    assert_string_equal(l.paths[1], "\\\\?\\C:\\vms\\p.vhdx");
+    mf_free(&cm);
+    mf_free(&pm);
+}
+
+/* Names without a directory are in the working directory, for creating and opening. */
+static void test_create_and_open_paths_relative_to_the_working_directory(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-cwd-XXXXXX", cwd[4096];
+    vhdx_create_options c = dyn(4 * MiB, (uint32_t)MiB);
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    (void)state;
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chdir(dir), 0);
+    assert_status(vhdx_create_path("p.vhdx", &c, NULL, NULL), VHDX_OK);
+    assert_status(vhdx_create_open_path("u.vhdx", &c, NULL, &img), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DIFFERENCING;
+    assert_status(vhdx_create_path("c.vhdx", &c, "p.vhdx", NULL), VHDX_OK);
+    o = opts(0);
+    assert_status(vhdx_open_path("c.vhdx", &o, &img), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.chain_depth, 1);
+    assert_true(strlen(info.parent_path) > strlen(dir));
+    assert_memory_equal(info.parent_path, dir, strlen(dir));
+    assert_string_equal(info.parent_path + strlen(dir), "/p.vhdx");
+    vhdx_close(img);
+    o = opts(0);
+    assert_status(vhdx_open_path("u.vhdx", &o, &img), VHDX_OK);
+    vhdx_close(img);
+    assert_int_equal(unlink("c.vhdx"), 0);
+    assert_int_equal(unlink("u.vhdx"), 0);
+    assert_int_equal(unlink("p.vhdx"), 0);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* The creator string, an unknown disk type and the argument refusals of the path forms. */
+static void test_create_creator_type_and_path_argument_refusals(void **state)
+{
+    char dir[] = "/tmp/vhdx-create-args-XXXXXX", path[256], slash[256];
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    vhdx_image *img = (vhdx_image *)&m;
+    vhdx_info info;
+    (void)state;
+    c.creator = "coverage test tool";
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_string_equal(info.creator, "coverage test tool");
+    vhdx_close(img);
+    mf_free(&m);
+    c.creator = NULL;
+    c.type = (vhdx_disk_type)7;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
+    assert_int_equal(mf_size(&m.io), 0);
+    mf_free(&m);
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.vhdx", dir);
+    snprintf(slash, sizeof(slash), "%s/", dir);
+    c = dyn(8 * MiB, (uint32_t)MiB);
+    img = (vhdx_image *)&m;
+    assert_status(vhdx_create_open_path(NULL, &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    assert_status(vhdx_create_open_path("", &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_open_path(path, NULL, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_create_open_path(path, &c, NULL, NULL), VHDX_E_INVALID_ARG);
+    /* A name that ends in '/' names no file. */
+    assert_status(vhdx_create_open_path(slash, &c, NULL, &img), VHDX_E_RANGE);
+    /* Options create refuses: the file made for them is removed again. */
+    c.block_size = 3u << 20;
+    assert_status(vhdx_create_open_path(path, &c, NULL, &img), VHDX_E_RANGE);
+    assert_null(img);
+    assert_false(exists(path));
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* vhdx_create needs read, write, flush, truncate and size: a back end lacking one is refused. */
+static void test_create_refuses_incomplete_back_ends(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    vhdx_io ro, partial;
+    (void)state;
+    assert_status(vhdx_create(NULL, &c), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_io_from_memory(empty_byte, 0, &ro), VHDX_OK); /* read-only */
+    assert_status(vhdx_create(&ro, &c), VHDX_E_INVALID_ARG);
+    vhdx_io_close(&ro);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, NULL), VHDX_E_INVALID_ARG);
+    partial = m.io;
+    partial.flush = NULL;
+    assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
+    partial = m.io;
+    partial.truncate = NULL;
+    assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
+    partial = m.io;
+    partial.size = NULL;
+    assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
+    assert_int_equal(mf_size(&m.io), 0);
+    mf_free(&m);
+}
+
+/* A fixed disk whose BAT is larger than the 1 MiB the writer fills at once: 133,152 entries. */
+static void test_create_fixed_bat_larger_than_one_chunk(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(130 * GiB, (uint32_t)MiB);
+    vhdx_image *img;
+    vhdx_info info;
+    vhdx_extent e;
+    (void)state;
+    c.type = VHDX_DISK_FIXED;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    check_clean(&m.io);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.type, VHDX_DISK_FIXED);
+    assert_int_equal(info.blocks_allocated, 133120);
+    assert_int_equal(info.bat_entries, 133120 + 32);
+    /* The last block, its entry written in the second chunk, follows the others. */
+    e = extent_at(img, 130 * GiB - MiB);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.file_offset, extent_at(img, 0).file_offset + 130 * GiB - MiB);
+    vhdx_close(img);
+    mf_free(&m);
+}
+
 /* ---- The write session ---- */
 
 static void test_session_updates_guids_then_names_and_clears_the_log(void **state)
@@ -1015,6 +1424,103 @@ static void test_resize_grow_shrink_and_refusal(void **state)
     mf_free(&m);
 }
 
+/*
+ * Resizing to the same size writes nothing; shrinking without FORCE is
+ * allowed when the bytes past the new end that this file holds are zeros,
+ * even inside an allocated block.
+ */
+static void test_resize_same_size_and_shrink_past_zero_bytes(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[4096], got[4096];
+    uint64_t before_len, after_len;
+    uint8_t *before, *after;
+    vhdx_image *img;
+    vhdx_info info;
+    (void)state;
+    fill(data, sizeof(data), 12);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 6 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    before = mf_bytes(&m.io, &before_len);
+    assert_status(vhdx_resize(img, 8 * MiB, 0), VHDX_OK);
+    assert_status(vhdx_resize(img, 8 * MiB, 2u), VHDX_E_INVALID_ARG); /* unknown flag */
+    assert_status(vhdx_finish(img), VHDX_OK);
+    after = mf_bytes(&m.io, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, (size_t)before_len);
+    free(before);
+    free(after);
+    /* Block 6 holds data, but only zeros past 6 MiB + 4096. */
+    assert_status(vhdx_resize(img, 6 * MiB + 4096, 0), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.virtual_size, 6 * MiB + 4096);
+    assert_int_equal(info.blocks_allocated, 1);
+    assert_status(vhdx_read(img, 6 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    /* Now the data itself lies past the new end. */
+    assert_status(vhdx_resize(img, 6 * MiB + 2048, 0), VHDX_E_STATE);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
+struct zero_items {
+    unsigned data, zero;
+    uint64_t zero_off[8], zero_len[8];
+};
+
+static void collect_zero_items(void *ctx, const vhdx_log_item *it)
+{
+    struct zero_items *z = ctx;
+    if (it->kind == VHDX_LOG_ITEM_DATA)
+        z->data++;
+    if (it->kind == VHDX_LOG_ITEM_ZERO && z->zero < 8) {
+        z->zero_off[z->zero] = it->file_offset;
+        z->zero_len[z->zero++] = it->length;
+    }
+}
+
+/*
+ * Adjacent batch pages that end up all zeros are logged as one zero
+ * descriptor: a forced shrink clearing BAT slots 400..599 empties the BAT's
+ * first two pages (slots 0..511 and 512..1023).
+ */
+static void test_adjacent_zero_pages_merge_into_one_zero_descriptor(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(600 * MiB, (uint32_t)MiB);
+    uint8_t data[4096];
+    struct zero_items z;
+    vhdx_image *img;
+    vhdx_io io;
+    (void)state;
+    fill(data, sizeof(data), 14);
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 450 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_write(img, 550 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_resize(img, 400 * MiB, VHDX_RESIZE_FORCE), VHDX_OK);
+    /* The session's log, as a reader would replay it now: BAT at 3 MiB (after log and metadata). */
+    memset(&z, 0, sizeof(z));
+    io = borrow(&m.io);
+    assert_status(vhdx_replay(&io, NULL, VHDX_REPLAY_DRY_RUN, collect_zero_items, &z, NULL),
+                  VHDX_OK);
+    assert_int_equal(z.zero, 1);
+    assert_int_equal(z.zero_off[0], 3 * MiB);
+    assert_int_equal(z.zero_len[0], 8192);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    mf_free(&m);
+}
+
 static void test_resize_fixed_grow_allocates_blocks(void **state)
 {
     struct memfile m;
@@ -1033,6 +1539,49 @@ static void test_resize_fixed_grow_allocates_blocks(void **state)
     assert_int_equal(extent_at(img, 9 * MiB).kind, VHDX_EXTENT_DATA);
     vhdx_close(img);
     check_clean(&m.io);
+    mf_free(&m);
+}
+
+/*
+ * A fixed disk grown by more blocks than one log entry can carry the BAT
+ * pages of (the 1 MiB log: about 120 pages): the new BAT is written whole
+ * in a new place, with every new block allocated, then the region tables
+ * switch to it.
+ */
+static void test_resize_fixed_grow_past_one_entry_moves_the_bat(void **state)
+{
+    struct memfile m;
+    vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
+    uint8_t data[4096], got[4096];
+    vhdx_image *img;
+    vhdx_info info;
+    vhdx_extent e;
+    (void)state;
+    fill(data, sizeof(data), 15);
+    c.type = VHDX_DISK_FIXED;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, &c), VHDX_OK);
+    img = open_io(&m.io, VHDX_OPEN_WRITABLE);
+    assert_status(vhdx_write(img, 7 * MiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_resize(img, 64 * GiB, 0), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.blocks_allocated, 65536);
+    e = extent_at(img, 64 * GiB - MiB);
+    assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+    assert_int_equal(e.bat_state, 6);
+    assert_status(vhdx_write(img, 63 * GiB, data, sizeof(data)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    check_clean(&m.io);
+    img = open_io(&m.io, 0);
+    assert_status(vhdx_read(img, 7 * MiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    assert_status(vhdx_read(img, 63 * GiB, got, sizeof(got)), VHDX_OK);
+    assert_memory_equal(got, data, sizeof(got));
+    assert_status(vhdx_read(img, 40 * GiB, got, sizeof(got)), VHDX_OK);
+    for (size_t i = 0; i < sizeof(got); i++)
+        assert_int_equal(got[i], 0);
+    vhdx_close(img);
     mf_free(&m);
 }
 
@@ -1072,6 +1621,46 @@ static void test_write_refusals(void **state)
     assert_status(vhdx_resize(img, 16 * MiB, 2), VHDX_E_INVALID_ARG);
     vhdx_close(img);
     mf_free(&m);
+}
+
+/*
+ * An image without a log (LogLength 0, allowed with a nil LogGuid) opens
+ * writable but cannot be written: every change must go through the log.
+ */
+static void test_image_without_a_log_cannot_be_written(void **state)
+{
+    struct ib_params p;
+    struct ib_image ib;
+    struct alloc_acct acct;
+    vhdx_io base, file, io;
+    vhdx_image *img = NULL;
+    vhdx_open_options o;
+    uint8_t data[512] = {9};
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, &ib), 0);
+    ib.header.log_length = 0;
+    ib.header.log_offset = 0;
+    ib.header_old.log_length = 0;
+    ib.header_old.log_offset = 0;
+    assert_int_equal(ib_refresh(&ib), 0);
+    alloc_acct_init(&acct, NULL, 0);
+    assert_status(vhdx_io_from_memory(ib.data, ib.len, &base), VHDX_OK);
+    assert_status(io_overlay_create(&base, &acct, 0, &file), VHDX_OK);
+    o = opts(VHDX_OPEN_WRITABLE);
+    io = borrow(&file);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_resize(img, 16 * MiB, 0), VHDX_E_INVALID_ARG);
+    assert_status(vhdx_finish(img), VHDX_OK); /* nothing to finish */
+    vhdx_close(img);
+    assert_int_equal(io_overlay_pages(&file), 0); /* not a byte written */
+    vhdx_io_close(&file);
+    vhdx_io_close(&base);
+    ib_free(&ib);
 }
 
 /* A failing back end fails the handle; the file reopens clean through its log. */
@@ -1125,6 +1714,13 @@ int main(void)
         cmocka_unit_test(test_create_open_builds_unsealed_then_seals),
         cmocka_unit_test(test_create_open_unfinished_stays_refused),
         cmocka_unit_test(test_create_open_path),
+        cmocka_unit_test(test_create_path_dynamic_and_refusals),
+        cmocka_unit_test(test_create_path_differencing_records_relative_path),
+        cmocka_unit_test(test_create_differencing_option_refusals),
+        cmocka_unit_test(test_create_and_open_paths_relative_to_the_working_directory),
+        cmocka_unit_test(test_create_creator_type_and_path_argument_refusals),
+        cmocka_unit_test(test_create_refuses_incomplete_back_ends),
+        cmocka_unit_test(test_create_fixed_bat_larger_than_one_chunk),
         cmocka_unit_test(test_session_updates_guids_then_names_and_clears_the_log),
         cmocka_unit_test(test_allocations_are_batched_into_one_entry),
         cmocka_unit_test(test_full_batch_commits_before_growing),
@@ -1134,7 +1730,11 @@ int main(void)
         cmocka_unit_test(test_differencing_partial_writes_use_the_sector_bitmap),
         cmocka_unit_test(test_resize_grow_shrink_and_refusal),
         cmocka_unit_test(test_resize_fixed_grow_allocates_blocks),
+        cmocka_unit_test(test_resize_fixed_grow_past_one_entry_moves_the_bat),
+        cmocka_unit_test(test_resize_same_size_and_shrink_past_zero_bytes),
+        cmocka_unit_test(test_adjacent_zero_pages_merge_into_one_zero_descriptor),
         cmocka_unit_test(test_write_refusals),
+        cmocka_unit_test(test_image_without_a_log_cannot_be_written),
         cmocka_unit_test(test_io_failure_fails_the_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

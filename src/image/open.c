@@ -988,8 +988,12 @@ fail:
 
 vhdx_status vhdx_open(vhdx_io *io, const vhdx_open_options *options, vhdx_image **out)
 {
-    if (io == NULL || out == NULL)
+    if (io == NULL)
         return VHDX_E_INVALID_ARG;
+    if (out == NULL) {
+        vhdx_io_close(io); /* owned: closed on every failure (vhdx.h) */
+        return VHDX_E_INVALID_ARG;
+    }
     return image_open(io, options, "", "", 0, NULL, 0u, out);
 }
 
@@ -1048,8 +1052,12 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     vhdx_image *img = NULL;
     vhdx_status st;
 
-    if (io == NULL || result == NULL)
+    if (io == NULL)
         return VHDX_E_INVALID_ARG;
+    if (result == NULL) {
+        vhdx_io_close(io); /* owned, as by vhdx_open */
+        return VHDX_E_INVALID_ARG;
+    }
     memset(result, 0, sizeof(*result));
     if (options != NULL)
         opts = *options;
