@@ -9,6 +9,8 @@
 #   7. fuzz/regress.sh                   (every corpus and regression input through every
 #                                         harness in the fuzzing build, ASan + UBSan, no engine;
 #                                         then the same under MemorySanitizer)
+#   8. tools/coverage.sh                 (line and branch coverage of src/ from the unit
+#                                         tests and the corpora; fails under 90% / 80%)
 # Ends with one line "N passed, M failed" counting test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +65,7 @@ step "bazel build --config=afl //fuzz:all_fuzzers" \
 step "fuzz smoke run" tools/fuzz_smoke.sh
 step "fuzzing-mode regression replay (ASan+UBSan)" fuzz/regress.sh
 step "fuzzing-mode regression replay (MSan)" env REGRESS_SANITIZER=memory fuzz/regress.sh
+step "coverage of src/ (lines >= 90%, branches >= 80%)" tools/coverage.sh
 
 bazel shutdown >/dev/null 2>&1 || true
 echo "steps: $passed passed, $failed failed"
