@@ -66,6 +66,10 @@ for c in image_builder dirty_images; do
     $CC $CFLAGS $FLAGS -c "$SRC_DIR/tests/$c.c" -o "$WORK/obj/tests_$c.o"
     objs+=("$WORK/obj/tests_$c.o")
 done
+# The structure-aware mutator of fuzz_image_struct (on top of the builder).
+# shellcheck disable=SC2086
+$CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/image_mutator.c" -o "$WORK/obj/fuzz_image_mutator.o"
+objs+=("$WORK/obj/fuzz_image_mutator.o")
 
 for f in $FUZZERS; do
     # shellcheck disable=SC2086
