@@ -377,6 +377,9 @@ typedef struct vhdx_create_options {
     const char *parent_relative_path;
     const char *parent_absolute_path; /* optional: absolute_win32_path, must start with \\?\ */
     const char *creator;           /* NULL: "vhdx <version>" */
+    /* The creation's own memory (about 1 MiB of scratch); NULL: malloc/free.
+       vhdx_create_open's handle uses it too when open_options gives none. */
+    const vhdx_allocator *allocator;
 } vhdx_create_options;
 
 /*
