@@ -1001,6 +1001,7 @@ struct check_counter {
     void (*inner)(void *ctx, const vhdx_diag *d);
     void *inner_ctx;
     bool io_failed;
+    bool out_of_memory;
 };
 
 /* Counts every finding of the image and its parents, then forwards it. */
@@ -1014,6 +1015,8 @@ static void check_count(void *ctx, const vhdx_diag *d)
             cc->result->first_error = d->code;
         if (d->code == VHDX_E_IO)
             cc->io_failed = true;
+        if (d->code == VHDX_E_NOMEM)
+            cc->out_of_memory = true;
         break;
     case VHDX_SEVERITY_WARNING:
         cc->result->warnings++;
@@ -1046,6 +1049,7 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     cc.inner = opts.on_diag;
     cc.inner_ctx = opts.diag_ctx;
     cc.io_failed = false;
+    cc.out_of_memory = false;
     /* Checking never writes, whatever flags the caller passed. */
     opts.flags &= ~VHDX_OPEN_WRITABLE;
     opts.on_diag = check_count;
@@ -1054,8 +1058,10 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     if (img == NULL)
         return st; /* the handle itself could not be allocated */
     vhdx_close(img);
-    /* A failing back end means the image could not be judged. */
-    return cc.io_failed ? VHDX_E_IO : VHDX_OK;
+    /* A failing back end or allocator means the image could not be judged. */
+    if (cc.io_failed)
+        return VHDX_E_IO;
+    return cc.out_of_memory || st == VHDX_E_NOMEM ? VHDX_E_NOMEM : VHDX_OK;
 }
 
 vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options, vhdx_check_result *result)
