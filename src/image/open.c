@@ -274,11 +274,14 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
         if (st == VHDX_OK)
             img->log_replay_mode = VHDX_LOG_REPLAYED_IN_MEMORY;
     }
+    /* The replay may have extended the file (§8.7.5): the rest is checked against its new size. */
+    if (st == VHDX_OK && img->io.size(img->io.ctx, &size) != VHDX_OK)
+        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_IO, "image.io", IMAGE, VHDX_OFFSET_NONE,
+                        "cannot get the size of the file after the log replay");
     if (st == VHDX_OK) {
         img->log_entries_replayed = plan.count;
         img->log_head_sequence = head->header.sequence_number;
-        if (img->io.size(img->io.ctx, &size) == VHDX_OK)
-            img->file_size = size;
+        img->file_size = size;
         (void)DIAG_INFO(sink_at(img, 0), "log.replayed", "log",
                         img->header.log_offset + tail->entry_offset,
                         "the log held %u entr%s to replay (sequence numbers %llu to %llu, %llu "
