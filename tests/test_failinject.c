@@ -5,7 +5,8 @@
  * zeroes, a discard; a flush; a close that leaves the log dirty; check and
  * a read-only open replaying it in memory, which must not write; a
  * writable open replaying it in place; a new session; finish), on a
- * dynamic, a fixed and a 4096-byte-sector disk, run again and again with
+ * dynamic, a fixed, a 4096-byte-sector and a differencing disk (whose
+ * parent's file goes through the same failures), run again and again with
  * one failure injected at each point it can meet:
  *
  *   - the caller's allocator refuses the N-th allocation, for every N;
@@ -96,28 +97,33 @@ static void fa_free(void *ctx, void *ptr, size_t size)
     free(p);
 }
 
-/* ---- The back end: a file in memory behind a switch that fails the N-th operation ---- */
+/* ---- The back end: files in memory behind a switch that fails the N-th operation ---- */
 
 enum io_op { IO_READ, IO_WRITE, IO_FLUSH, IO_TRUNCATE, IO_SIZE, IO_OPS, IO_NONE = IO_OPS };
 
 static const char *const io_op_names[IO_OPS] = {"read", "write", "flush", "truncate", "size"};
 
-struct faulty {
-    vhdx_io file;          /* the memory file (not owned) */
-    uint64_t ops[IO_OPS];  /* operations seen, by kind */
-    enum io_op fail_op;    /* IO_NONE: inject nothing */
-    uint64_t fail_at;      /* the operation of that kind that fails (1-based) */
-    bool sticky;           /* and every later one of that kind */
-    uint64_t injected;     /* failures injected */
-    bool stopped;          /* writes, truncates and flushes fail, uncounted: a stopped machine */
+/* One plan for every file of a run (the image and its parent): one count per kind. */
+struct fault_plan {
+    uint64_t ops[IO_OPS]; /* operations seen, by kind */
+    enum io_op fail_op;   /* IO_NONE: inject nothing */
+    uint64_t fail_at;     /* the operation of that kind that fails (1-based) */
+    bool sticky;          /* and every later one of that kind */
+    uint64_t injected;    /* failures injected */
+    bool stopped;         /* writes, truncates and flushes fail, uncounted: a stopped machine */
 };
 
-static bool fault_now(struct faulty *f, enum io_op op)
+struct faulty {
+    vhdx_io file; /* the memory file */
+    struct fault_plan *plan;
+};
+
+static bool fault_now(struct fault_plan *p, enum io_op op)
 {
-    uint64_t n = ++f->ops[op];
-    if (op != f->fail_op || !(n == f->fail_at || (f->sticky && n > f->fail_at)))
+    uint64_t n = ++p->ops[op];
+    if (op != p->fail_op || !(n == p->fail_at || (p->sticky && n > p->fail_at)))
         return false;
-    f->injected++;
+    p->injected++;
     return true;
 }
 
@@ -125,7 +131,7 @@ static vhdx_status fy_read(void *ctx, void *buf, size_t len, uint64_t off, size_
 {
     struct faulty *f = ctx;
     *got = 0;
-    if (fault_now(f, IO_READ))
+    if (fault_now(f->plan, IO_READ))
         return VHDX_E_IO;
     return f->file.read(f->file.ctx, buf, len, off, got);
 }
@@ -133,7 +139,7 @@ static vhdx_status fy_read(void *ctx, void *buf, size_t len, uint64_t off, size_
 static vhdx_status fy_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
     struct faulty *f = ctx;
-    if (f->stopped || fault_now(f, IO_WRITE))
+    if (f->plan->stopped || fault_now(f->plan, IO_WRITE) || f->file.write == NULL)
         return VHDX_E_IO;
     return f->file.write(f->file.ctx, buf, len, off);
 }
@@ -141,15 +147,15 @@ static vhdx_status fy_write(void *ctx, const void *buf, size_t len, uint64_t off
 static vhdx_status fy_flush(void *ctx)
 {
     struct faulty *f = ctx;
-    if (f->stopped || fault_now(f, IO_FLUSH))
+    if (f->plan->stopped || fault_now(f->plan, IO_FLUSH))
         return VHDX_E_IO;
-    return f->file.flush(f->file.ctx);
+    return f->file.flush != NULL ? f->file.flush(f->file.ctx) : VHDX_OK;
 }
 
 static vhdx_status fy_truncate(void *ctx, uint64_t size)
 {
     struct faulty *f = ctx;
-    if (f->stopped || fault_now(f, IO_TRUNCATE))
+    if (f->plan->stopped || fault_now(f->plan, IO_TRUNCATE) || f->file.truncate == NULL)
         return VHDX_E_IO;
     return f->file.truncate(f->file.ctx, size);
 }
@@ -157,7 +163,7 @@ static vhdx_status fy_truncate(void *ctx, uint64_t size)
 static vhdx_status fy_size(void *ctx, uint64_t *size)
 {
     struct faulty *f = ctx;
-    if (fault_now(f, IO_SIZE))
+    if (fault_now(f->plan, IO_SIZE))
         return VHDX_E_IO;
     return f->file.size(f->file.ctx, size);
 }
@@ -174,6 +180,14 @@ static vhdx_io faulty_io(struct faulty *f)
     io.truncate = fy_truncate;
     io.size = fy_size;
     return io;
+}
+
+/* A faulty back end that owns its memory file and itself (a parent's, closed with it). */
+static void fy_close_owned(void *ctx)
+{
+    struct faulty *f = ctx;
+    vhdx_io_close(&f->file);
+    free(f);
 }
 
 /* ---- A growable file in memory: an overlay over an empty base ---- */
@@ -247,7 +261,8 @@ struct change {
     unsigned seed;
 };
 
-#define SEEDS 8u
+#define SEEDS 9u
+#define PARENT_SEED 8u /* the parent of the differencing disk holds it everywhere */
 
 /*
  * The content a seed gives the whole disk, made once (random bytes, so no
@@ -287,7 +302,8 @@ struct run {
     uint64_t n;
     vhdx_status expect; /* the status an injected failure must give */
     struct memfile m;
-    struct faulty f;
+    struct fault_plan plan;
+    struct faulty f; /* the image's file */
     vhdx_io fio;
     struct failing_allocator fa;
     vhdx_allocator allocator;
@@ -302,6 +318,9 @@ struct run {
     bool has_next;           /* the failing call's change */
     struct change next;
     struct findings handle_findings;
+    const uint8_t *parent_bytes; /* the differencing disk's parent file */
+    size_t parent_len;
+    vhdx_image *parent; /* opened once per sweep, for vhdx_create */
     unsigned anomalies;
     unsigned swallowed; /* injected failures a call could not report (vhdx_close) */
 };
@@ -322,7 +341,7 @@ static void anomaly(struct run *r, const char *fmt, ...)
 
 static uint64_t hits(const struct run *r)
 {
-    return r->fa.failed + r->f.injected;
+    return r->fa.failed + r->plan.injected;
 }
 
 /* True when an injected failure was met since the last call to this. */
@@ -376,12 +395,44 @@ static bool close_ok(struct run *r, const char *name, vhdx_image *img)
     return false;
 }
 
+/* The parent of a differencing disk, behind the same switch as the image's file. */
+static vhdx_status open_parent_faulty(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    struct run *r = ctx;
+    struct faulty *f = malloc(sizeof(*f));
+    vhdx_status st;
+    (void)key;
+    (void)path;
+    if (f == NULL)
+        return VHDX_E_NOMEM;
+    st = vhdx_io_from_memory(r->parent_bytes, r->parent_len, &f->file);
+    if (st != VHDX_OK) {
+        free(f);
+        return st;
+    }
+    f->plan = &r->plan;
+    *out = faulty_io(f);
+    out->close = fy_close_owned;
+    return VHDX_OK;
+}
+
+/* The parent as it is, for the checks after the run. */
+static vhdx_status open_parent_plain(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    const struct run *r = ctx;
+    (void)key;
+    (void)path;
+    return vhdx_io_from_memory(r->parent_bytes, r->parent_len, out);
+}
+
 static vhdx_open_options run_options(struct run *r, unsigned flags, struct findings *fd)
 {
     vhdx_open_options o;
     memset(&o, 0, sizeof(o));
     o.flags = flags;
     o.allocator = &r->allocator;
+    o.open_parent = open_parent_faulty;
+    o.open_parent_ctx = r;
     o.on_diag = findings_collect;
     o.diag_ctx = fd;
     memset(fd, 0, sizeof(*fd));
@@ -391,7 +442,7 @@ static vhdx_open_options run_options(struct run *r, unsigned flags, struct findi
 /* Writes, truncates and flushes that reached the file: a reader makes none. */
 static uint64_t mutations(const struct run *r)
 {
-    return r->f.ops[IO_WRITE] + r->f.ops[IO_TRUNCATE] + r->f.ops[IO_FLUSH];
+    return r->plan.ops[IO_WRITE] + r->plan.ops[IO_TRUNCATE] + r->plan.ops[IO_FLUSH];
 }
 
 /* The handle's findings go to r->handle_findings for as long as it is open. */
@@ -581,14 +632,17 @@ static bool info_replay(struct run *r, vhdx_image *img, int want)
  * The workload. S is the logical sector size; the disk is created with
  * three 1 MiB blocks and grown to four first (a log entry of its own, even
  * for a fixed disk, whose other changes are all in place: so every variant
- * leaves a dirty log). Session 1 (dynamic): block 0 gets a partial write (new block),
- * block 1 a write of two partial sectors (new block, read-modify-write),
- * block 2 a whole block, then an overwrite across blocks 0 and 1; zeroes
- * over block 2 (whole: ZERO) and into block 3 (no data: ZERO) and inside
- * block 0 (zeros written); a discard of block 1; flush. Then an overwrite
- * in place and a write that allocates block 3, and the machine stops: the
- * close cannot finish, so the log stays dirty and the new block's BAT
- * entry is lost (the overwrite in place is not).
+ * leaves a dirty log). A differencing disk has its parent's four blocks
+ * and refuses the resize instead. Session 1 (as a dynamic disk sees it):
+ * block 0 gets a partial write (new block), block 1 a write of two partial
+ * sectors (new block, read-modify-write), block 2 a whole block, then an
+ * overwrite across blocks 0 and 1; zeroes over block 2 (whole: ZERO) and
+ * into block 3 (no data: ZERO) and inside block 0 (zeros written); a
+ * discard of block 1; flush. Then an overwrite in place and a write that
+ * allocates block 3, and the machine stops: the close cannot finish, so
+ * the log stays dirty and the new block's BAT entry is lost (the overwrite
+ * in place is not). Session 2, after the replays: a write into block 2,
+ * finish.
  */
 static void workload(struct run *r)
 {
@@ -603,10 +657,14 @@ static void workload(struct run *r)
 
     memset(&c, 0, sizeof(c));
     c.type = v->type;
-    c.virtual_size = VSIZE - BLOCK;
+    c.virtual_size = r->cur_size;
     c.block_size = (uint32_t)BLOCK;
     c.logical_sector_size = v->lss;
     c.allocator = &r->allocator;
+    if (v->type == VHDX_DISK_DIFFERENCING) {
+        c.parent = r->parent;
+        c.parent_relative_path = "parent.vhdx";
+    }
     if (v->unsealed) {
         if (!step_ok(r, "create open", run_create_open(r, &c, &img)))
             return;
@@ -624,8 +682,16 @@ static void workload(struct run *r)
         after_failure(r, img, true);
         goto close;
     }
-    if (!run_grow(r, img, "grow to four blocks", VSIZE))
+    if (v->type == VHDX_DISK_DIFFERENCING) {
+        /* Its size is the parent's: refused, and the handle stays usable. */
+        st = vhdx_resize(img, VSIZE + BLOCK, 0);
+        if (!step_ok(r, "resize refused", st == VHDX_E_UNSUPPORTED ? VHDX_OK : st)) {
+            after_failure(r, img, false);
+            goto close;
+        }
+    } else if (!run_grow(r, img, "grow to four blocks", VSIZE)) {
         goto close;
+    }
     if (!run_write(r, img, "write in block 0", 3 * S, 5 * S, 1))
         goto close;
     /* An unsealed build becomes an image here: the rest is an ordinary logged session. */
@@ -653,23 +719,27 @@ static void workload(struct run *r)
         goto close;
     if (!run_durable_point(r, img, "flush", false))
         goto close;
-    if (!run_write(r, img, "overwrite in block 0", 7 * S, 2 * S, 5) ||
+    if (!run_write(r, img, "overwrite in block 0", 6 * S, 2 * S, 5) ||
         !run_write(r, img, "write in block 3", 3 * BLOCK + S, S, 6))
         goto close;
 
     /* The machine stops: vhdx_close cannot finish, the log stays dirty. */
-    r->f.stopped = true;
+    r->plan.stopped = true;
     vhdx_close(img);
     img = NULL;
-    r->f.stopped = false;
+    r->plan.stopped = false;
     if (hit_since(r)) {
         r->swallowed++;
         r->failed_step = "dirty close";
         r->has_next = false;
         return;
     }
-    /* Lost: the new block's BAT entry. Kept: the overwrite in place (and all of a fixed disk). */
-    if (!fixed) {
+    /*
+     * Lost: the new block's BAT entry. Kept: the overwrite in place, and
+     * all of a fixed disk, and of a differencing one (the zeroes made
+     * block 3 PARTIALLY_PRESENT with that sector's bit set: written in place).
+     */
+    if (v->type == VHDX_DISK_DYNAMIC) {
         struct change lost = {3 * BLOCK + S, S, 0};
         change_apply(r->cur, &lost);
     }
@@ -729,6 +799,8 @@ static void verify_file(struct run *r, uint8_t *next)
     memset(&o, 0, sizeof(o));
     o.on_diag = findings_collect;
     o.diag_ctx = &fd;
+    o.open_parent = open_parent_plain;
+    o.open_parent_ctx = r;
     memset(&fd, 0, sizeof(fd));
     io = borrow(&r->m.io);
     st = vhdx_open(&io, &o, &img);
@@ -814,6 +886,8 @@ static void verify_success(struct run *r)
     memset(&o, 0, sizeof(o));
     o.on_diag = findings_collect;
     o.diag_ctx = &fd;
+    o.open_parent = open_parent_plain;
+    o.open_parent_ctx = r;
     memset(&fd, 0, sizeof(fd));
     assert_status(vhdx_check(&io, &o, &res), VHDX_OK);
     assert_int_equal(res.errors, 0);
@@ -824,8 +898,10 @@ static void verify_success(struct run *r)
     assert_int_equal(info.log_replay, VHDX_LOG_CLEAN);
     assert_int_equal(info.virtual_size, VSIZE);
     assert_int_equal(info.logical_sector_size, r->v->lss);
-    /* Blocks with data: 0 and 2 (and all four of a fixed disk). */
-    assert_int_equal(info.blocks_allocated, r->v->type == VHDX_DISK_FIXED ? 4 : 2);
+    /* Blocks with data: 0 and 2, and 3 of a differencing disk, and all four of a fixed one. */
+    assert_int_equal(info.blocks_allocated, r->v->type == VHDX_DISK_FIXED          ? 4
+                                            : r->v->type == VHDX_DISK_DIFFERENCING ? 3
+                                                                                   : 2);
     assert_status(vhdx_read(img, 0, r->buf, VSIZE), VHDX_OK);
     assert_memory_equal(r->buf, r->cur, VSIZE);
     vhdx_close(img);
@@ -833,6 +909,10 @@ static void verify_success(struct run *r)
 
 struct sweep_buffers {
     uint8_t *cur, *durable, *buf, *next;
+    struct memfile parent_file; /* a differencing disk's parent */
+    uint8_t *parent_bytes;
+    uint64_t parent_len;
+    vhdx_image *parent;
 };
 
 static void run_init(struct run *r, const struct variant *v, const struct sweep_buffers *b)
@@ -842,12 +922,23 @@ static void run_init(struct run *r, const struct variant *v, const struct sweep_
     r->cur = b->cur;
     r->durable = b->durable;
     r->buf = b->buf;
-    memset(r->cur, 0, VSIZE);
-    memset(r->durable, 0, VSIZE);
-    r->cur_size = r->durable_size = VSIZE - BLOCK;
+    r->parent_bytes = b->parent_bytes;
+    r->parent_len = (size_t)b->parent_len;
+    r->parent = b->parent;
+    /* A new differencing disk reads as its parent; the others read zeros. */
+    if (v->type == VHDX_DISK_DIFFERENCING) {
+        memcpy(r->cur, seed_content(PARENT_SEED), VSIZE);
+        memcpy(r->durable, r->cur, VSIZE);
+        r->cur_size = r->durable_size = VSIZE;
+    } else {
+        memset(r->cur, 0, VSIZE);
+        memset(r->durable, 0, VSIZE);
+        r->cur_size = r->durable_size = VSIZE - BLOCK;
+    }
     mf_init(&r->m);
     r->f.file = r->m.io;
-    r->f.fail_op = IO_NONE;
+    r->f.plan = &r->plan;
+    r->plan.fail_op = IO_NONE;
     r->fio = faulty_io(&r->f);
     r->allocator.alloc = fa_alloc;
     r->allocator.free = fa_free;
@@ -859,7 +950,52 @@ static const struct variant variants[] = {
     {"fixed 512", VHDX_DISK_FIXED, 512, false},
     {"dynamic 4096", VHDX_DISK_DYNAMIC, 4096, false},
     {"unsealed dynamic 512", VHDX_DISK_DYNAMIC, 512, true},
+    {"differencing 512", VHDX_DISK_DIFFERENCING, 512, false},
 };
+
+/*
+ * The parent of the differencing disk, made with malloc and outside the
+ * switch: a dynamic disk of the same geometry holding PARENT_SEED's
+ * content everywhere, kept open for vhdx_create and as bytes for the opens.
+ */
+static void parent_make(struct sweep_buffers *b)
+{
+    vhdx_create_options c;
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    size_t got = 0;
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DYNAMIC;
+    c.virtual_size = VSIZE;
+    c.block_size = (uint32_t)BLOCK;
+    mf_init(&b->parent_file);
+    assert_status(vhdx_create(&b->parent_file.io, &c), VHDX_OK);
+    memset(&o, 0, sizeof(o));
+    o.flags = VHDX_OPEN_WRITABLE;
+    io = borrow(&b->parent_file.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, seed_content(PARENT_SEED), VSIZE), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    assert_status(b->parent_file.io.size(b->parent_file.io.ctx, &b->parent_len), VHDX_OK);
+    b->parent_bytes = malloc((size_t)b->parent_len);
+    assert_non_null(b->parent_bytes);
+    assert_status(b->parent_file.io.read(b->parent_file.io.ctx, b->parent_bytes,
+                                         (size_t)b->parent_len, 0, &got),
+                  VHDX_OK);
+    assert_int_equal(got, b->parent_len);
+    o.flags = 0;
+    assert_status(vhdx_io_from_memory(b->parent_bytes, (size_t)b->parent_len, &io), VHDX_OK);
+    assert_status(vhdx_open(&io, &o, &b->parent), VHDX_OK);
+}
+
+static void parent_free(struct sweep_buffers *b)
+{
+    vhdx_close(b->parent);
+    free(b->parent_bytes);
+    mf_free(&b->parent_file);
+}
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
 
 /*
@@ -882,6 +1018,12 @@ static uint64_t sweep(const struct variant *v, enum sweep_kind kind, enum io_op 
     assert_non_null(b.durable);
     assert_non_null(b.buf);
     assert_non_null(b.next);
+    memset(&b.parent_file, 0, sizeof(b.parent_file));
+    b.parent_bytes = NULL;
+    b.parent_len = 0;
+    b.parent = NULL;
+    if (v->type == VHDX_DISK_DIFFERENCING)
+        parent_make(&b);
     (void)snprintf(name, sizeof(name), "%s%s", kind == SWEEP_ALLOC ? "alloc" : io_op_names[op],
                    sticky ? " (sticky)" : "");
     for (n = 1;; n++) {
@@ -895,9 +1037,9 @@ static uint64_t sweep(const struct variant *v, enum sweep_kind kind, enum io_op 
             r.fa.sticky = sticky;
             r.expect = VHDX_E_NOMEM;
         } else {
-            r.f.fail_op = op;
-            r.f.fail_at = n;
-            r.f.sticky = sticky;
+            r.plan.fail_op = op;
+            r.plan.fail_at = n;
+            r.plan.sticky = sticky;
             r.expect = VHDX_E_IO;
         }
         workload(&r);
@@ -925,6 +1067,8 @@ static uint64_t sweep(const struct variant *v, enum sweep_kind kind, enum io_op 
     free(b.durable);
     free(b.buf);
     free(b.next);
+    if (v->type == VHDX_DISK_DIFFERENCING)
+        parent_free(&b);
     return n - 1;
 }
 
