@@ -590,19 +590,40 @@ static bool run_write(struct run *r, vhdx_image *img, const char *name, uint64_t
     return run_change(r, img, name, CALL_WRITE, off, len, c, 0);
 }
 
-/* Growing the disk: the new bytes read as zeros. */
-static bool run_grow(struct run *r, vhdx_image *img, const char *name, uint64_t new_size)
+/*
+ * A resize. The model keeps every byte past the size zero: growing shows
+ * zeros, and shrinking drops what lay past the new end.
+ */
+static bool run_resize(struct run *r, vhdx_image *img, const char *name, uint64_t new_size,
+                       unsigned flags)
 {
     vhdx_status st;
     memset(&r->next, 0, sizeof(r->next));
+    if (new_size < r->cur_size) {
+        r->next.off = new_size;
+        r->next.len = r->cur_size - new_size;
+    }
     r->next_size = new_size;
     r->has_next = true;
-    st = vhdx_resize(img, new_size, 0);
+    st = vhdx_resize(img, new_size, flags);
     if (!step_ok(r, name, st)) {
         after_failure(r, img, false);
         return false;
     }
+    change_apply(r->cur, &r->next);
     r->cur_size = new_size;
+    return true;
+}
+
+/* A call the library must refuse with `want`, leaving the handle usable. */
+static bool run_refused(struct run *r, vhdx_image *img, const char *name, vhdx_status st,
+                        vhdx_status want)
+{
+    r->has_next = false;
+    if (!step_ok(r, name, st == want ? VHDX_OK : st)) {
+        after_failure(r, img, false);
+        return false;
+    }
     return true;
 }
 
@@ -641,8 +662,8 @@ static bool info_replay(struct run *r, vhdx_image *img, int want)
  * discard of block 1; flush. Then an overwrite in place and a write that
  * allocates block 3, and the machine stops: the close cannot finish, so
  * the log stays dirty and the new block's BAT entry is lost (the overwrite
- * in place is not). Session 2, after the replays: a write into block 2,
- * finish.
+ * in place is not). Session 2, after the replays: a write into block 2, a
+ * discard of it, a shrink to three blocks, finish.
  */
 static void workload(struct run *r)
 {
@@ -684,12 +705,10 @@ static void workload(struct run *r)
     }
     if (v->type == VHDX_DISK_DIFFERENCING) {
         /* Its size is the parent's: refused, and the handle stays usable. */
-        st = vhdx_resize(img, VSIZE + BLOCK, 0);
-        if (!step_ok(r, "resize refused", st == VHDX_E_UNSUPPORTED ? VHDX_OK : st)) {
-            after_failure(r, img, false);
+        if (!run_refused(r, img, "resize refused", vhdx_resize(img, VSIZE + BLOCK, 0),
+                         VHDX_E_UNSUPPORTED))
             goto close;
-        }
-    } else if (!run_grow(r, img, "grow to four blocks", VSIZE)) {
+    } else if (!run_resize(r, img, "grow to four blocks", VSIZE, 0)) {
         goto close;
     }
     if (!run_write(r, img, "write in block 0", 3 * S, 5 * S, 1))
@@ -770,9 +789,25 @@ static void workload(struct run *r)
         after_failure(r, img, true);
         goto close;
     }
-    /* Session 2: block 2 is ZERO in a dynamic image, so this allocates again. */
-    if (!run_write(r, img, "write in block 2", 2 * BLOCK + 5 * S, 3 * S, 7) ||
-        !run_durable_point(r, img, "finish", true))
+    /*
+     * Session 2: block 2 is ZERO in a dynamic image, so this allocates it
+     * again, at the end of the file; the discard releases it, so finish
+     * trims the file. Block 3 holds data only in a fixed disk (the write
+     * that landed in place): there a plain shrink is refused, and the forced
+     * one drops the block (released too).
+     */
+    if (!run_write(r, img, "write in block 2", 2 * BLOCK + 5 * S, 3 * S, 7))
+        goto close;
+    z = (struct change){2 * BLOCK, BLOCK, 0};
+    if (!run_change(r, img, "discard block 2", CALL_DISCARD, z.off, z.len, z, BLOCK))
+        goto close;
+    if (fixed && !run_refused(r, img, "shrink refused", vhdx_resize(img, VSIZE - BLOCK, 0),
+                              VHDX_E_STATE))
+        goto close;
+    if (v->type != VHDX_DISK_DIFFERENCING &&
+        !run_resize(r, img, "shrink to three blocks", VSIZE - BLOCK, VHDX_RESIZE_FORCE))
+        goto close;
+    if (!run_durable_point(r, img, "finish", true))
         goto close;
 close:
     (void)close_ok(r, "close", img);
@@ -896,14 +931,14 @@ static void verify_success(struct run *r)
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     assert_status(vhdx_get_info(img, &info), VHDX_OK);
     assert_int_equal(info.log_replay, VHDX_LOG_CLEAN);
-    assert_int_equal(info.virtual_size, VSIZE);
+    assert_int_equal(info.virtual_size, r->cur_size);
     assert_int_equal(info.logical_sector_size, r->v->lss);
-    /* Blocks with data: 0 and 2, and 3 of a differencing disk, and all four of a fixed one. */
-    assert_int_equal(info.blocks_allocated, r->v->type == VHDX_DISK_FIXED          ? 4
-                                            : r->v->type == VHDX_DISK_DIFFERENCING ? 3
-                                                                                   : 2);
-    assert_status(vhdx_read(img, 0, r->buf, VSIZE), VHDX_OK);
-    assert_memory_equal(r->buf, r->cur, VSIZE);
+    /* Blocks with data: 0, and 3 of a differencing disk, and all three left of a fixed one. */
+    assert_int_equal(info.blocks_allocated, r->v->type == VHDX_DISK_FIXED          ? 3
+                                            : r->v->type == VHDX_DISK_DIFFERENCING ? 2
+                                                                                   : 1);
+    assert_status(vhdx_read(img, 0, r->buf, (size_t)r->cur_size), VHDX_OK);
+    assert_memory_equal(r->buf, r->cur, (size_t)r->cur_size);
     vhdx_close(img);
 }
 
