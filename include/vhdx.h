@@ -363,8 +363,12 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_map_next(vhdx_image *image, uint64_t off
  * The first change of a session writes both headers with a new
  * FileWriteGuid and a new DataWriteGuid. vhdx_finish ends the session:
  * everything applied and flushed, then LogGuid 0 in both headers.
- * A failed write leaves the handle in a failed state (VHDX_E_BAD_STATE after);
- * what reached the file is recovered by the log at the next open.
+ * A writing call (vhdx_write, _write_zeroes, _discard, _resize, _flush,
+ * _finish) that fails for want of memory (VHDX_E_NOMEM, VHDX_E_LIMIT) or in
+ * the back end (VHDX_E_IO) leaves the handle in a failed state
+ * (VHDX_E_BAD_STATE after), wherever it failed; a refused request
+ * (VHDX_E_RANGE, VHDX_E_INVALID_ARG, a shrink refused with VHDX_E_STATE)
+ * does not. What reached the file is recovered by the log at the next open.
  * ------------------------------------------------------------------------ */
 
 /* Writes len bytes at virtual offset `offset` (within the virtual size). */
@@ -435,6 +439,9 @@ typedef struct vhdx_create_options {
     const char *parent_relative_path;
     const char *parent_absolute_path; /* optional: absolute_win32_path, must start with \\?\ */
     const char *creator;           /* NULL: "vhdx <version>" */
+    /* The creation's own memory (about 1 MiB of scratch); NULL: malloc/free.
+       vhdx_create_open's handle uses it too when open_options gives none. */
+    const vhdx_allocator *allocator;
 } vhdx_create_options;
 
 /*

@@ -254,6 +254,7 @@ static vhdx_status create_unsealed(vhdx_io *io, const vhdx_create_options *o)
     struct header h;
     struct region_table *rt = NULL;
     struct metadata_table *mt = NULL;
+    struct alloc_acct acct;
     uint8_t *buf = NULL;
     uint64_t size = 1;
     vhdx_status st;
@@ -268,13 +269,14 @@ static vhdx_status create_unsealed(vhdx_io *io, const vhdx_create_options *o)
         return VHDX_E_IO;
     if (size != 0)
         return VHDX_E_INVALID_ARG;
-    buf = calloc(1, cap);
-    rt = calloc(1, sizeof(*rt));
-    mt = calloc(1, sizeof(*mt));
-    if (buf == NULL || rt == NULL || mt == NULL) {
-        st = VHDX_E_NOMEM;
+    alloc_acct_init(&acct, o->allocator, 0);
+    buf = acct_alloc(&acct, cap, &st);
+    if (buf != NULL)
+        rt = acct_alloc(&acct, sizeof(*rt), &st);
+    if (rt != NULL)
+        mt = acct_alloc(&acct, sizeof(*mt), &st);
+    if (mt == NULL)
         goto out;
-    }
     if (io->truncate(io->ctx, l.file_end) != VHDX_OK) {
         st = VHDX_E_IO;
         goto out;
@@ -335,9 +337,9 @@ static vhdx_status create_unsealed(vhdx_io *io, const vhdx_create_options *o)
         st = write_all(io, 0, buf, FILE_IDENTIFIER_SIZE);
     }
 out:
-    free(mt);
-    free(rt);
-    free(buf);
+    acct_free(&acct, mt, sizeof(*mt));
+    acct_free(&acct, rt, sizeof(*rt));
+    acct_free(&acct, buf, cap);
     return st;
 }
 
@@ -479,9 +481,13 @@ vhdx_status vhdx_create_path(const char *path, const vhdx_create_options *option
     return st;
 }
 
-/* Opens the file create_unsealed wrote behind io (owned) as a writable unsealed image. */
-static vhdx_status open_unsealed(vhdx_io *io, const vhdx_open_options *open_options,
-                                 const char *dir, const char *path, vhdx_image **out)
+/*
+ * Opens the file create_unsealed wrote behind io (owned) as a writable
+ * unsealed image, with the creation's allocator unless open_options names one.
+ */
+static vhdx_status open_unsealed(vhdx_io *io, const vhdx_create_options *options,
+                                 const vhdx_open_options *open_options, const char *dir,
+                                 const char *path, vhdx_image **out)
 {
     vhdx_open_options oo;
     if (open_options != NULL)
@@ -489,6 +495,8 @@ static vhdx_status open_unsealed(vhdx_io *io, const vhdx_open_options *open_opti
     else
         memset(&oo, 0, sizeof(oo));
     oo.flags |= VHDX_OPEN_WRITABLE;
+    if (oo.allocator == NULL)
+        oo.allocator = options->allocator;
     return image_open(io, &oo, dir, path, 0, NULL, IMAGE_OPEN_UNSEALED, out);
 }
 
@@ -511,7 +519,7 @@ vhdx_status vhdx_create_open(vhdx_io *io, const vhdx_create_options *options,
         vhdx_io_close(io);
         return st;
     }
-    return open_unsealed(io, open_options, "", "", out);
+    return open_unsealed(io, options, open_options, "", "", out);
 }
 
 vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *options,
@@ -562,7 +570,7 @@ vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *o
         unlink(path);
         return st;
     }
-    st = open_unsealed(&io, open_options, real_dir, real, out);
+    st = open_unsealed(&io, options, open_options, real_dir, real, out);
     if (st != VHDX_OK)
         unlink(path);
     return st;

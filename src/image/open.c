@@ -274,11 +274,14 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
         if (st == VHDX_OK)
             img->log_replay_mode = VHDX_LOG_REPLAYED_IN_MEMORY;
     }
+    /* The replay may have extended the file (§8.7.5): the rest is checked against its new size. */
+    if (st == VHDX_OK && img->io.size(img->io.ctx, &size) != VHDX_OK)
+        st = DIAG_ERROR(sink_at(img, 0), VHDX_E_IO, "image.io", IMAGE, VHDX_OFFSET_NONE,
+                        "cannot get the size of the file after the log replay");
     if (st == VHDX_OK) {
         img->log_entries_replayed = plan.count;
         img->log_head_sequence = head->header.sequence_number;
-        if (img->io.size(img->io.ctx, &size) == VHDX_OK)
-            img->file_size = size;
+        img->file_size = size;
         (void)DIAG_INFO(sink_at(img, 0), "log.replayed", "log",
                         img->header.log_offset + tail->entry_offset,
                         "the log held %u entr%s to replay (sequence numbers %llu to %llu, %llu "
@@ -1018,6 +1021,7 @@ struct check_counter {
     void (*inner)(void *ctx, const vhdx_diag *d);
     void *inner_ctx;
     bool io_failed;
+    bool out_of_memory;
 };
 
 /* Counts every finding of the image and its parents, then forwards it. */
@@ -1031,6 +1035,8 @@ static void check_count(void *ctx, const vhdx_diag *d)
             cc->result->first_error = d->code;
         if (d->code == VHDX_E_IO)
             cc->io_failed = true;
+        if (d->code == VHDX_E_NOMEM)
+            cc->out_of_memory = true;
         break;
     case VHDX_SEVERITY_WARNING:
         cc->result->warnings++;
@@ -1067,6 +1073,7 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     cc.inner = opts.on_diag;
     cc.inner_ctx = opts.diag_ctx;
     cc.io_failed = false;
+    cc.out_of_memory = false;
     /* Checking never writes, whatever flags the caller passed. */
     opts.flags &= ~VHDX_OPEN_WRITABLE;
     opts.on_diag = check_count;
@@ -1075,8 +1082,10 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     if (img == NULL)
         return st; /* the handle itself could not be allocated */
     vhdx_close(img);
-    /* A failing back end means the image could not be judged. */
-    return cc.io_failed ? VHDX_E_IO : VHDX_OK;
+    /* A failing back end or allocator means the image could not be judged. */
+    if (cc.io_failed)
+        return VHDX_E_IO;
+    return cc.out_of_memory || st == VHDX_E_NOMEM ? VHDX_E_NOMEM : VHDX_OK;
 }
 
 vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options, vhdx_check_result *result)

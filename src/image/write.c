@@ -547,7 +547,7 @@ static vhdx_status trim_tail(struct vhdx_image *img)
     return VHDX_OK;
 }
 
-vhdx_status vhdx_flush(vhdx_image *img)
+static vhdx_status flush_session(vhdx_image *img)
 {
     vhdx_status st;
     if (img == NULL)
@@ -583,7 +583,7 @@ static vhdx_status seal(struct vhdx_image *img)
     return VHDX_OK;
 }
 
-vhdx_status vhdx_finish(vhdx_image *img)
+static vhdx_status finish_session(vhdx_image *img)
 {
     static const struct guid nil;
     struct header_change c = {NULL, NULL, &nil};
@@ -856,7 +856,7 @@ static vhdx_status check_range(const struct vhdx_image *img, uint64_t offset, ui
     return VHDX_OK;
 }
 
-vhdx_status vhdx_write(vhdx_image *img, uint64_t offset, const void *data, size_t len)
+static vhdx_status write_data(vhdx_image *img, uint64_t offset, const void *data, size_t len)
 {
     const uint8_t *buf = data;
     struct writer *w;
@@ -913,7 +913,7 @@ static vhdx_status write_zero_bytes(struct vhdx_image *img, uint64_t offset, uin
     return VHDX_OK;
 }
 
-vhdx_status vhdx_write_zeroes(vhdx_image *img, uint64_t offset, uint64_t len)
+static vhdx_status write_zeroes(vhdx_image *img, uint64_t offset, uint64_t len)
 {
     struct writer *w;
     vhdx_status st;
@@ -953,7 +953,8 @@ vhdx_status vhdx_write_zeroes(vhdx_image *img, uint64_t offset, uint64_t len)
     return st;
 }
 
-vhdx_status vhdx_discard(vhdx_image *img, uint64_t offset, uint64_t len, uint64_t *discarded)
+static vhdx_status discard_blocks(vhdx_image *img, uint64_t offset, uint64_t len,
+                                  uint64_t *discarded)
 {
     struct writer *w;
     uint64_t done = 0, b, end;
@@ -1119,7 +1120,7 @@ static vhdx_status bat_copy(struct vhdx_image *img, uint64_t new_off, uint64_t e
     return VHDX_OK;
 }
 
-vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
+static vhdx_status resize_disk(vhdx_image *img, uint64_t new_size, unsigned flags)
 {
     struct bat_geometry g2, old;
     struct diag_sink quiet;
@@ -1230,4 +1231,51 @@ vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
     img->bat_region.length = (uint32_t)bat_len;
     image_bat_cache_free(img);
     return VHDX_OK;
+}
+
+/* ---- The writing calls ---- */
+
+/*
+ * A writing call that ran out of memory or met a failing back end fails
+ * the handle wherever that happened (vhdx.h), before its first change too:
+ * it may have left half a change in the batch or the file (a block
+ * written whose BAT entry never made the batch, a count moved ahead of
+ * it), and only a reopen is sure to see the file as it is. Refusals (a
+ * range, an argument, a shrink with data) leave the handle as it was.
+ */
+static vhdx_status fail_on_resource_error(vhdx_image *img, vhdx_status st)
+{
+    if (img != NULL && (st == VHDX_E_NOMEM || st == VHDX_E_LIMIT || st == VHDX_E_IO))
+        img->failed = true;
+    return st;
+}
+
+vhdx_status vhdx_write(vhdx_image *img, uint64_t offset, const void *data, size_t len)
+{
+    return fail_on_resource_error(img, write_data(img, offset, data, len));
+}
+
+vhdx_status vhdx_write_zeroes(vhdx_image *img, uint64_t offset, uint64_t len)
+{
+    return fail_on_resource_error(img, write_zeroes(img, offset, len));
+}
+
+vhdx_status vhdx_discard(vhdx_image *img, uint64_t offset, uint64_t len, uint64_t *discarded)
+{
+    return fail_on_resource_error(img, discard_blocks(img, offset, len, discarded));
+}
+
+vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
+{
+    return fail_on_resource_error(img, resize_disk(img, new_size, flags));
+}
+
+vhdx_status vhdx_flush(vhdx_image *img)
+{
+    return fail_on_resource_error(img, flush_session(img));
+}
+
+vhdx_status vhdx_finish(vhdx_image *img)
+{
+    return fail_on_resource_error(img, finish_session(img));
 }
