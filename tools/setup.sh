@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(bazel-bootstrap libcmocka-dev uuid-dev clang libclang-rt-14-dev afl++
           qemu-utils libvhdi-utils python3-libvhdi bzip2 zip python3 time
-          clang-tidy cppcheck clang-tools binutils)
+          clang-tidy cppcheck clang-tools binutils llvm-14)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README: "tools/test.sh").
 #   1. installs missing Debian packages (tools/setup.sh);
-#   2. tools/lint.sh                     (clang-tidy and cppcheck report nothing)
+#   2. tools/lint.sh                     (clang-tidy, cppcheck and scan-build report nothing)
 #   3. bazel test //...                  (cmocka suites, regression drivers, rule check)
 #   4. bazel test --config=asan //...    (the same under ASan + UBSan)
 #   5. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
-#   6. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
-#   7. fuzz/regress.sh                   (every corpus and regression input through every
+#   6. tools/hardening_test.sh           (release build: PIE, full RELRO, NX stack, stack
+#                                         protector, FORTIFY, CET, checked with readelf)
+#   7. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
+#   8. fuzz/regress.sh                   (every corpus and regression input through every
 #                                         harness in the fuzzing build, ASan + UBSan, no engine;
 #                                         then the same under MemorySanitizer)
-#   8. tools/coverage.sh                 (line and branch coverage of src/ from the unit
+#   9. tools/coverage.sh                 (line and branch coverage of src/ from the unit
 #                                         tests and the corpora; fails under 90% / 80%)
 # Ends with one line "N passed, M failed" counting test cases.
 set -uo pipefail
@@ -53,7 +55,7 @@ count_cases() {
     cases_failed=$((cases_failed + f))
 }
 
-step "lint (clang-tidy, cppcheck)" tools/lint.sh
+step "lint (clang-tidy, cppcheck, scan-build)" tools/lint.sh
 step "bazel test //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no //...
 count_cases
 step "bazel test --config=asan //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no --config=asan //...
@@ -62,6 +64,7 @@ step "bazel build --config=fuzz //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=fuzz //fuzz:all_fuzzers
 step "bazel build --config=afl //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=afl //fuzz:all_fuzzers
+step "release hardening (bazel build --config=release, check_hardening.sh)" tools/hardening_test.sh
 step "fuzz smoke run" tools/fuzz_smoke.sh
 step "fuzzing-mode regression replay (ASan+UBSan)" fuzz/regress.sh
 step "fuzzing-mode regression replay (MSan)" env REGRESS_SANITIZER=memory fuzz/regress.sh
