@@ -95,9 +95,13 @@
  * visited by whole-image passes, the rest of the input is skipped.
  * Offsets (u32 r): r mod the size, in sectors (bit 3: in bytes); bit 4:
  * block (r >> 16) mod the block count, plus the signed 16-bit low half in
- * sectors (bytes). Torn writes tear at 4096-byte multiples: the fuzzing
- * build does not enforce checksums (src/base/crc32c.h), so a tear inside a
- * 4 KiB log sector would be accepted there.
+ * sectors (bytes). Torn writes tear at 4096-byte multiples.
+ * Checksums are enforced even in the fuzzing build (crc32c_fuzz_enforce,
+ * src/base/crc32c.h): every image here comes from our writer, never from
+ * the fuzzer's bytes, and the crash checks rely on a torn log entry failing
+ * its checksum, as it does in a shipped build. (Without it, a log entry
+ * torn after its first 4 KiB was replayed in the fuzzing build: regression
+ * input corpus/regressions/fuzz_write_ops/torn-log-entry-replayed.)
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -105,6 +109,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/crc32c.h"
 #include "format/constants.h"
 #include "fuzz_common.h"
 #include "io/fault.h"
@@ -1408,6 +1413,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct op op;
     bool alive = true;
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    crc32c_fuzz_enforce = true;
+#endif
     if (size < 3)
         return 0;
     init_once();

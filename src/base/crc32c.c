@@ -9,6 +9,10 @@
 
 #include "base/endian.h"
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+bool crc32c_fuzz_enforce;
+#endif
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #include <wmmintrin.h>

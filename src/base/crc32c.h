@@ -34,17 +34,27 @@ bool crc32c_hw_available(void);
  */
 uint32_t crc32c_with_zero_field(const uint8_t *data, size_t len, size_t field_off);
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/*
+ * The fuzzing build only: set by a harness whose images come from our own
+ * writer, never from the fuzzer's bytes (fuzz_write_ops), and whose crash
+ * checks rely on a torn log entry failing its checksum as it does in a
+ * shipped build. False by default.
+ */
+extern bool crc32c_fuzz_enforce;
+#endif
+
 /*
  * Whether a decoder should enforce a checksum it has computed. In the
  * fuzzing build (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION) checksums are
  * still computed, so the CRC code stays exercised, but a mismatch is not
- * fatal, so the fuzzer reaches the code behind it. Production and test
- * builds always enforce.
+ * fatal, so the fuzzer reaches the code behind it (unless a harness sets
+ * crc32c_fuzz_enforce). Production and test builds always enforce.
  */
 static inline bool crc32c_enforced(void)
 {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    return false;
+    return crc32c_fuzz_enforce;
 #else
     return true;
 #endif
