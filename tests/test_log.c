@@ -535,23 +535,32 @@ static void replay_expect(const struct ib_image *img, uint64_t target, uint8_t t
     mf_free(&m);
 }
 
+/*
+ * An 8 MiB dynamic image with 1 MiB blocks whose header names log `g`,
+ * with 1 MiB of file space at *target for the entries to write to.
+ */
+static void build_logged(struct ib_image *img, const struct guid *g, uint64_t *target)
+{
+    struct ib_params p;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, img), 0);
+    assert_int_equal(ib_alloc_space(img, MiB, target), 0);
+    assert_int_equal(ib_set_log_guid(img, g), 0);
+}
+
 /* The sequence with the higher head sequence number wins, wherever it lies in the log. */
 static void test_higher_head_later_in_the_log_wins(void **state)
 {
     static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 2};
     struct guid g = guid_make(0x106C0002u, 1, 2, d4);
     struct ib_image img;
-    struct ib_params p;
     struct entry_list l;
     uint64_t target;
     (void)state;
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = 8 * MiB;
-    p.block_size = (uint32_t)MiB;
-    assert_int_equal(ib_build(&p, &img), 0);
-    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
-    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    build_logged(&img, &g, &target);
     add_entry(&img, 0, 7, 0, target, 0xA7);
     add_entry(&img, 512 * 1024, 100, 512 * 1024, target, 0xB1);
     replay_expect(&img, target, 0xB1, &l);
@@ -571,18 +580,11 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
     static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 3};
     struct guid g = guid_make(0x106C0003u, 1, 2, d4);
     struct ib_image img;
-    struct ib_params p;
     struct entry_list l;
     uint64_t target;
     const uint32_t last = (uint32_t)MiB - 8192; /* an 8 KiB entry ending at the log's end */
     (void)state;
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = 8 * MiB;
-    p.block_size = (uint32_t)MiB;
-    assert_int_equal(ib_build(&p, &img), 0);
-    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
-    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    build_logged(&img, &g, &target);
     /* Sequence A: 10 at the end of the log, 11 at offset 0 (its head). */
     add_entry(&img, last, 10, last, target, 0x0A);
     add_entry(&img, 0, 11, last, target + 4096, 0x1A);
@@ -598,9 +600,7 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
     ib_free(&img);
 
     /* Two lone entries with sequence number 7: the one at offset 0, found first, stays. */
-    assert_int_equal(ib_build(&p, &img), 0);
-    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
-    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    build_logged(&img, &g, &target);
     add_entry(&img, 64 * 4096, 7, 64 * 4096, target, 0x0C);
     add_entry(&img, 0, 7, 0, target, 0x0D);
     replay_expect(&img, target, 0x0D, &l);
@@ -611,59 +611,45 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
 
 /* ---- Limits ---- */
 
-static void test_log_longer_than_limit(void **state)
+/* Dirty image `shape` opened under `lim`: refused with VHDX_E_LIMIT, `rule` the only finding. */
+static void expect_limit_refusal(int shape, const vhdx_limits *lim, const char *rule)
 {
     struct dirty_image d;
     vhdx_open_options o;
-    vhdx_limits lim = vhdx_limits_default();
     vhdx_image *img = NULL;
     vhdx_io io;
-    (void)state;
-    build(0, &d);
+    build(shape, &d);
     o = opts();
-    lim.max_log_length = (uint32_t)MiB - 4096;
-    o.limits = &lim;
+    o.limits = lim;
     assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
     assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
-    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.length");
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, rule);
     dirty_free(&d);
+}
+
+static void test_log_longer_than_limit(void **state)
+{
+    vhdx_limits lim = vhdx_limits_default();
+    (void)state;
+    lim.max_log_length = (uint32_t)MiB - 4096;
+    expect_limit_refusal(0, &lim, "log.limit.length");
 }
 
 static void test_log_memory_limit(void **state)
 {
-    struct dirty_image d;
-    vhdx_open_options o;
     vhdx_limits lim = vhdx_limits_default();
-    vhdx_image *img = NULL;
-    vhdx_io io;
     (void)state;
-    build(0, &d);
-    o = opts();
     lim.max_memory = 512 * 1024; /* less than the 1 MiB log */
-    o.limits = &lim;
-    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
-    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
-    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.memory");
-    dirty_free(&d);
+    expect_limit_refusal(0, &lim, "log.limit.memory");
 }
 
 /* The overlay of a read-only replay counts against the memory limit too. */
 static void test_overlay_memory_limit(void **state)
 {
-    struct dirty_image d;
-    vhdx_open_options o;
     vhdx_limits lim = vhdx_limits_default();
-    vhdx_image *img = NULL;
-    vhdx_io io;
     (void)state;
-    build(6, &d); /* 130 data pages */
-    o = opts();
     lim.max_memory = MiB + 300 * 1024; /* the log and its index fit, 130 pages do not */
-    o.limits = &lim;
-    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
-    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
-    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.overlay");
-    dirty_free(&d);
+    expect_limit_refusal(6, &lim, "log.limit.overlay"); /* shape 6: 130 data pages */
 }
 
 /* A failing back end while reading the log: log.read. */
