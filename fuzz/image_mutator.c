@@ -338,6 +338,17 @@ static void map_base(struct base *b)
     }
 }
 
+/* Frees what a base holds and leaves it as never built. */
+static void base_free(struct base *b)
+{
+    free(b->work);
+    free(b->dirty);
+    free(b->dirty_list);
+    ib_free(&b->img);
+    ib_free(&b->parent);
+    memset(b, 0, sizeof(*b));
+}
+
 static struct base *get_base(int id)
 {
     struct base *b;
@@ -375,12 +386,7 @@ static struct base *get_base(int id)
             rc = VHDX_E_NOMEM;
     }
     if (rc != 0) {
-        free(b->work);
-        free(b->dirty);
-        free(b->dirty_list);
-        ib_free(&b->img);
-        ib_free(&b->parent);
-        memset(b, 0, sizeof(*b));
+        base_free(b);
         b->failed = true;
         return NULL;
     }
@@ -400,15 +406,8 @@ const struct ib_image *im_base_image(int base)
 
 void im_free_all(void)
 {
-    for (int i = 0; i < IM_BASE_COUNT; i++) {
-        struct base *b = &bases[i];
-        free(b->work);
-        free(b->dirty);
-        free(b->dirty_list);
-        ib_free(&b->img);
-        ib_free(&b->parent);
-        memset(b, 0, sizeof(*b));
-    }
+    for (int i = 0; i < IM_BASE_COUNT; i++)
+        base_free(&bases[i]);
 }
 
 /* ---- The working copy: every access bounds-checked, every write tracked ---- */

@@ -44,9 +44,7 @@
 
 #include <cmocka.h>
 
-#include "base/alloc.h"
 #include "crash_sim.h"
-#include "io/overlay.h"
 #include "io/record.h"
 #include "test_util.h"
 #include "vhdx.h"
@@ -89,9 +87,9 @@ struct window {
 
 struct workload {
     const char *name;
-    /* The file being written, under the recorder. */
-    struct alloc_acct acct;
-    vhdx_io mem, file, rec;
+    /* The file being written, under the recorder (which allocates from file.acct). */
+    struct memfile file;
+    vhdx_io rec;
     uint8_t *initial;
     size_t initial_len;
     vhdx_image *img; /* the writer's handle while the workload runs */
@@ -146,57 +144,15 @@ static vhdx_open_options open_options(struct workload *wl, unsigned flags)
     return o;
 }
 
-/* An io that vhdx_open may "own" without closing ours. */
-static vhdx_io borrowed(const vhdx_io *io)
-{
-    vhdx_io b = *io;
-    b.close = NULL;
-    return b;
-}
-
-static uint8_t *read_io(const vhdx_io *io, size_t *len)
-{
-    uint64_t size = 0;
-    size_t got = 0;
-    uint8_t *buf;
-    assert_status(io->size(io->ctx, &size), VHDX_OK);
-    buf = malloc(size > 0 ? (size_t)size : 1);
-    assert_non_null(buf);
-    assert_status(io->read(io->ctx, buf, (size_t)size, 0, &got), VHDX_OK);
-    assert_int_equal(got, size);
-    *len = (size_t)size;
-    return buf;
-}
-
-/* A writable in-memory file holding `data`, and what it holds. */
-struct memfile {
-    struct alloc_acct acct;
-    vhdx_io mem, io;
-};
-
-static void memfile_open(struct memfile *m, const uint8_t *data, size_t len)
-{
-    alloc_acct_init(&m->acct, NULL, 0);
-    assert_status(vhdx_io_from_memory(data, len, &m->mem), VHDX_OK);
-    assert_status(io_overlay_create(&m->mem, &m->acct, 0, &m->io), VHDX_OK);
-}
-
-static void memfile_close(struct memfile *m)
-{
-    vhdx_io_close(&m->io);
-    vhdx_io_close(&m->mem);
-    assert_int_equal(m->acct.in_use, 0);
-}
-
 /* A new image in memory, returned as file bytes. */
 static uint8_t *create_image(const vhdx_create_options *co, size_t *len)
 {
     struct memfile m;
     uint8_t *bytes;
-    memfile_open(&m, NULL, 0);
+    mf_init(&m);
     assert_status(vhdx_create(&m.io, co), VHDX_OK);
-    bytes = read_io(&m.io, len);
-    memfile_close(&m);
+    bytes = io_bytes(&m.io, len);
+    mf_free(&m);
     return bytes;
 }
 
@@ -223,10 +179,8 @@ static void wl_init(struct workload *wl, const char *name, const uint8_t *initia
     if (len > 0)
         memcpy(wl->initial, initial, len);
     wl->initial_len = len;
-    alloc_acct_init(&wl->acct, NULL, 0);
-    assert_status(vhdx_io_from_memory(wl->initial, len, &wl->mem), VHDX_OK);
-    assert_status(io_overlay_create(&wl->mem, &wl->acct, 0, &wl->file), VHDX_OK);
-    assert_status(io_record_create(&wl->file, &wl->acct, &wl->rec), VHDX_OK);
+    mf_open(&wl->file, wl->initial, len);
+    assert_status(io_record_create(&wl->file.io, &wl->file.acct, &wl->rec), VHDX_OK);
     crash_workload_init(&wl->w, &wl->rec);
     test_rng_seed(&wl->rng, 0xC0FFEEu + (uint64_t)strlen(name));
     wl->sim = crash_sim_defaults();
@@ -289,7 +243,7 @@ static void wl_create(struct workload *wl, const vhdx_create_options *co)
 static void wl_create_open(struct workload *wl, const vhdx_create_options *co)
 {
     vhdx_open_options o = open_options(wl, 0);
-    vhdx_io io = borrowed(&wl->rec);
+    vhdx_io io = io_borrow(&wl->rec);
     struct step *s = begin(wl, "vhdx_create_open", false, STEP_CREATE);
     s->size = co->virtual_size;
     assert_status(vhdx_create_open(&io, co, &o, &wl->img), VHDX_OK);
@@ -302,7 +256,7 @@ static void wl_create_open(struct workload *wl, const vhdx_create_options *co)
 static void wl_open(struct workload *wl)
 {
     vhdx_open_options o = open_options(wl, VHDX_OPEN_WRITABLE);
-    vhdx_io io = borrowed(&wl->rec);
+    vhdx_io io = io_borrow(&wl->rec);
     begin(wl, "open", false, STEP_OTHER);
     assert_status(vhdx_open(&io, &o, &wl->img), VHDX_OK);
     end(wl);
@@ -648,9 +602,9 @@ static void judge_state(struct verdict *v)
     vhdx_io io;
     vhdx_status s;
 
-    memfile_open(&m, st->data, st->len);
+    mf_open(&m, st->data, st->len);
     o = open_options(wl, VHDX_OPEN_WRITABLE);
-    io = borrowed(&m.io);
+    io = io_borrow(&m.io);
     s = vhdx_open(&io, &o, &img);
     if (s != VHDX_OK) {
         /* Only a file whose creation is not durable yet may be refused. */
@@ -659,7 +613,7 @@ static void judge_state(struct verdict *v)
         else
             violation(v, "vhdx_open (writable) refused it: %s, %s: %s", vhdx_status_name(s),
                       first_error_rule(&wl->ts), first_error_message(&wl->ts));
-        memfile_close(&m);
+        mf_free(&m);
         return;
     }
     /* An unsealed build that opens was sealed: everything before the seal is in it. */
@@ -669,7 +623,7 @@ static void judge_state(struct verdict *v)
     vhdx_close(img);
     if (!v->bad) {
         o = open_options(wl, 0);
-        io = borrowed(&m.io);
+        io = io_borrow(&m.io);
         memset(&res, 0, sizeof(res));
         s = vhdx_check(&io, &o, &res);
         if (s != VHDX_OK || res.errors != 0)
@@ -677,7 +631,7 @@ static void judge_state(struct verdict *v)
                       vhdx_status_name(s), res.errors, first_error_rule(&wl->ts),
                       first_error_message(&wl->ts));
     }
-    memfile_close(&m);
+    mf_free(&m);
 }
 
 static int visit(void *ctx, const struct crash_state *st)
@@ -811,9 +765,7 @@ static void wl_free(struct workload *wl)
     }
     free(wl->chunk);
     vhdx_io_close(&wl->rec);
-    vhdx_io_close(&wl->file);
-    vhdx_io_close(&wl->mem);
-    assert_int_equal(wl->acct.in_use, 0);
+    mf_free(&wl->file);
     free(wl->initial);
 }
 
@@ -1030,7 +982,7 @@ static void test_crash_differencing(void **state)
     wl_write(parent, "parent block 1 part", 1 * MiB + 256 * KiB, (size_t)(256 * KiB));
     wl_write(parent, "parent block 2 part", 2 * MiB, (size_t)(64 * KiB));
     wl_close(parent);
-    parent_bytes = read_io(&parent->file, &parent_len);
+    parent_bytes = io_bytes(&parent->file.io, &parent_len);
     wl_free(parent);
     free(parent);
 
@@ -1519,11 +1471,11 @@ static void test_new_session_after_finish_gets_new_data_write_guid(void **state)
     uint8_t buf[4096];
     vhdx_io io;
     (void)state;
-    memfile_open(&m, NULL, 0);
+    mf_init(&m);
     assert_status(vhdx_create(&m.io, &co), VHDX_OK);
     memset(&o, 0, sizeof(o));
     o.flags = VHDX_OPEN_WRITABLE;
-    io = borrowed(&m.io);
+    io = io_borrow(&m.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     memset(buf, 1, sizeof(buf));
     assert_status(vhdx_write(img, 0, buf, sizeof(buf)), VHDX_OK);
@@ -1535,7 +1487,7 @@ static void test_new_session_after_finish_gets_new_data_write_guid(void **state)
     assert_status(vhdx_finish(img), VHDX_OK);
     assert_status(vhdx_get_info(img, &second), VHDX_OK);
     vhdx_close(img);
-    memfile_close(&m);
+    mf_free(&m);
     assert_string_not_equal(first.data_write_guid, second.data_write_guid);
     assert_string_not_equal(first.file_write_guid, second.file_write_guid);
 }

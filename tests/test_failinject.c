@@ -40,8 +40,6 @@
 
 #include <cmocka.h>
 
-#include "base/alloc.h"
-#include "io/overlay.h"
 #include "test_util.h"
 #include "vhdx.h"
 
@@ -188,35 +186,6 @@ static void fy_close_owned(void *ctx)
     struct faulty *f = ctx;
     vhdx_io_close(&f->file);
     free(f);
-}
-
-/* ---- A growable file in memory: an overlay over an empty base ---- */
-
-struct memfile {
-    struct alloc_acct acct;
-    vhdx_io base, io;
-};
-
-static const uint8_t empty_byte[1];
-
-static void mf_init(struct memfile *m)
-{
-    alloc_acct_init(&m->acct, NULL, 0);
-    assert_status(vhdx_io_from_memory(empty_byte, 0, &m->base), VHDX_OK);
-    assert_status(io_overlay_create(&m->base, &m->acct, 0, &m->io), VHDX_OK);
-}
-
-static void mf_free(struct memfile *m)
-{
-    vhdx_io_close(&m->io);
-    vhdx_io_close(&m->base);
-}
-
-static vhdx_io borrow(const vhdx_io *io)
-{
-    vhdx_io b = *io;
-    b.close = NULL;
-    return b;
 }
 
 /* ---- Findings ---- */
@@ -837,7 +806,7 @@ static void verify_file(struct run *r, uint8_t *next)
     o.open_parent = open_parent_plain;
     o.open_parent_ctx = r;
     memset(&fd, 0, sizeof(fd));
-    io = borrow(&r->m.io);
+    io = io_borrow(&r->m.io);
     st = vhdx_open(&io, &o, &img);
     if (!r->sealed && st != VHDX_OK) {
         if (st != VHDX_E_SIGNATURE && st != VHDX_E_TRUNCATED)
@@ -876,14 +845,14 @@ static void verify_file(struct run *r, uint8_t *next)
             break;
         }
     }
-    io = borrow(&r->m.io);
+    io = io_borrow(&r->m.io);
     memset(&fd, 0, sizeof(fd));
     st = vhdx_check(&io, &o, &res);
     if (st != VHDX_OK || res.errors != 0 || fd.unexpected != 0)
         anomaly(r, "vhdx_check of the file: %s, %zu errors, first %s", vhdx_status_name(st),
                 res.errors, fd.first_unexpected.rule != NULL ? fd.first_unexpected.rule : "");
     /* The dirty log, if any, replays in place to the same disk. */
-    io = borrow(&r->m.io);
+    io = io_borrow(&r->m.io);
     o.flags = VHDX_OPEN_WRITABLE;
     memset(&fd, 0, sizeof(fd));
     st = vhdx_open(&io, &o, &img);
@@ -899,7 +868,7 @@ static void verify_file(struct run *r, uint8_t *next)
         anomaly(r, "vhdx_finish after the replay: %s", vhdx_status_name(st));
     vhdx_close(img);
     o.flags = 0;
-    io = borrow(&r->m.io);
+    io = io_borrow(&r->m.io);
     memset(&fd, 0, sizeof(fd));
     st = vhdx_check(&io, &o, &res);
     if (st != VHDX_OK || res.errors != 0 || fd.unexpected != 0)
@@ -913,7 +882,7 @@ static void verify_success(struct run *r)
     vhdx_open_options o;
     vhdx_check_result res;
     vhdx_image *img = NULL;
-    vhdx_io io = borrow(&r->m.io);
+    vhdx_io io = io_borrow(&r->m.io);
     vhdx_info info;
 
     if (r->failed_step != NULL)
@@ -927,7 +896,7 @@ static void verify_success(struct run *r)
     assert_status(vhdx_check(&io, &o, &res), VHDX_OK);
     assert_int_equal(res.errors, 0);
     assert_int_equal(res.warnings, 0);
-    io = borrow(&r->m.io);
+    io = io_borrow(&r->m.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     assert_status(vhdx_get_info(img, &info), VHDX_OK);
     assert_int_equal(info.log_replay, VHDX_LOG_CLEAN);
@@ -946,7 +915,7 @@ struct sweep_buffers {
     uint8_t *cur, *durable, *buf, *next;
     struct memfile parent_file; /* a differencing disk's parent */
     uint8_t *parent_bytes;
-    uint64_t parent_len;
+    size_t parent_len;
     vhdx_image *parent;
 };
 
@@ -958,7 +927,7 @@ static void run_init(struct run *r, const struct variant *v, const struct sweep_
     r->durable = b->durable;
     r->buf = b->buf;
     r->parent_bytes = b->parent_bytes;
-    r->parent_len = (size_t)b->parent_len;
+    r->parent_len = b->parent_len;
     r->parent = b->parent;
     /* A new differencing disk reads as its parent; the others read zeros. */
     if (v->type == VHDX_DISK_DIFFERENCING) {
@@ -999,7 +968,6 @@ static void parent_make(struct sweep_buffers *b)
     vhdx_open_options o;
     vhdx_image *img = NULL;
     vhdx_io io;
-    size_t got = 0;
     memset(&c, 0, sizeof(c));
     c.type = VHDX_DISK_DYNAMIC;
     c.virtual_size = VSIZE;
@@ -1008,20 +976,14 @@ static void parent_make(struct sweep_buffers *b)
     assert_status(vhdx_create(&b->parent_file.io, &c), VHDX_OK);
     memset(&o, 0, sizeof(o));
     o.flags = VHDX_OPEN_WRITABLE;
-    io = borrow(&b->parent_file.io);
+    io = io_borrow(&b->parent_file.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     assert_status(vhdx_write(img, 0, seed_content(PARENT_SEED), VSIZE), VHDX_OK);
     assert_status(vhdx_finish(img), VHDX_OK);
     vhdx_close(img);
-    assert_status(b->parent_file.io.size(b->parent_file.io.ctx, &b->parent_len), VHDX_OK);
-    b->parent_bytes = malloc((size_t)b->parent_len);
-    assert_non_null(b->parent_bytes);
-    assert_status(b->parent_file.io.read(b->parent_file.io.ctx, b->parent_bytes,
-                                         (size_t)b->parent_len, 0, &got),
-                  VHDX_OK);
-    assert_int_equal(got, b->parent_len);
+    b->parent_bytes = io_bytes(&b->parent_file.io, &b->parent_len);
     o.flags = 0;
-    assert_status(vhdx_io_from_memory(b->parent_bytes, (size_t)b->parent_len, &io), VHDX_OK);
+    assert_status(vhdx_io_from_memory(b->parent_bytes, b->parent_len, &io), VHDX_OK);
     assert_status(vhdx_open(&io, &o, &b->parent), VHDX_OK);
 }
 

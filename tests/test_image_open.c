@@ -233,6 +233,55 @@ static vhdx_status memory_opener(void *ctx, const char *key, const char *path, v
     return VHDX_E_MISSING;
 }
 
+/* The opener's files: `name` opens as `img`, and nothing else until chain_add. */
+static void chain_set(struct chain_files *cf, const char *name, const struct ib_image *img)
+{
+    memset(cf, 0, sizeof(*cf));
+    cf->names[0] = name;
+    cf->by_name[0] = img;
+}
+
+static void chain_add(struct chain_files *cf, const char *name, const struct ib_image *img)
+{
+    size_t i = 0;
+    while (i < 4 && cf->names[i] != NULL)
+        i++;
+    assert_true(i < 4);
+    cf->names[i] = name;
+    cf->by_name[i] = img;
+}
+
+/* Opens `child` with `parent` found as "parent.vhdx"; the open must succeed. */
+static vhdx_image *open_child_of(const struct ib_image *child, const struct ib_image *parent)
+{
+    struct chain_files cf;
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    chain_set(&cf, "parent.vhdx", parent);
+    o.open_parent = memory_opener;
+    o.open_parent_ctx = &cf;
+    assert_status(open_with(child, &o, &h), VHDX_OK);
+    return h;
+}
+
+/*
+ * Another dynamic image of `size` bytes with 1 MiB blocks and `lss`-byte
+ * sectors (0: the builder's default) that carries the DataWriteGuid of
+ * `parent`, so a child of `parent` links to it.
+ */
+static void build_linked_parent(struct ib_image *out, const struct ib_image *parent, uint64_t size,
+                           uint32_t lss)
+{
+    struct ib_params p;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = size;
+    p.block_size = (uint32_t)MiB;
+    p.logical_sector_size = lss;
+    p.data_write_guid = parent->header.data_write_guid;
+    assert_int_equal(ib_build(&p, out), 0);
+}
+
 static void build_child(struct ib_image *child, const struct ib_image *parent, const char *rel)
 {
     static const uint8_t d4[8] = {0xC1, 0x1D, 0, 0, 0, 0, 0, 0};
@@ -398,8 +447,6 @@ static void test_parent_opened_read_only_under_writable_child(void **state)
 static void test_differencing_reads_through_sector_bitmap(void **state)
 {
     struct ib_image parent, child;
-    struct chain_files cf;
-    vhdx_open_options o = opts();
     vhdx_image *h;
     vhdx_info info;
     uint8_t a[3 * MiB], b[5000];
@@ -411,12 +458,7 @@ static void test_differencing_reads_through_sector_bitmap(void **state)
     fill(b, sizeof(b), 0x90);
     assert_int_equal(ib_write(&child, MiB + 700, b, sizeof(b)), 0);   /* partial sectors */
     assert_int_equal(ib_write(&child, 3 * MiB - 512, b, 1024), 0);     /* across two blocks */
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &parent;
-    o.open_parent = memory_opener;
-    o.open_parent_ctx = &cf;
-    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    h = open_child_of(&child, &parent);
     assert_status(vhdx_get_info(h, &info), VHDX_OK);
     assert_int_equal(info.type, VHDX_DISK_DIFFERENCING);
     assert_int_equal(info.chain_depth, 1);
@@ -431,8 +473,6 @@ static void test_differencing_reads_through_sector_bitmap(void **state)
 static void test_map_partial_block_at_the_end_of_the_disk(void **state)
 {
     struct ib_image parent, child;
-    struct chain_files cf;
-    vhdx_open_options o = opts();
     vhdx_image *h;
     vhdx_extent e;
     uint8_t d[512];
@@ -443,12 +483,7 @@ static void test_map_partial_block_at_the_end_of_the_disk(void **state)
     fill(d, sizeof(d), 0x71);
     assert_int_equal(ib_write(&child, 8 * MiB + 512, d, sizeof(d)), 0);
     assert_int_equal(ib_get_block_entry(&child, 8, &raw), 0);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &parent;
-    o.open_parent = memory_opener;
-    o.open_parent_ctx = &cf;
-    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    h = open_child_of(&child, &parent);
     assert_status(vhdx_map_next(h, 8 * MiB, &e), VHDX_OK);
     assert_int_equal(e.kind, VHDX_EXTENT_PARENT);
     assert_int_equal(e.offset, 8 * MiB);
@@ -489,11 +524,8 @@ static void test_differencing_4k_sectors_chain_of_two(void **state)
     build_child(&top, &mid, "mid.vhdx");
     fill(d, sizeof(d), 3);
     assert_int_equal(ib_write(&top, 8192, d, 4096), 0);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "base.vhdx";
-    cf.by_name[0] = &base;
-    cf.names[1] = "mid.vhdx";
-    cf.by_name[1] = &mid;
+    chain_set(&cf, "base.vhdx", &base);
+    chain_add(&cf, "mid.vhdx", &mid);
     o.open_parent = memory_opener;
     o.open_parent_ctx = &cf;
     assert_status(open_with(&top, &o, &h), VHDX_OK);
@@ -547,9 +579,7 @@ static void test_parent_linkage_mismatch(void **state)
     /* The parent changed after the child was made: a new DataWriteGuid. */
     parent.header.data_write_guid.b[0] ^= 1;
     assert_int_equal(ib_refresh(&parent), 0);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &parent;
+    chain_set(&cf, "parent.vhdx", &parent);
     open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.linkage_mismatch",
                     VHDX_SEVERITY_ERROR);
     ib_free(&child);
@@ -558,23 +588,14 @@ static void test_parent_linkage_mismatch(void **state)
 
 static void test_parent_sector_size_mismatch(void **state)
 {
-    struct ib_params p;
     struct ib_image parent, other, child;
     struct chain_files cf;
     (void)state;
     build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     build_child(&child, &parent, "parent.vhdx");
     /* Another image with 4096-byte sectors but the same DataWriteGuid. */
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = 8 * MiB;
-    p.block_size = (uint32_t)MiB;
-    p.logical_sector_size = 4096;
-    p.data_write_guid = parent.header.data_write_guid;
-    assert_int_equal(ib_build(&p, &other), 0);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &other;
+    build_linked_parent(&other, &parent, 8 * MiB, 4096);
+    chain_set(&cf, "parent.vhdx", &other);
     open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.sector_size_mismatch",
                     VHDX_SEVERITY_ERROR);
     ib_free(&child);
@@ -584,26 +605,13 @@ static void test_parent_sector_size_mismatch(void **state)
 
 static void test_parent_size_mismatch_warns(void **state)
 {
-    struct ib_params p;
     struct ib_image parent, bigger, child;
-    struct chain_files cf;
-    vhdx_open_options o = opts();
     vhdx_image *h;
     (void)state;
     build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     build_child(&child, &parent, "parent.vhdx");
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = 16 * MiB;
-    p.block_size = (uint32_t)MiB;
-    p.data_write_guid = parent.header.data_write_guid;
-    assert_int_equal(ib_build(&p, &bigger), 0);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &bigger;
-    o.open_parent = memory_opener;
-    o.open_parent_ctx = &cf;
-    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    build_linked_parent(&bigger, &parent, 16 * MiB, 0);
+    h = open_child_of(&child, &bigger);
     assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.parent.size_mismatch");
     vhdx_close(h);
     ib_free(&child);
@@ -614,30 +622,17 @@ static void test_parent_size_mismatch_warns(void **state)
 /* A parent smaller than its child (a warning) reads as zeros past its end (§7.2 is silent). */
 static void test_parent_smaller_reads_zeros_past_its_end(void **state)
 {
-    struct ib_params p;
     struct ib_image parent, smaller, child;
-    struct chain_files cf;
-    vhdx_open_options o = opts();
     vhdx_image *h;
     static uint8_t pdata[4 * MiB + 1536], got[8 * MiB], want[8 * MiB];
     (void)state;
     build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     build_child(&child, &parent, "parent.vhdx");
     /* A parent of 4 MiB and three sectors with the DataWriteGuid the child links to. */
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = sizeof(pdata);
-    p.block_size = (uint32_t)MiB;
-    p.data_write_guid = parent.header.data_write_guid;
-    assert_int_equal(ib_build(&p, &smaller), 0);
+    build_linked_parent(&smaller, &parent, sizeof(pdata), 0);
     fill(pdata, sizeof(pdata), 0x33);
     assert_int_equal(ib_write(&smaller, 0, pdata, sizeof(pdata)), 0);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &smaller;
-    o.open_parent = memory_opener;
-    o.open_parent_ctx = &cf;
-    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    h = open_child_of(&child, &smaller);
     assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "image.parent.size_mismatch");
     memset(want, 0, sizeof(want));
     memcpy(want, pdata, sizeof(pdata));
@@ -682,7 +677,6 @@ static void test_parent_linkage2_matches_when_parent_linkage_does_not(void **sta
 {
     struct ib_image parent, child;
     struct chain_files cf;
-    vhdx_open_options o = opts();
     vhdx_image *h;
     char text[GUID_TEXT_SIZE + 2];
     struct parent_locator_kv kv[3] = {
@@ -698,12 +692,7 @@ static void test_parent_linkage2_matches_when_parent_linkage_does_not(void **sta
     build_child(&child, &parent, "parent.vhdx");
     guid_to_text_braced_lower(&parent.header.data_write_guid, text);
     set_locator(&child, kv, 3);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &parent;
-    o.open_parent = memory_opener;
-    o.open_parent_ctx = &cf;
-    assert_status(open_with(&child, &o, &h), VHDX_OK);
+    h = open_child_of(&child, &parent);
     assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT,
                      "parent_locator.parent_linkage2.present");
     assert_status(vhdx_read(h, 3 * MiB, got, sizeof(got)), VHDX_OK);
@@ -712,6 +701,7 @@ static void test_parent_linkage2_matches_when_parent_linkage_does_not(void **sta
     /* Neither matching: refused, naming parent_linkage's GUID. */
     kv[1].value = "{55555555-1111-2222-3333-444444444444}";
     set_locator(&child, kv, 3);
+    chain_set(&cf, "parent.vhdx", &parent);
     open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.linkage_mismatch",
                     VHDX_SEVERITY_ERROR);
     ib_free(&child);
@@ -760,9 +750,7 @@ static void test_parent_invalid(void **state)
     build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     build_child(&child, &parent, "parent.vhdx");
     memcpy(parent.data, "vhdxfilX", 8);
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "parent.vhdx";
-    cf.by_name[0] = &parent;
+    chain_set(&cf, "parent.vhdx", &parent);
     open_child_with(&child, &cf, NULL, VHDX_E_SIGNATURE, "image.parent.invalid",
                     VHDX_SEVERITY_ERROR);
     ib_free(&child);
@@ -778,11 +766,8 @@ static void test_parent_depth_limit(void **state)
     build(&base, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     build_child(&mid, &base, "base.vhdx");
     build_child(&top, &mid, "mid.vhdx");
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "base.vhdx";
-    cf.by_name[0] = &base;
-    cf.names[1] = "mid.vhdx";
-    cf.by_name[1] = &mid;
+    chain_set(&cf, "base.vhdx", &base);
+    chain_add(&cf, "mid.vhdx", &mid);
     limits.max_parent_depth = 1;
     open_child_with(&top, &cf, &limits, VHDX_E_LIMIT, "image.parent.depth", VHDX_SEVERITY_ERROR);
     /* The ceiling itself is allowed; one more is refused before anything is read. */
@@ -819,9 +804,7 @@ static void test_parent_cycle(void **state)
     build(&parent, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     build_child(&child, &parent, "self.vhdx");
     /* The child names itself as its parent and links to its own DataWriteGuid. */
-    memset(&cf, 0, sizeof(cf));
-    cf.names[0] = "self.vhdx";
-    cf.by_name[0] = &child;
+    chain_set(&cf, "self.vhdx", &child);
     open_child_with(&child, &cf, NULL, VHDX_E_CORRUPT, "image.parent.cycle", VHDX_SEVERITY_ERROR);
     ib_free(&child);
     ib_free(&parent);
@@ -1006,16 +989,31 @@ static vhdx_status lying_size(void *ctx, uint64_t *size)
     return VHDX_OK;
 }
 
-static vhdx_status open_lying(struct lying_io *l)
+/* Serves `img` whole and honestly until told otherwise. */
+static void lying_init(struct lying_io *l, const struct ib_image *img, uint64_t fail_reads_from)
+{
+    l->img = img;
+    l->claimed = img->len;
+    l->fail_reads_from = fail_reads_from;
+}
+
+/* A read-only vhdx_io over `l` (no close: nothing to free). */
+static vhdx_io lying_io_of(struct lying_io *l)
 {
     vhdx_io io;
-    vhdx_open_options o = opts();
-    vhdx_image *h = NULL;
-    vhdx_status st;
     memset(&io, 0, sizeof(io));
     io.ctx = l;
     io.read = lying_read;
     io.size = lying_size;
+    return io;
+}
+
+static vhdx_status open_lying(struct lying_io *l)
+{
+    vhdx_io io = lying_io_of(l);
+    vhdx_open_options o = opts();
+    vhdx_image *h = NULL;
+    vhdx_status st;
     test_sink_init(&ts);
     st = vhdx_open(&io, &o, &h);
     vhdx_close(h);
@@ -1028,9 +1026,7 @@ static void test_file_truncated_under_a_lying_size(void **state)
     struct lying_io l;
     (void)state;
     build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
-    l.img = &img;
-    l.claimed = img.len;
-    l.fail_reads_from = UINT64_MAX;
+    lying_init(&l, &img, UINT64_MAX);
     assert_int_equal(ib_resize(&img, img.metadata_offset + 4096), 0);
     l.claimed = img.metadata_offset + MiB + 64 * MiB; /* claims more than it has */
     assert_status(open_lying(&l), VHDX_E_TRUNCATED);
@@ -1044,9 +1040,7 @@ static void test_io_failure(void **state)
     struct lying_io l;
     (void)state;
     build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
-    l.img = &img;
-    l.claimed = img.len;
-    l.fail_reads_from = VHDX_HEADER2_OFFSET;
+    lying_init(&l, &img, VHDX_HEADER2_OFFSET);
     assert_status(open_lying(&l), VHDX_E_IO);
     assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "image.io");
     ib_free(&img);
@@ -1074,13 +1068,8 @@ static void test_read_failure_fails_the_handle(void **state)
     assert_int_equal(ib_write(&img, 0, d, sizeof(d)), 0);
     assert_int_equal(ib_write(&img, 3 * MiB, d, sizeof(d)), 0);
     assert_int_equal(ib_get_block_entry(&img, 3, &raw), 0);
-    l.img = &img;
-    l.claimed = img.len;
-    l.fail_reads_from = UINT64_MAX;
-    memset(&io, 0, sizeof(io));
-    io.ctx = &l;
-    io.read = lying_read;
-    io.size = lying_size;
+    lying_init(&l, &img, UINT64_MAX);
+    io = lying_io_of(&l);
     test_sink_init(&ts);
     assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
     assert_status(vhdx_read(NULL, 0, got, 1), VHDX_E_INVALID_ARG);
@@ -1115,13 +1104,8 @@ static void test_check_of_failing_back_end_is_io(void **state)
     vhdx_io io;
     (void)state;
     build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
-    l.img = &img;
-    l.claimed = img.len;
-    l.fail_reads_from = img.bat_offset;
-    memset(&io, 0, sizeof(io));
-    io.ctx = &l;
-    io.read = lying_read;
-    io.size = lying_size;
+    lying_init(&l, &img, img.bat_offset);
+    io = lying_io_of(&l);
     test_sink_init(&ts);
     assert_status(vhdx_check(&io, &o, &r), VHDX_E_IO);
     assert_int_equal(r.errors, 1);
@@ -1324,23 +1308,32 @@ static void test_headers_equal_sequence_but_different(void **state)
     ib_free(&img);
 }
 
-static void test_header_one_valid_warns_and_uses_the_other(void **state)
+/*
+ * Header 2, the current one, is refused for `rule` (a warning): the open
+ * reports that and image.header.one_valid, nothing else, and uses header 1.
+ */
+static void expect_header_1_used(const struct ib_image *img, vhdx_status code, const char *rule)
 {
-    struct ib_image img;
     vhdx_image *h;
     vhdx_info info;
-    (void)state;
-    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
-    img.data[VHDX_HEADER2_OFFSET + 200] ^= 1; /* header 2 (the current one) fails its CRC */
-    assert_status(open_img(&img, &h), VHDX_OK);
-    /* A torn header is what the second copy is for: reported, but the image is readable. */
-    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CHECKSUM, "header.checksum");
+    assert_status(open_img(img, &h), VHDX_OK);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, code, rule);
     assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.one_valid");
     assert_int_equal(ts.sink.total, 2);
     assert_status(vhdx_get_info(h, &info), VHDX_OK);
     assert_int_equal(info.current_header, 1);
     assert_int_equal(info.header_sequence, 1);
     vhdx_close(h);
+}
+
+static void test_header_one_valid_warns_and_uses_the_other(void **state)
+{
+    struct ib_image img;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_HEADER2_OFFSET + 200] ^= 1; /* header 2 (the current one) fails its CRC */
+    /* A torn header is what the second copy is for: reported, but the image is readable. */
+    expect_header_1_used(&img, VHDX_E_CHECKSUM, "header.checksum");
     ib_free(&img);
 }
 
@@ -1348,20 +1341,11 @@ static void test_header_one_valid_warns_and_uses_the_other(void **state)
 static void test_header_version_not_one_is_not_chosen(void **state)
 {
     struct ib_image img;
-    vhdx_image *h;
-    vhdx_info info;
     (void)state;
     build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     img.header.version = 2; /* header 2, the current one, with a valid checksum */
     assert_int_equal(ib_refresh(&img), 0);
-    assert_status(open_img(&img, &h), VHDX_OK);
-    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_VERSION, "header.version");
-    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.one_valid");
-    assert_int_equal(ts.sink.total, 2);
-    assert_status(vhdx_get_info(h, &info), VHDX_OK);
-    assert_int_equal(info.current_header, 1);
-    assert_int_equal(info.header_sequence, 1);
-    vhdx_close(h);
+    expect_header_1_used(&img, VHDX_E_VERSION, "header.version");
     /* Both: no header to use. */
     img.header_old.version = 2;
     assert_int_equal(ib_refresh(&img), 0);

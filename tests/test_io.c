@@ -1204,23 +1204,32 @@ static void tree_path(const struct tree *t, const char *name, char *out)
     scratch_path(&t->s, name, out);
 }
 
-/* Resolves key=value against the child directory; on success checks the bytes read. */
+/*
+ * What every resolution must leave: on success a read-only io (closed
+ * here), on failure no io and an empty resolved path. Returns `st`.
+ */
+static vhdx_status check_resolution(vhdx_status st, vhdx_io *io, const char *resolved)
+{
+    if (st == VHDX_OK) {
+        assert_non_null(io->read);
+        assert_null(io->write); /* parents are always read-only */
+        vhdx_io_close(io);
+    } else {
+        assert_null(io->ctx);
+        assert_string_equal(resolved, "");
+    }
+    return st;
+}
+
+/* Resolves key=value against the child directory (`resolved` may be NULL). */
 static vhdx_status resolve(const struct tree *t, const char *key, const char *value,
                            char *resolved)
 {
     vhdx_io io;
     char buf[PATH_MAX];
-    vhdx_status st =
-        io_path_resolve_parent(t->child, key, value, &io, resolved ? resolved : buf, PATH_MAX);
-    if (st == VHDX_OK) {
-        assert_non_null(io.read);
-        assert_null(io.write); /* parents are always read-only */
-        vhdx_io_close(&io);
-    } else {
-        assert_null(io.ctx);
-        assert_string_equal(resolved ? resolved : buf, "");
-    }
-    return st;
+    char *out = resolved ? resolved : buf;
+    return check_resolution(io_path_resolve_parent(t->child, key, value, &io, out, PATH_MAX),
+                            &io, out);
 }
 
 static void test_path_relative_backslashes_resolve_in_child_dir(void **state)
@@ -1367,17 +1376,9 @@ static vhdx_status resolve_in(const struct tree *t, const char *const *allowed, 
 {
     vhdx_io io;
     char buf[PATH_MAX];
-    vhdx_status st = io_path_resolve_parent_in(t->child, allowed, key, value, &io,
-                                               resolved ? resolved : buf, PATH_MAX);
-    if (st == VHDX_OK) {
-        assert_non_null(io.read);
-        assert_null(io.write);
-        vhdx_io_close(&io);
-    } else {
-        assert_null(io.ctx);
-        assert_string_equal(resolved ? resolved : buf, "");
-    }
-    return st;
+    char *out = resolved ? resolved : buf;
+    return check_resolution(
+        io_path_resolve_parent_in(t->child, allowed, key, value, &io, out, PATH_MAX), &io, out);
 }
 
 /*

@@ -41,40 +41,6 @@ static vhdx_open_options opts(void)
     return o;
 }
 
-/* A writable file in memory: an overlay over the dirty bytes. */
-struct memfile {
-    struct alloc_acct acct;
-    vhdx_io base, io;
-};
-
-static void memfile_open(struct memfile *m, const uint8_t *data, size_t len)
-{
-    alloc_acct_init(&m->acct, NULL, 0);
-    assert_status(vhdx_io_from_memory(data, len, &m->base), VHDX_OK);
-    assert_status(io_overlay_create(&m->base, &m->acct, 0, &m->io), VHDX_OK);
-}
-
-static void memfile_close(struct memfile *m)
-{
-    vhdx_io_close(&m->io);
-    vhdx_io_close(&m->base);
-    assert_int_equal(m->acct.in_use, 0);
-}
-
-static uint8_t *memfile_read(struct memfile *m, size_t *len)
-{
-    uint64_t size = 0;
-    size_t got = 0;
-    uint8_t *buf;
-    assert_status(m->io.size(m->io.ctx, &size), VHDX_OK);
-    buf = malloc((size_t)size);
-    assert_non_null(buf);
-    assert_status(m->io.read(m->io.ctx, buf, (size_t)size, 0, &got), VHDX_OK);
-    assert_int_equal(got, size);
-    *len = (size_t)size;
-    return buf;
-}
-
 /* The file equals `after` everywhere but the two headers. */
 static void assert_file_is_after(const struct dirty_image *d, const uint8_t *buf, size_t len)
 {
@@ -219,9 +185,9 @@ static void test_replay_in_place(void **state)
         uint8_t *file;
         size_t len;
         build(s, &d);
-        memfile_open(&m, d.img.data, d.img.len);
+        mf_open(&m, d.img.data, d.img.len);
         replay_in_place(&d, &m, d.rule == NULL ? VHDX_OK : d.status);
-        file = memfile_read(&m, &len);
+        file = io_bytes(&m.io, &len);
         if (d.rule == NULL) {
             assert_file_is_after(&d, file, len);
             assert_headers_cleared(&d, file);
@@ -232,7 +198,7 @@ static void test_replay_in_place(void **state)
             assert_int_equal(io_overlay_pages(&m.io), 0);
         }
         free(file);
-        memfile_close(&m);
+        mf_free(&m);
         dirty_free(&d);
     }
 }
@@ -250,11 +216,10 @@ static void test_writable_open_replays_in_place(void **state)
     vhdx_io borrowed;
     (void)state;
     build(1, &d);
-    memfile_open(&m, d.img.data, d.img.len);
+    mf_open(&m, d.img.data, d.img.len);
     o = opts();
     o.flags = VHDX_OPEN_WRITABLE;
-    borrowed = m.io;
-    borrowed.close = NULL;
+    borrowed = io_borrow(&m.io);
     assert_status(vhdx_open(&borrowed, &o, &img), VHDX_OK);
     assert_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "log.replayed");
     assert_status(vhdx_get_info(img, &info), VHDX_OK);
@@ -266,11 +231,11 @@ static void test_writable_open_replays_in_place(void **state)
     vhdx_close(want);
     vhdx_close(img);
     free(copy);
-    file = memfile_read(&m, &len);
+    file = io_bytes(&m.io, &len);
     assert_file_is_after(&d, file, len);
     assert_headers_cleared(&d, file);
     free(file);
-    memfile_close(&m);
+    mf_free(&m);
     dirty_free(&d);
 }
 
@@ -290,20 +255,20 @@ static void test_replay_twice_same_as_once(void **state)
             dirty_free(&d);
             continue;
         }
-        memfile_open(&m, d.img.data, d.img.len);
+        mf_open(&m, d.img.data, d.img.len);
         replay_in_place(&d, &m, VHDX_OK);
-        once = memfile_read(&m, &len1);
+        once = io_bytes(&m.io, &len1);
         pages = io_overlay_pages(&m.io);
         assert_status(vhdx_replay(&m.io, NULL, 0, NULL, NULL, &r), VHDX_OK);
         assert_int_equal(r.dirty, 0);
         assert_int_equal(r.entries, 0);
-        twice = memfile_read(&m, &len2);
+        twice = io_bytes(&m.io, &len2);
         assert_int_equal(len1, len2);
         assert_memory_equal(once, twice, len1);
         assert_int_equal(io_overlay_pages(&m.io), pages);
         free(once);
         free(twice);
-        memfile_close(&m);
+        mf_free(&m);
         dirty_free(&d);
     }
 }
@@ -330,14 +295,14 @@ static void test_apply_twice_same_as_once(void **state)
             continue;
         }
         alloc_acct_init(&acct, NULL, 0);
-        memfile_open(&m, d.img.data, d.img.len);
+        mf_open(&m, d.img.data, d.img.len);
         decode_header(d.img.data, 2, &h);
         assert_status(log_plan_load(&m.io, &h, d.img.len, 0xFFF00000u, &acct, NULL, &plan),
                       VHDX_OK);
         assert_status(log_plan_apply(&plan, &m.io, NULL), VHDX_OK);
-        once = memfile_read(&m, &len1);
+        once = io_bytes(&m.io, &len1);
         assert_status(log_plan_apply(&plan, &m.io, NULL), VHDX_OK);
-        twice = memfile_read(&m, &len2);
+        twice = io_bytes(&m.io, &len2);
         assert_int_equal(len1, len2);
         assert_memory_equal(once, twice, len1);
         assert_file_is_after(&d, once, len1);
@@ -345,7 +310,7 @@ static void test_apply_twice_same_as_once(void **state)
         assert_int_equal(acct.in_use, 0);
         free(once);
         free(twice);
-        memfile_close(&m);
+        mf_free(&m);
         dirty_free(&d);
     }
 }
@@ -368,7 +333,7 @@ static void test_crash_during_replay(void **state)
             continue;
         }
         /* The uninterrupted replay, counting its mutating operations. */
-        memfile_open(&ref, d.img.data, d.img.len);
+        mf_open(&ref, d.img.data, d.img.len);
         {
             struct alloc_acct acct;
             vhdx_io f;
@@ -381,8 +346,8 @@ static void test_crash_during_replay(void **state)
             assert_true(total >= 3); /* at least one target and two headers */
             vhdx_io_close(&f);
         }
-        want = memfile_read(&ref, &want_len);
-        memfile_close(&ref);
+        want = io_bytes(&ref.io, &want_len);
+        mf_free(&ref);
 
         /* Each stop, with the stopping write lost, or torn after 512 B, 2 KiB or 3.5 KiB. */
         for (uint64_t step = 0; step < total * 4; step++) {
@@ -394,7 +359,7 @@ static void test_crash_during_replay(void **state)
             struct header h1, h2, *cur;
             uint8_t *got;
             size_t got_len;
-            memfile_open(&m, d.img.data, d.img.len);
+            mf_open(&m, d.img.data, d.img.len);
             alloc_acct_init(&acct, NULL, 0);
             assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
             io_fault_set_torn(&f, torn[step % 4]);
@@ -404,7 +369,7 @@ static void test_crash_during_replay(void **state)
             vhdx_io_close(&f);
             /* The next open replays what was left. */
             assert_status(vhdx_replay(&m.io, NULL, 0, NULL, NULL, NULL), VHDX_OK);
-            got = memfile_read(&m, &got_len);
+            got = io_bytes(&m.io, &got_len);
             assert_int_equal(got_len, want_len);
             assert_memory_equal(got, want, HDR_LO);
             assert_memory_equal(got + HDR_HI, want + HDR_HI, want_len - HDR_HI);
@@ -415,7 +380,7 @@ static void test_crash_during_replay(void **state)
             assert_int_equal(cur->log_offset, d.img.header.log_offset);
             assert_true(guid_equal(&cur->data_write_guid, &d.img.header.data_write_guid));
             free(got);
-            memfile_close(&m);
+            mf_free(&m);
         }
         free(want);
         dirty_free(&d);
@@ -435,7 +400,7 @@ static void test_fault_torn_write(void **state)
     uint8_t back[4096];
     (void)state;
     memset(page, 0xAB, sizeof(page));
-    memfile_open(&m, base, sizeof(base));
+    mf_open(&m, base, sizeof(base));
     alloc_acct_init(&acct, NULL, 0);
     assert_status(io_fault_create(&m.io, &acct, 1, &f), VHDX_OK);
     io_fault_set_torn(&f, 1024);
@@ -449,7 +414,7 @@ static void test_fault_torn_write(void **state)
     for (size_t i = 0; i < 4096; i++)
         assert_int_equal(back[i], i < 1024 ? 0xAB : 0);
     vhdx_io_close(&f);
-    memfile_close(&m);
+    mf_free(&m);
 }
 
 /* ---- Dry run and the listing ---- */
@@ -482,7 +447,7 @@ static void test_dry_run_lists_and_writes_nothing(void **state)
     vhdx_replay_result r;
     (void)state;
     build(5, &d); /* zero-descriptors: 2 zero + 2 data descriptors in one entry */
-    memfile_open(&m, d.img.data, d.img.len);
+    mf_open(&m, d.img.data, d.img.len);
     memset(&l, 0, sizeof(l));
     assert_status(vhdx_replay(&m.io, NULL, VHDX_REPLAY_DRY_RUN, count_item, &l, &r), VHDX_OK);
     assert_int_equal(l.entries, 1);
@@ -493,7 +458,7 @@ static void test_dry_run_lists_and_writes_nothing(void **state)
     assert_int_equal(r.head_sequence, 50);
     assert_int_equal(r.file_size_after, d.img.len);
     assert_int_equal(io_overlay_pages(&m.io), 0);
-    memfile_close(&m);
+    mf_free(&m);
     dirty_free(&d);
 }
 
@@ -504,12 +469,12 @@ static void test_multi_entry_listing_order(void **state)
     struct listing l;
     (void)state;
     build(4, &d); /* stale-before-tail: only sequence 41 is listed */
-    memfile_open(&m, d.img.data, d.img.len);
+    mf_open(&m, d.img.data, d.img.len);
     memset(&l, 0, sizeof(l));
     assert_status(vhdx_replay(&m.io, NULL, VHDX_REPLAY_DRY_RUN, count_item, &l, NULL), VHDX_OK);
     assert_int_equal(l.entries, 1);
     assert_int_equal(l.last_seq, 41);
-    memfile_close(&m);
+    mf_free(&m);
     dirty_free(&d);
 }
 
@@ -560,14 +525,30 @@ static void replay_expect(const struct ib_image *img, uint64_t target, uint8_t t
     uint8_t got[4096], want[4096];
     size_t n = 0;
     vhdx_replay_result r;
-    memfile_open(&m, img->data, img->len);
+    mf_open(&m, img->data, img->len);
     memset(l, 0, sizeof(*l));
     assert_status(vhdx_replay(&m.io, NULL, 0, list_entries, l, &r), VHDX_OK);
     assert_status(m.io.read(m.io.ctx, got, sizeof(got), target, &n), VHDX_OK);
     assert_int_equal(n, sizeof(got));
     memset(want, tag, sizeof(want));
     assert_memory_equal(got, want, sizeof(got));
-    memfile_close(&m);
+    mf_free(&m);
+}
+
+/*
+ * An 8 MiB dynamic image with 1 MiB blocks whose header names log `g`,
+ * with 1 MiB of file space at *target for the entries to write to.
+ */
+static void build_logged(struct ib_image *img, const struct guid *g, uint64_t *target)
+{
+    struct ib_params p;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, img), 0);
+    assert_int_equal(ib_alloc_space(img, MiB, target), 0);
+    assert_int_equal(ib_set_log_guid(img, g), 0);
 }
 
 /* The sequence with the higher head sequence number wins, wherever it lies in the log. */
@@ -576,17 +557,10 @@ static void test_higher_head_later_in_the_log_wins(void **state)
     static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 2};
     struct guid g = guid_make(0x106C0002u, 1, 2, d4);
     struct ib_image img;
-    struct ib_params p;
     struct entry_list l;
     uint64_t target;
     (void)state;
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = 8 * MiB;
-    p.block_size = (uint32_t)MiB;
-    assert_int_equal(ib_build(&p, &img), 0);
-    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
-    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    build_logged(&img, &g, &target);
     add_entry(&img, 0, 7, 0, target, 0xA7);
     add_entry(&img, 512 * 1024, 100, 512 * 1024, target, 0xB1);
     replay_expect(&img, target, 0xB1, &l);
@@ -606,18 +580,11 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
     static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 3};
     struct guid g = guid_make(0x106C0003u, 1, 2, d4);
     struct ib_image img;
-    struct ib_params p;
     struct entry_list l;
     uint64_t target;
     const uint32_t last = (uint32_t)MiB - 8192; /* an 8 KiB entry ending at the log's end */
     (void)state;
-    memset(&p, 0, sizeof(p));
-    p.type = IB_DYNAMIC;
-    p.virtual_size = 8 * MiB;
-    p.block_size = (uint32_t)MiB;
-    assert_int_equal(ib_build(&p, &img), 0);
-    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
-    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    build_logged(&img, &g, &target);
     /* Sequence A: 10 at the end of the log, 11 at offset 0 (its head). */
     add_entry(&img, last, 10, last, target, 0x0A);
     add_entry(&img, 0, 11, last, target + 4096, 0x1A);
@@ -633,9 +600,7 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
     ib_free(&img);
 
     /* Two lone entries with sequence number 7: the one at offset 0, found first, stays. */
-    assert_int_equal(ib_build(&p, &img), 0);
-    assert_int_equal(ib_alloc_space(&img, MiB, &target), 0);
-    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    build_logged(&img, &g, &target);
     add_entry(&img, 64 * 4096, 7, 64 * 4096, target, 0x0C);
     add_entry(&img, 0, 7, 0, target, 0x0D);
     replay_expect(&img, target, 0x0D, &l);
@@ -646,59 +611,45 @@ static void test_equal_heads_lower_offset_wins_across_the_wrap(void **state)
 
 /* ---- Limits ---- */
 
-static void test_log_longer_than_limit(void **state)
+/* Dirty image `shape` opened under `lim`: refused with VHDX_E_LIMIT, `rule` the only finding. */
+static void expect_limit_refusal(int shape, const vhdx_limits *lim, const char *rule)
 {
     struct dirty_image d;
     vhdx_open_options o;
-    vhdx_limits lim = vhdx_limits_default();
     vhdx_image *img = NULL;
     vhdx_io io;
-    (void)state;
-    build(0, &d);
+    build(shape, &d);
     o = opts();
-    lim.max_log_length = (uint32_t)MiB - 4096;
-    o.limits = &lim;
+    o.limits = lim;
     assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
     assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
-    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.length");
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, rule);
     dirty_free(&d);
+}
+
+static void test_log_longer_than_limit(void **state)
+{
+    vhdx_limits lim = vhdx_limits_default();
+    (void)state;
+    lim.max_log_length = (uint32_t)MiB - 4096;
+    expect_limit_refusal(0, &lim, "log.limit.length");
 }
 
 static void test_log_memory_limit(void **state)
 {
-    struct dirty_image d;
-    vhdx_open_options o;
     vhdx_limits lim = vhdx_limits_default();
-    vhdx_image *img = NULL;
-    vhdx_io io;
     (void)state;
-    build(0, &d);
-    o = opts();
     lim.max_memory = 512 * 1024; /* less than the 1 MiB log */
-    o.limits = &lim;
-    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
-    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
-    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.memory");
-    dirty_free(&d);
+    expect_limit_refusal(0, &lim, "log.limit.memory");
 }
 
 /* The overlay of a read-only replay counts against the memory limit too. */
 static void test_overlay_memory_limit(void **state)
 {
-    struct dirty_image d;
-    vhdx_open_options o;
     vhdx_limits lim = vhdx_limits_default();
-    vhdx_image *img = NULL;
-    vhdx_io io;
     (void)state;
-    build(6, &d); /* 130 data pages */
-    o = opts();
     lim.max_memory = MiB + 300 * 1024; /* the log and its index fit, 130 pages do not */
-    o.limits = &lim;
-    assert_status(vhdx_io_from_memory(d.img.data, d.img.len, &io), VHDX_OK);
-    assert_status(vhdx_open(&io, &o, &img), VHDX_E_LIMIT);
-    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.overlay");
-    dirty_free(&d);
+    expect_limit_refusal(6, &lim, "log.limit.overlay"); /* shape 6: 130 data pages */
 }
 
 /* A failing back end while reading the log: log.read. */
@@ -772,11 +723,11 @@ static void test_header_sequence_overflow(void **state)
     d.img.header.sequence_number = UINT64_MAX - 1;
     assert_status(header_encode(&d.img.header, d.img.data + VHDX_HEADER2_OFFSET, HEADER_SIZE),
                   VHDX_OK);
-    memfile_open(&m, d.img.data, d.img.len);
+    mf_open(&m, d.img.data, d.img.len);
     o = opts();
     assert_status(vhdx_replay(&m.io, &o, 0, NULL, NULL, NULL), VHDX_E_OVERFLOW);
     assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_OVERFLOW, "log.header_update.sequence");
-    memfile_close(&m);
+    mf_free(&m);
     dirty_free(&d);
 }
 
@@ -790,7 +741,7 @@ static void test_apply_write_failure(void **state)
     vhdx_io f;
     (void)state;
     build(0, &d);
-    memfile_open(&m, d.img.data, d.img.len);
+    mf_open(&m, d.img.data, d.img.len);
     alloc_acct_init(&acct, NULL, 0);
     assert_status(io_fault_create(&m.io, &acct, 0, &f), VHDX_OK);
     o = opts();
@@ -798,7 +749,7 @@ static void test_apply_write_failure(void **state)
     assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "log.apply.io");
     vhdx_io_close(&f);
     assert_int_equal(io_overlay_pages(&m.io), 0);
-    memfile_close(&m);
+    mf_free(&m);
     dirty_free(&d);
 }
 
@@ -812,14 +763,14 @@ static void test_header_update_failure(void **state)
     vhdx_io f;
     (void)state;
     build(0, &d); /* one data descriptor: write 1 is the target, write 2 the header */
-    memfile_open(&m, d.img.data, d.img.len);
+    mf_open(&m, d.img.data, d.img.len);
     alloc_acct_init(&acct, NULL, 0);
     assert_status(io_fault_create(&m.io, &acct, 1, &f), VHDX_OK);
     o = opts();
     assert_status(vhdx_replay(&f, &o, 0, NULL, NULL, NULL), VHDX_E_IO);
     assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_IO, "log.header_update.io");
     vhdx_io_close(&f);
-    memfile_close(&m);
+    mf_free(&m);
     dirty_free(&d);
 }
 

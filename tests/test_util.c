@@ -1,7 +1,10 @@
 #include "test_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "io/overlay.h"
 
 void test_sink_init(struct test_sink *ts)
 {
@@ -107,4 +110,50 @@ void test_rng_fill(struct test_rng *r, void *buf, size_t len)
         p += n;
         len -= n;
     }
+}
+
+void mf_open(struct memfile *m, const uint8_t *data, size_t len)
+{
+    alloc_acct_init(&m->acct, NULL, 0);
+    assert_status(vhdx_io_from_memory(data, len, &m->base), VHDX_OK);
+    assert_status(io_overlay_create(&m->base, &m->acct, 0, &m->io), VHDX_OK);
+}
+
+void mf_init(struct memfile *m)
+{
+    static const uint8_t empty_byte[1];
+    mf_open(m, empty_byte, 0);
+}
+
+void mf_free(struct memfile *m)
+{
+    vhdx_io_close(&m->io);
+    vhdx_io_close(&m->base);
+    assert_int_equal(m->acct.in_use, 0);
+}
+
+vhdx_io io_borrow(const vhdx_io *io)
+{
+    vhdx_io b = *io;
+    b.close = NULL;
+    return b;
+}
+
+uint64_t io_size(const vhdx_io *io)
+{
+    uint64_t size = 0;
+    assert_status(io->size(io->ctx, &size), VHDX_OK);
+    return size;
+}
+
+uint8_t *io_bytes(const vhdx_io *io, size_t *len)
+{
+    uint64_t size = io_size(io);
+    size_t got = 0;
+    uint8_t *buf = malloc(size != 0 ? (size_t)size : 1);
+    assert_non_null(buf);
+    assert_status(io->read(io->ctx, buf, (size_t)size, 0, &got), VHDX_OK);
+    assert_int_equal(got, size);
+    *len = (size_t)size;
+    return buf;
 }

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "base/alloc.h"
 #include "base/diag.h"
 #include "vhdx.h"
 
@@ -60,5 +61,32 @@ struct test_rng {
 void test_rng_seed(struct test_rng *r, uint64_t seed);
 uint64_t test_rng_next(struct test_rng *r);
 void test_rng_fill(struct test_rng *r, void *buf, size_t len);
+
+/*
+ * A writable file in memory: an io overlay over a read-only memory base.
+ * Writes and growth stay in the overlay; the base bytes are never written.
+ */
+struct memfile {
+    struct alloc_acct acct; /* the overlay's memory */
+    vhdx_io base, io;       /* io is the file to use */
+};
+
+/* Opens a memfile over `len` bytes at `data`, which must outlive it. */
+void mf_open(struct memfile *m, const uint8_t *data, size_t len);
+
+/* Opens an empty memfile. */
+void mf_init(struct memfile *m);
+
+/* Closes the memfile and asserts that the overlay gave back all its memory. */
+void mf_free(struct memfile *m);
+
+/* The same file, not owned: a vhdx_close of an image opened on it leaves it open. */
+vhdx_io io_borrow(const vhdx_io *io);
+
+/* The size of a file, asserted to be readable. */
+uint64_t io_size(const vhdx_io *io);
+
+/* A malloc'd copy of the whole file (at least one byte allocated); its length in *len. */
+uint8_t *io_bytes(const vhdx_io *io, size_t *len);
 
 #endif

@@ -34,54 +34,6 @@
 
 static struct test_sink ts;
 
-/* A growable file in memory: an overlay over an empty base. */
-struct memfile {
-    struct alloc_acct acct;
-    vhdx_io base, io;
-};
-
-static const uint8_t empty_byte[1];
-
-static void mf_init(struct memfile *m)
-{
-    alloc_acct_init(&m->acct, NULL, 0);
-    assert_status(vhdx_io_from_memory(empty_byte, 0, &m->base), VHDX_OK);
-    assert_status(io_overlay_create(&m->base, &m->acct, 0, &m->io), VHDX_OK);
-}
-
-static void mf_free(struct memfile *m)
-{
-    vhdx_io_close(&m->io);
-    vhdx_io_close(&m->base);
-}
-
-/* The same file, not owned: vhdx_close does not close it. */
-static vhdx_io borrow(const vhdx_io *io)
-{
-    vhdx_io b = *io;
-    b.close = NULL;
-    return b;
-}
-
-static uint64_t mf_size(const vhdx_io *io)
-{
-    uint64_t size = 0;
-    assert_status(io->size(io->ctx, &size), VHDX_OK);
-    return size;
-}
-
-static uint8_t *mf_bytes(const vhdx_io *io, uint64_t *len)
-{
-    size_t got = 0;
-    uint8_t *buf;
-    *len = mf_size(io);
-    buf = malloc(*len != 0 ? (size_t)*len : 1);
-    assert_non_null(buf);
-    assert_status(io->read(io->ctx, buf, (size_t)*len, 0, &got), VHDX_OK);
-    assert_int_equal(got, *len);
-    return buf;
-}
-
 static vhdx_open_options opts(unsigned flags)
 {
     vhdx_open_options o;
@@ -105,7 +57,7 @@ static vhdx_create_options dyn(uint64_t size, uint32_t block)
 
 static vhdx_image *open_io(const vhdx_io *file, unsigned flags)
 {
-    vhdx_io io = borrow(file);
+    vhdx_io io = io_borrow(file);
     vhdx_open_options o = opts(flags);
     vhdx_image *img = NULL;
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
@@ -115,7 +67,7 @@ static vhdx_image *open_io(const vhdx_io *file, unsigned flags)
 /* vhdx_check of the file: errors and warnings. */
 static void check_clean(const vhdx_io *file)
 {
-    vhdx_io io = borrow(file);
+    vhdx_io io = io_borrow(file);
     vhdx_open_options o = opts(0);
     vhdx_check_result r;
     assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
@@ -167,7 +119,7 @@ static void test_create_dynamic_layout_and_info(void **state)
     mf_init(&m);
     assert_status(vhdx_create(&m.io, &c), VHDX_OK);
     /* header section, 1 MiB log, 1 MiB metadata, 1 MiB BAT */
-    assert_int_equal(mf_size(&m.io), 4 * MiB);
+    assert_int_equal(io_size(&m.io), 4 * MiB);
     img = open_io(&m.io, 0);
     assert_no_findings(&ts);
     assert_status(vhdx_get_info(img, &info), VHDX_OK);
@@ -204,7 +156,7 @@ static void test_create_fixed_allocates_every_block_reading_zeros(void **state)
     c.logical_sector_size = 4096;
     mf_init(&m);
     assert_status(vhdx_create(&m.io, &c), VHDX_OK);
-    assert_int_equal(mf_size(&m.io), 4 * MiB + 9 * MiB);
+    assert_int_equal(io_size(&m.io), 4 * MiB + 9 * MiB);
     img = open_io(&m.io, 0);
     assert_status(vhdx_get_info(img, &info), VHDX_OK);
     assert_int_equal(info.type, VHDX_DISK_FIXED);
@@ -273,7 +225,7 @@ static void test_create_refuses_bad_options(void **state)
         mf_init(&m);
         assert_status(vhdx_create(&m.io, &c), cases[i].expect);
         if (cases[i].expect != VHDX_OK)
-            assert_int_equal(mf_size(&m.io), 0); /* nothing written */
+            assert_int_equal(io_size(&m.io), 0); /* nothing written */
         mf_free(&m);
     }
 }
@@ -293,7 +245,7 @@ static void test_create_refuses_non_empty_file_and_bad_parent_options(void **sta
     c.type = VHDX_DISK_DYNAMIC;
     c.parent_relative_path = "p.vhdx"; /* a path without differencing */
     assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
-    assert_int_equal(mf_size(&m.io), 0);
+    assert_int_equal(io_size(&m.io), 0);
     mf_free(&m);
 }
 
@@ -323,7 +275,7 @@ static void test_create_is_atomic_to_a_reader(void **state)
         assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
         assert_status(vhdx_create(&f, &c), VHDX_E_IO);
         vhdx_io_close(&f);
-        io = borrow(&m.io);
+        io = io_borrow(&m.io);
         if (n == 0) { /* not even the size */
             assert_status(vhdx_open(&io, &o, &img), VHDX_E_TRUNCATED);
         } else {
@@ -376,7 +328,7 @@ static void test_create_open_builds_unsealed_then_seals(void **state)
     alloc_acct_init(&acct, NULL, 0);
     mf_init(&m);
     assert_status(io_fault_create(&m.io, &acct, UINT64_MAX, &f), VHDX_OK);
-    g = borrow(&f);
+    g = io_borrow(&f);
     assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_OK);
     header_guids(&m.io, 2, fwg0, dwg0, log0, &seq0);
     assert_int_equal(seq0, 2);
@@ -394,7 +346,7 @@ static void test_create_open_builds_unsealed_then_seals(void **state)
     assert_true(file_zero(&m.io, MiB, (size_t)MiB));
     header_guids(&m.io, 2, fwg, dwg, log, &seq);
     assert_int_equal(seq, seq0);
-    g = borrow(&m.io);
+    g = io_borrow(&m.io);
     {
         vhdx_open_options ro = opts(0);
         assert_status(vhdx_open(&g, &ro, &reader), VHDX_E_SIGNATURE);
@@ -418,7 +370,7 @@ static void test_create_open_builds_unsealed_then_seals(void **state)
     assert_status(vhdx_get_info(img, &info), VHDX_OK);
     assert_int_equal(info.blocks_allocated, 2 + 40);
     /* Data from 4 MiB (log 1, metadata 1, BAT 1): 42 blocks, the discarded one trimmed. */
-    assert_int_equal(mf_size(&m.io), 4 * MiB + 42 * MiB);
+    assert_int_equal(io_size(&m.io), 4 * MiB + 42 * MiB);
     /* Sealed: the next change is an ordinary logged session with new GUIDs. */
     assert_status(vhdx_write(img, 60 * MiB, data, 4096), VHDX_OK);
     header_guids(&m.io, 2, fwg, dwg, log, &seq);
@@ -461,23 +413,23 @@ static void test_create_open_unfinished_stays_refused(void **state)
     alloc_acct_init(&acct, NULL, 0);
     /* Closed without vhdx_finish. */
     mf_init(&m);
-    g = borrow(&m.io);
+    g = io_borrow(&m.io);
     assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_OK);
     assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_OK);
     vhdx_close(img);
-    g = borrow(&m.io);
+    g = io_borrow(&m.io);
     o = opts(0);
     assert_status(vhdx_open(&g, &o, &img), VHDX_E_SIGNATURE);
     assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_SIGNATURE, "file_identifier.signature");
     /* And it cannot be taken for an unsealed build again: the file is not empty. */
-    g = borrow(&m.io);
+    g = io_borrow(&m.io);
     assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_E_INVALID_ARG);
     assert_null(img);
     mf_free(&m);
     /* The back end fails at each write or truncate of a build: refused every time. */
     mf_init(&m);
     assert_status(io_fault_create(&m.io, &acct, UINT64_MAX, &f), VHDX_OK);
-    g = borrow(&f);
+    g = io_borrow(&f);
     assert_status(vhdx_create_open(&g, &c, &o, &img), VHDX_OK);
     assert_status(vhdx_write(img, 5 * MiB, data, sizeof(data)), VHDX_OK);
     assert_status(vhdx_finish(img), VHDX_OK);
@@ -491,7 +443,7 @@ static void test_create_open_unfinished_stays_refused(void **state)
         vhdx_status st;
         mf_init(&m);
         assert_status(io_fault_create(&m.io, &acct, n, &f), VHDX_OK);
-        g = borrow(&f);
+        g = io_borrow(&f);
         o = opts(0);
         st = vhdx_create_open(&g, &c, &o, &img);
         if (st == VHDX_OK) {
@@ -507,7 +459,7 @@ static void test_create_open_unfinished_stays_refused(void **state)
         }
         assert_true(io_fault_stats(&f).stopped);
         vhdx_io_close(&f);
-        g = borrow(&m.io);
+        g = io_borrow(&m.io);
         o = opts(0);
         st = vhdx_open(&g, &o, &img);
         assert_true(st == VHDX_E_SIGNATURE || (n == 0 && st == VHDX_E_TRUNCATED));
@@ -516,14 +468,14 @@ static void test_create_open_unfinished_stays_refused(void **state)
     }
     /* Refusals. */
     mf_init(&m);
-    g = borrow(&m.io);
+    g = io_borrow(&m.io);
     c.type = VHDX_DISK_DIFFERENCING;
     assert_status(vhdx_create_open(&g, &c, NULL, &img), VHDX_E_UNSUPPORTED);
     c.type = VHDX_DISK_DYNAMIC;
-    g = borrow(&m.io);
+    g = io_borrow(&m.io);
     assert_status(vhdx_create_open(&g, &c, NULL, NULL), VHDX_E_INVALID_ARG);
     assert_status(vhdx_create_open(NULL, &c, NULL, &img), VHDX_E_INVALID_ARG);
-    assert_int_equal(mf_size(&m.io), 0);
+    assert_int_equal(io_size(&m.io), 0);
     mf_free(&m);
 }
 
@@ -809,7 +761,7 @@ static void test_create_differencing_option_refusals(void **state)
     c.logical_sector_size = 4096;
     assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
     c.logical_sector_size = 512;
-    assert_int_equal(mf_size(&cm.io), 0);
+    assert_int_equal(io_size(&cm.io), 0);
     /* absolute_win32_path must be a \\?\ path. */
     c.parent_absolute_path = "C:\\vms\\p.vhdx";
     assert_status(vhdx_create(&cm.io, &c), VHDX_E_INVALID_ARG);
@@ -834,7 +786,7 @@ static void test_create_differencing_option_refusals(void **state)
     o = opts(0);
     o.open_parent = open_parent_logged;
     o.open_parent_ctx = &l;
-    io = borrow(&cm.io);
+    io = io_borrow(&cm.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_E_MISSING);
     assert_null(img);
     assert_int_equal(l.calls, 2);
@@ -905,7 +857,7 @@ static void test_create_creator_type_and_path_argument_refusals(void **state)
     c.type = (vhdx_disk_type)7;
     mf_init(&m);
     assert_status(vhdx_create(&m.io, &c), VHDX_E_INVALID_ARG);
-    assert_int_equal(mf_size(&m.io), 0);
+    assert_int_equal(io_size(&m.io), 0);
     mf_free(&m);
 
     assert_non_null(mkdtemp(dir));
@@ -931,6 +883,7 @@ static void test_create_creator_type_and_path_argument_refusals(void **state)
 /* vhdx_create needs read, write, flush, truncate and size: a back end lacking one is refused. */
 static void test_create_refuses_incomplete_back_ends(void **state)
 {
+    static const uint8_t empty_byte[1];
     struct memfile m;
     vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
     vhdx_io ro, partial;
@@ -950,7 +903,7 @@ static void test_create_refuses_incomplete_back_ends(void **state)
     partial = m.io;
     partial.size = NULL;
     assert_status(vhdx_create(&partial, &c), VHDX_E_INVALID_ARG);
-    assert_int_equal(mf_size(&m.io), 0);
+    assert_int_equal(io_size(&m.io), 0);
     mf_free(&m);
 }
 
@@ -1048,13 +1001,13 @@ static void count_items(void *ctx, const vhdx_log_item *item)
 /* The log as it is now (a dry-run replay of a copy of the file). */
 static vhdx_replay_result log_now(const vhdx_io *file, struct replay_count *rc)
 {
-    uint64_t len;
-    uint8_t *bytes = mf_bytes(file, &len);
+    size_t len;
+    uint8_t *bytes = io_bytes(file, &len);
     vhdx_io io;
     vhdx_open_options o = opts(0);
     vhdx_replay_result r;
     memset(rc, 0, sizeof(*rc));
-    assert_status(vhdx_io_from_memory(bytes, (size_t)len, &io), VHDX_OK);
+    assert_status(vhdx_io_from_memory(bytes, len, &io), VHDX_OK);
     assert_status(vhdx_replay(&io, &o, VHDX_REPLAY_DRY_RUN, count_items, rc, &r), VHDX_OK);
     vhdx_io_close(&io);
     free(bytes);
@@ -1079,7 +1032,7 @@ static void test_allocations_are_batched_into_one_entry(void **state)
     mf_init(&m);
     assert_status(vhdx_create(&m.io, &c), VHDX_OK);
     assert_status(io_fault_create(&m.io, &acct, UINT64_MAX, &f), VHDX_OK);
-    g = borrow(&f);
+    g = io_borrow(&f);
     assert_status(vhdx_open(&g, &o, &img), VHDX_OK);
     fill(data, sizeof(data), 2);
     for (uint64_t b = 0; b < 40; b++)
@@ -1281,7 +1234,6 @@ static void test_differencing_partial_writes_use_the_sector_bitmap(void **state)
     vhdx_create_options c = dyn(8 * MiB, 2u * (uint32_t)MiB);
     static uint8_t pdata[8 << 20], cdata[8 << 20], want[8 << 20], got[8 << 20];
     struct parent_ctx pc;
-    uint64_t plen;
     vhdx_image *parent, *img = NULL;
     vhdx_open_options o;
     vhdx_io io;
@@ -1294,8 +1246,7 @@ static void test_differencing_partial_writes_use_the_sector_bitmap(void **state)
     parent = open_io(&pm.io, VHDX_OPEN_WRITABLE);
     assert_status(vhdx_write(parent, 0, pdata, sizeof(pdata)), VHDX_OK);
     assert_status(vhdx_finish(parent), VHDX_OK);
-    pc.bytes = mf_bytes(&pm.io, &plen);
-    pc.len = (size_t)plen;
+    pc.bytes = io_bytes(&pm.io, &pc.len);
 
     memset(&c, 0, sizeof(c));
     c.type = VHDX_DISK_DIFFERENCING;
@@ -1318,7 +1269,7 @@ static void test_differencing_partial_writes_use_the_sector_bitmap(void **state)
     o = opts(VHDX_OPEN_WRITABLE);
     o.open_parent = open_parent_mem;
     o.open_parent_ctx = &pc;
-    io = borrow(&cm.io);
+    io = io_borrow(&cm.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     memcpy(want, pdata, sizeof(want));
     assert_status(vhdx_write(img, 1000, cdata + 1000, 3000), VHDX_OK);
@@ -1351,7 +1302,7 @@ static void test_differencing_partial_writes_use_the_sector_bitmap(void **state)
     o = opts(0);
     o.open_parent = open_parent_mem;
     o.open_parent_ctx = &pc;
-    io = borrow(&cm.io);
+    io = io_borrow(&cm.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     assert_status(vhdx_read(img, 0, got, sizeof(got)), VHDX_OK);
     assert_memory_equal(got, want, sizeof(got));
@@ -1368,7 +1319,7 @@ static void test_resize_grow_shrink_and_refusal(void **state)
     struct memfile m;
     vhdx_create_options c = dyn(8 * MiB + 512, (uint32_t)MiB);
     uint8_t data[4096], got[4096];
-    uint64_t before_len, after_len;
+    size_t before_len, after_len;
     uint8_t *before, *after;
     vhdx_image *img;
     (void)state;
@@ -1383,11 +1334,11 @@ static void test_resize_grow_shrink_and_refusal(void **state)
     assert_status(vhdx_resize(img, 0, 0), VHDX_E_RANGE);
     assert_status(vhdx_resize(img, 64 * TiB + 512, 0), VHDX_E_RANGE);
     /* Data at 8 MiB: shrinking below it is refused, and nothing is written. */
-    before = mf_bytes(&m.io, &before_len);
+    before = io_bytes(&m.io, &before_len);
     assert_status(vhdx_resize(img, 6 * MiB, 0), VHDX_E_STATE);
-    after = mf_bytes(&m.io, &after_len);
+    after = io_bytes(&m.io, &after_len);
     assert_int_equal(before_len, after_len);
-    assert_memory_equal(before, after, (size_t)before_len);
+    assert_memory_equal(before, after, before_len);
     free(before);
     free(after);
     /* Forced: the disk ends at 6 MiB, then grows back reading zeros past it. */
@@ -1434,7 +1385,7 @@ static void test_resize_same_size_and_shrink_past_zero_bytes(void **state)
     struct memfile m;
     vhdx_create_options c = dyn(8 * MiB, (uint32_t)MiB);
     uint8_t data[4096], got[4096];
-    uint64_t before_len, after_len;
+    size_t before_len, after_len;
     uint8_t *before, *after;
     vhdx_image *img;
     vhdx_info info;
@@ -1445,13 +1396,13 @@ static void test_resize_same_size_and_shrink_past_zero_bytes(void **state)
     img = open_io(&m.io, VHDX_OPEN_WRITABLE);
     assert_status(vhdx_write(img, 6 * MiB, data, sizeof(data)), VHDX_OK);
     assert_status(vhdx_finish(img), VHDX_OK);
-    before = mf_bytes(&m.io, &before_len);
+    before = io_bytes(&m.io, &before_len);
     assert_status(vhdx_resize(img, 8 * MiB, 0), VHDX_OK);
     assert_status(vhdx_resize(img, 8 * MiB, 2u), VHDX_E_INVALID_ARG); /* unknown flag */
     assert_status(vhdx_finish(img), VHDX_OK);
-    after = mf_bytes(&m.io, &after_len);
+    after = io_bytes(&m.io, &after_len);
     assert_int_equal(before_len, after_len);
-    assert_memory_equal(before, after, (size_t)before_len);
+    assert_memory_equal(before, after, before_len);
     free(before);
     free(after);
     /* Block 6 holds data, but only zeros past 6 MiB + 4096. */
@@ -1509,7 +1460,7 @@ static void test_adjacent_zero_pages_merge_into_one_zero_descriptor(void **state
     assert_status(vhdx_resize(img, 400 * MiB, VHDX_RESIZE_FORCE), VHDX_OK);
     /* The session's log, as a reader would replay it now: BAT at 3 MiB (after log and metadata). */
     memset(&z, 0, sizeof(z));
-    io = borrow(&m.io);
+    io = io_borrow(&m.io);
     assert_status(vhdx_replay(&io, NULL, VHDX_REPLAY_DRY_RUN, collect_zero_items, &z, NULL),
                   VHDX_OK);
     assert_int_equal(z.zero, 1);
@@ -1631,8 +1582,8 @@ static void test_image_without_a_log_cannot_be_written(void **state)
 {
     struct ib_params p;
     struct ib_image ib;
-    struct alloc_acct acct;
-    vhdx_io base, file, io;
+    struct memfile m;
+    vhdx_io io;
     vhdx_image *img = NULL;
     vhdx_open_options o;
     uint8_t data[512] = {9};
@@ -1647,19 +1598,16 @@ static void test_image_without_a_log_cannot_be_written(void **state)
     ib.header_old.log_length = 0;
     ib.header_old.log_offset = 0;
     assert_int_equal(ib_refresh(&ib), 0);
-    alloc_acct_init(&acct, NULL, 0);
-    assert_status(vhdx_io_from_memory(ib.data, ib.len, &base), VHDX_OK);
-    assert_status(io_overlay_create(&base, &acct, 0, &file), VHDX_OK);
+    mf_open(&m, ib.data, ib.len);
     o = opts(VHDX_OPEN_WRITABLE);
-    io = borrow(&file);
+    io = io_borrow(&m.io);
     assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
     assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_E_INVALID_ARG);
     assert_status(vhdx_resize(img, 16 * MiB, 0), VHDX_E_INVALID_ARG);
     assert_status(vhdx_finish(img), VHDX_OK); /* nothing to finish */
     vhdx_close(img);
-    assert_int_equal(io_overlay_pages(&file), 0); /* not a byte written */
-    vhdx_io_close(&file);
-    vhdx_io_close(&base);
+    assert_int_equal(io_overlay_pages(&m.io), 0); /* not a byte written */
+    mf_free(&m);
     ib_free(&ib);
 }
 
@@ -1680,7 +1628,7 @@ static void test_io_failure_fails_the_handle(void **state)
     assert_status(vhdx_create(&m.io, &c), VHDX_OK);
     /* Header pair (2 writes), payload (1), truncate (1): the entry write fails. */
     assert_status(io_fault_create(&m.io, &acct, 4, &f), VHDX_OK);
-    g = borrow(&f);
+    g = io_borrow(&f);
     assert_status(vhdx_open(&g, &o, &img), VHDX_OK);
     assert_status(vhdx_write(img, 0, data, sizeof(data)), VHDX_OK);
     assert_status(vhdx_flush(img), VHDX_E_IO);
@@ -1691,7 +1639,7 @@ static void test_io_failure_fails_the_handle(void **state)
     vhdx_io_close(&f);
     /* The block written before the failure belongs to nothing: a warning, no error. */
     {
-        vhdx_io io = borrow(&m.io);
+        vhdx_io io = io_borrow(&m.io);
         vhdx_check_result r;
         o = opts(0);
         assert_status(vhdx_check(&io, &o, &r), VHDX_OK);

@@ -162,17 +162,22 @@ for h in "${harnesses[@]}"; do
 done
 
 failures=0
-for t in "${tests[@]}"; do
-    name=$(basename "${t%.c}")
-    start=$SECONDS
-    if LLVM_PROFILE_FILE="$work/prof/$name.profraw" "$work/bin/$name" \
-            >"$work/log/$name.log" 2>&1; then
-        echo "coverage: $name ok ($((SECONDS - start)) s)"
+# Runs a command writing the profile and log of $1; says how it went, with
+# $2 after "ok" and $3 after "FAILED"; a failure shows the log's end.
+run_profiled() {
+    local name=$1 ok_note=$2 fail_note=$3 start=$SECONDS
+    shift 3
+    if LLVM_PROFILE_FILE="$work/prof/$name.profraw" "$@" >"$work/log/$name.log" 2>&1; then
+        echo "coverage: $name ok$ok_note ($((SECONDS - start)) s)"
     else
-        echo "coverage: $name FAILED; last lines of its output:"
+        echo "coverage: $name FAILED$fail_note; last lines of its output:"
         tail -30 "$work/log/$name.log"
         failures=$((failures + 1))
     fi
+}
+for t in "${tests[@]}"; do
+    name=$(basename "${t%.c}")
+    run_profiled "$name" "" "" "$work/bin/$name"
 done
 for h in "${harnesses[@]}"; do
     name=$(basename "${h%.c}")
@@ -188,15 +193,7 @@ for h in "${harnesses[@]}"; do
         failures=$((failures + 1))
         continue
     fi
-    start=$SECONDS
-    if LLVM_PROFILE_FILE="$work/prof/$name.profraw" "$work/bin/$name" "${inputs[@]}" \
-            >"$work/log/$name.log" 2>&1; then
-        echo "coverage: $name ok: ${#inputs[@]} inputs ($((SECONDS - start)) s)"
-    else
-        echo "coverage: $name FAILED on its corpus; last lines of its output:"
-        tail -30 "$work/log/$name.log"
-        failures=$((failures + 1))
-    fi
+    run_profiled "$name" ": ${#inputs[@]} inputs" " on its corpus" "$work/bin/$name" "${inputs[@]}"
 done
 
 shopt -s nullglob
