@@ -7,7 +7,7 @@
 # Builds, with clang -fprofile-instr-generate -fcoverage-mapping in a
 # temporary directory: every library source, every tests/test_*.c (each
 # linked with the helpers tests/BUILD gives it: test_util.c, image_builder.c,
-# dirty_images.c, crash_sim.c) and every fuzz/fuzz_*.c harness linked with the
+# dirty_images.c, crash_sim.c, fuzz/image_mutator.c) and every fuzz/fuzz_*.c harness linked with the
 # engine-free driver fuzz/standalone_main.c (the checked build: no
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, so checksums are enforced, as in
 # the harnesses' bazel _regress tests). Then runs every test binary and every
@@ -106,7 +106,7 @@ done
 harnesses=(fuzz/fuzz_*.c)
 # The helpers the tests and harnesses link (tests/BUILD, fuzz/BUILD).
 helper_srcs=(tests/test_util.c tests/image_builder.c tests/dirty_images.c tests/crash_sim.c
-    fuzz/image_input.c fuzz/standalone_main.c)
+    fuzz/image_input.c fuzz/image_mutator.c fuzz/standalone_main.c)
 shopt -u nullglob
 
 # src/x/y.c -> $work/obj/src_x_y.o
@@ -135,10 +135,10 @@ for s in "${lib_srcs[@]}"; do lib_objs+=("$(obj_of "$s")"); done
 # binary's coverage map, run or not.
 test_helpers="$work/obj/libtesthelpers.a"
 ar rcs "$test_helpers" "$(obj_of tests/test_util.c)" "$(obj_of tests/image_builder.c)" \
-    "$(obj_of tests/dirty_images.c)" "$(obj_of tests/crash_sim.c)"
+    "$(obj_of tests/dirty_images.c)" "$(obj_of tests/crash_sim.c)" "$(obj_of fuzz/image_mutator.c)"
 fuzz_helpers="$work/obj/libfuzzhelpers.a"
 ar rcs "$fuzz_helpers" "$(obj_of fuzz/image_input.c)" "$(obj_of tests/image_builder.c)" \
-    "$(obj_of tests/dirty_images.c)"
+    "$(obj_of tests/dirty_images.c)" "$(obj_of fuzz/image_mutator.c)"
 
 binaries=()
 link() {
