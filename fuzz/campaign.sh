@@ -85,7 +85,7 @@ run_one() {
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | sed 's/cov: //')
     ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | sed 's/ft: //')
-    cpu=$(awk '{printf "%.1f", ($2 + $4) / 60}' "$WORKDIR/logs/$h.time" 2>/dev/null || echo "?")
+    cpu=$(tail -1 "$WORKDIR/logs/$h.time" | awk '{printf "%.1f", ($2 + $4) / 60}' 2>/dev/null || echo "?")
     if [ "$rc" -eq 0 ]; then
         echo "campaign: $h ok: ${execs:-0} executions, cov ${cov:-0}, ft ${ft:-0}, $cpu CPU-minutes, $((SECONDS - start)) s, corpus $(find "$corpus" -type f | wc -l) files"
     else
