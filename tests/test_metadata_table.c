@@ -312,6 +312,20 @@ static void test_metadata_table_trailing_nonzero_is_info_and_not_reencoded(void 
                                       "metadata_table.trailing_nonzero")
                          ->offset,
                      32 + 5 * 32);
+    /* Either side of a 4 KiB step of the scan, and inside a later step. */
+    static const size_t steps[3] = {32 + 5 * 32 + 4095, 32 + 5 * 32 + 4096,
+                                    32 + 5 * 32 + 8192 + 100};
+    for (size_t k = 0; k < 3; k++) {
+        size_t at = steps[k];
+        encode_sample();
+        buf[at] = 0x80;
+        buf[sizeof(buf) - 1] = 0xEE; /* only the first is reported */
+        assert_status(decode_buf(&ts), VHDX_OK);
+        assert_int_equal(assert_only_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK,
+                                          "metadata_table.trailing_nonzero")
+                             ->offset,
+                         at);
+    }
 }
 
 /*
