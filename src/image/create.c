@@ -416,6 +416,25 @@ static vhdx_status relative_path(const char *from, const char *target, char *out
     return len == 0 ? VHDX_E_INVALID_ARG : VHDX_OK;
 }
 
+/*
+ * Creates the new file at `path` (it must not exist) as a writable back end
+ * that owns its descriptor. On failure nothing is left at `path`.
+ */
+static vhdx_status new_file(const char *path, vhdx_io *io)
+{
+    vhdx_status st;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+    if (fd < 0)
+        return errno == EEXIST ? VHDX_E_DUPLICATE : errno == ENOENT ? VHDX_E_MISSING : VHDX_E_IO;
+    st = vhdx_io_from_fd(fd, 1, 1, io);
+    if (st != VHDX_OK) {
+        close(fd);
+        unlink(path);
+    }
+    return st;
+}
+
 vhdx_status vhdx_create_path(const char *path, const vhdx_create_options *options,
                              const char *parent_path, const vhdx_open_options *open_options)
 {
@@ -424,7 +443,7 @@ vhdx_status vhdx_create_path(const char *path, const vhdx_create_options *option
     char dir[4096], real_dir[PATH_MAX], real_parent[PATH_MAX], rel[4096];
     vhdx_io io;
     vhdx_status st;
-    int fd, dfd;
+    int dfd;
 
     if (path == NULL || options == NULL || path[0] == '\0')
         return VHDX_E_INVALID_ARG;
@@ -454,18 +473,13 @@ vhdx_status vhdx_create_path(const char *path, const vhdx_create_options *option
         o.parent = parent;
         o.parent_relative_path = rel;
     }
-    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        vhdx_close(parent);
-        return errno == EEXIST ? VHDX_E_DUPLICATE : errno == ENOENT ? VHDX_E_MISSING : VHDX_E_IO;
-    }
-    st = vhdx_io_from_fd(fd, 1, 1, &io);
+    st = new_file(path, &io);
     if (st != VHDX_OK) {
-        close(fd);
-    } else {
-        st = vhdx_create(&io, &o);
-        vhdx_io_close(&io);
+        vhdx_close(parent);
+        return st;
     }
+    st = vhdx_create(&io, &o);
+    vhdx_io_close(&io);
     vhdx_close(parent);
     if (st != VHDX_OK) {
         unlink(path);
@@ -529,7 +543,7 @@ vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *o
     const char *base;
     vhdx_io io;
     vhdx_status st;
-    int fd, dfd;
+    int dfd;
 
     if (out != NULL)
         *out = NULL;
@@ -548,15 +562,9 @@ vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *o
         snprintf(real, sizeof(real), "%s/%s", strcmp(real_dir, "/") == 0 ? "" : real_dir, base) >=
             (int)sizeof(real))
         return VHDX_E_RANGE;
-    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return errno == EEXIST ? VHDX_E_DUPLICATE : errno == ENOENT ? VHDX_E_MISSING : VHDX_E_IO;
-    st = vhdx_io_from_fd(fd, 1, 1, &io);
-    if (st != VHDX_OK) {
-        close(fd);
-        unlink(path);
+    st = new_file(path, &io);
+    if (st != VHDX_OK)
         return st;
-    }
     /* The name is durable from the start; the content becomes an image at the seal. */
     dfd = open(real_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) != 0)
