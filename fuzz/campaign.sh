@@ -2,17 +2,19 @@
 # A long libFuzzer campaign over one or more harnesses, built as OSS-Fuzz
 # builds them (fuzz/build.sh: clang, ASan + UBSan, the fuzzing build mode).
 #
-#   fuzz/campaign.sh [-t SECONDS] [-j PARALLEL] [-w WORKDIR] [--merge] HARNESS...
+#   fuzz/campaign.sh [-t SECONDS] [-j PARALLEL] [-w WORKDIR] [--merge] HARNESS[:SECONDS]...
 #
-#   -t SECONDS   wall time per harness (default 1800: 30 minutes)
+#   -t SECONDS   wall time per harness (default 1800: 30 minutes); a
+#                HARNESS:SECONDS argument sets that harness's own time
 #   -j PARALLEL  harnesses run at once, one process each (default 1)
 #   -w WORKDIR   keeps the build, the growing corpora, logs and artifacts
 #                (default: a new directory under /tmp, kept and printed)
-#   --merge      at the end, minimises each harness's corpus (the seeds, the
+#   --merge      when a harness's run ends, minimises its corpus (the seeds, the
 #                regression inputs and what the campaign found) with
 #                -merge=1 into corpus/HARNESS/, replacing its contents
 #
-# Each harness starts from corpus/HARNESS plus corpus/regressions/HARNESS,
+# Each harness starts from corpus/HARNESS plus corpus/regressions/HARNESS
+# (and what WORKDIR/corpus/HARNESS holds from an earlier campaign),
 # with its dictionary, -timeout=25, -rss_limit_mb=2560 and
 # -malloc_limit_mb=2560 (the OSS-Fuzz limits). Per harness it prints the
 # executions, the final coverage and features, the CPU time used and any
@@ -45,15 +47,27 @@ if [ $# -eq 0 ]; then
     echo "campaign: name at least one harness (fuzz/fuzz_*.c)" >&2
     exit 2
 fi
-for h in "$@"; do
+case "$SECONDS_EACH$PARALLEL" in
+    *[!0-9]*) echo "campaign: -t and -j take whole numbers" >&2; exit 2 ;;
+esac
+# HARNESS or HARNESS:SECONDS; the names go on in "$@", the times in TIMES.
+declare -A TIMES=()
+args=()
+for a in "$@"; do
+    h="${a%%:*}"
+    t="$SECONDS_EACH"
+    [ "$h" = "$a" ] || t="${a#*:}"
+    case "$t" in
+        ''|*[!0-9]*) echo "campaign: $a: the time after ':' must be whole seconds" >&2; exit 2 ;;
+    esac
     if [ ! -f "$SRC_DIR/fuzz/$h.c" ]; then
         echo "campaign: no harness $h (fuzz/$h.c)" >&2
         exit 2
     fi
+    TIMES[$h]="$t"
+    args+=("$h")
 done
-case "$SECONDS_EACH$PARALLEL" in
-    *[!0-9]*) echo "campaign: -t and -j take whole numbers" >&2; exit 2 ;;
-esac
+set -- "${args[@]}"
 
 [ -n "$WORKDIR" ] || WORKDIR="$(mktemp -d /tmp/vhdx-campaign.XXXXXX)"
 mkdir -p "$WORKDIR/artifacts" "$WORKDIR/logs"
@@ -64,8 +78,21 @@ export CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,
 export CXXFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all"
 export LIB_FUZZING_ENGINE="-fsanitize=fuzzer"
 OUT="$WORKDIR/out"
-OUT="$OUT" WORK="$WORKDIR/build" "$SRC_DIR/fuzz/build.sh" >/dev/null
+FUZZ_TARGETS="$*" OUT="$OUT" WORK="$WORKDIR/build" "$SRC_DIR/fuzz/build.sh" >/dev/null
 echo "campaign: harnesses built in $OUT"
+
+# Minimises the seeds, the regression inputs and what the campaign found into
+# corpus/HARNESS/, as soon as that harness's run ends.
+merge_one() {
+    local h="$1" new="$WORKDIR/merged/$1"
+    rm -rf "$new"
+    mkdir -p "$new"
+    nice -n 10 "$OUT/$h" -merge=1 -timeout=25 -rss_limit_mb=2560 -malloc_limit_mb=2560 \
+        "$new" "$SRC_DIR/corpus/$h" "$WORKDIR/corpus/$h" >"$WORKDIR/logs/$h.merge" 2>&1
+    find "$SRC_DIR/corpus/$h" -type f -delete
+    cp "$new"/* "$SRC_DIR/corpus/$h"/
+    echo "campaign: $h corpus minimised to $(find "$new" -type f | wc -l) files ($(du -sk "$new" | cut -f1) KiB)"
+}
 
 run_one() {
     local h="$1" corpus="$WORKDIR/corpus/$1" log="$WORKDIR/logs/$1.log"
@@ -77,7 +104,7 @@ run_one() {
     local rc=0 start=$SECONDS
     (cd "$WORKDIR/artifacts/$h" &&
         /usr/bin/time -f "cpu %U user %S sys" -o "$WORKDIR/logs/$h.time" \
-        nice -n 10 "$OUT/$h" -max_total_time="$SECONDS_EACH" -timeout=25 \
+        nice -n 10 "$OUT/$h" -max_total_time="${TIMES[$h]}" -timeout=25 \
             -rss_limit_mb=2560 -malloc_limit_mb=2560 -dict="$OUT/$h.dict" \
             -print_final_stats=1 -artifact_prefix="$WORKDIR/artifacts/$h/" \
             "$corpus" >"$log" 2>&1) || rc=$?
@@ -86,6 +113,7 @@ run_one() {
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | sed 's/cov: //')
     ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | sed 's/ft: //')
     cpu=$(tail -1 "$WORKDIR/logs/$h.time" | awk '{printf "%.1f", ($2 + $4) / 60}' 2>/dev/null || echo "?")
+    [ "$MERGE" -eq 0 ] || merge_one "$h"
     if [ "$rc" -eq 0 ]; then
         echo "campaign: $h ok: ${execs:-0} executions, cov ${cov:-0}, ft ${ft:-0}, $cpu CPU-minutes, $((SECONDS - start)) s, corpus $(find "$corpus" -type f | wc -l) files"
     else
@@ -111,19 +139,6 @@ for i in "${!pids[@]}"; do
     wait "${pids[$i]}" || failed=$((failed + 1))
     cat "$WORKDIR/logs/${names[$i]}.summary"
 done
-
-if [ "$MERGE" -eq 1 ]; then
-    for h in "$@"; do
-        new="$WORKDIR/merged/$h"
-        rm -rf "$new"
-        mkdir -p "$new"
-        nice -n 10 "$OUT/$h" -merge=1 -timeout=25 -rss_limit_mb=2560 -malloc_limit_mb=2560 \
-            "$new" "$SRC_DIR/corpus/$h" "$WORKDIR/corpus/$h" >"$WORKDIR/logs/$h.merge" 2>&1
-        find "$SRC_DIR/corpus/$h" -type f -delete
-        cp "$new"/* "$SRC_DIR/corpus/$h"/
-        echo "campaign: $h corpus minimised to $(find "$new" -type f | wc -l) files ($(du -sk "$new" | cut -f1) KiB)"
-    done
-fi
 
 echo "campaign: $# harness(es), $failed failed"
 [ "$failed" -eq 0 ]
