@@ -144,7 +144,7 @@ static double best_apply(const struct ib_image *img)
             io_overlay_create(&io, &acct, 0, &ov) != VHDX_OK)
             die("apply setup");
         t0 = now();
-        if (log_plan_apply(&plan, &ov, NULL) != VHDX_OK)
+        if (log_plan_apply(&plan, &io, &ov, NULL) != VHDX_OK)
             die("apply");
         t0 = now() - t0;
         vhdx_io_close(&ov);

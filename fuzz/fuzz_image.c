@@ -10,6 +10,7 @@
  * copied into a zero-filled file. Seeds are made from valid images by
  * keeping their non-zero bytes.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +52,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vhdx_io io;
     vhdx_image *img = NULL;
     vhdx_check_result result;
+    bool limited = false;
 
     if (file == NULL)
         return 0;
     memset(&result, 0, sizeof(result));
-    /* The judge: must always be able to judge a memory image. */
+    /*
+     * The judge: judges a memory image, or says a limit stopped it (never a
+     * verdict: then the open must stop at a limit too).
+     */
     if (vhdx_io_from_memory(file, len, &io) == VHDX_OK) {
-        FUZZ_CHECK(vhdx_check(&io, NULL, &result) == VHDX_OK);
+        vhdx_status st = vhdx_check(&io, NULL, &result);
+        FUZZ_CHECK(st == VHDX_OK || st == VHDX_E_LIMIT);
         FUZZ_CHECK((result.errors == 0) == (result.first_error == VHDX_OK));
+        limited = st == VHDX_E_LIMIT;
     }
     if (vhdx_io_from_memory(file, len, &io) == VHDX_OK) {
         vhdx_status st = vhdx_open(&io, NULL, &img);
@@ -68,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (st != VHDX_OK && result.errors == 0)
             fprintf(stderr, "open failed with %s, check found no error\n", vhdx_status_name(st));
         FUZZ_CHECK((st == VHDX_OK) == (result.errors == 0));
+        FUZZ_CHECK(!limited || st == VHDX_E_LIMIT);
     }
     if (img != NULL) {
         vhdx_info info;

@@ -19,6 +19,8 @@
  *   tile the disk; ZERO extents read as zeros; DATA extents read as the
  *   file's bytes when no log was replayed; reads past the end are refused.
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fuzz_common.h"
@@ -176,6 +178,7 @@ static void judge(const struct im_file *f)
     vhdx_image *img = NULL;
     vhdx_io io;
     vhdx_status st;
+    bool limited;
 
     memset(&o, 0, sizeof(o));
     im_open_options(f, &o);
@@ -184,7 +187,10 @@ static void judge(const struct im_file *f)
 
     o.diag_ctx = &in_check;
     FUZZ_CHECK(vhdx_io_from_memory(f->data, f->len, &io) == VHDX_OK);
-    FUZZ_CHECK(vhdx_check(&io, &o, &result) == VHDX_OK);
+    st = vhdx_check(&io, &o, &result);
+    /* A limit reached is no verdict: the open must stop at one too. */
+    FUZZ_CHECK(st == VHDX_OK || st == VHDX_E_LIMIT);
+    limited = st == VHDX_E_LIMIT;
     FUZZ_CHECK((result.errors == 0) == (result.first_error == VHDX_OK));
     FUZZ_CHECK(result.errors == in_check.errors && result.warnings == in_check.warnings &&
                result.infos == in_check.infos);
@@ -192,6 +198,9 @@ static void judge(const struct im_file *f)
     o.diag_ctx = &in_open;
     FUZZ_CHECK(vhdx_io_from_memory(f->data, f->len, &io) == VHDX_OK);
     st = vhdx_open(&io, &o, &img);
+    if (limited && st != VHDX_E_LIMIT)
+        fprintf(stderr, "check stopped at a limit, open returned %s\n", vhdx_status_name(st));
+    FUZZ_CHECK(!limited || st == VHDX_E_LIMIT);
     if (st != VHDX_OK) {
         FUZZ_CHECK(img == NULL);
         FUZZ_CHECK(in_open.errors > 0);

@@ -179,6 +179,11 @@ VHDX_API const char *vhdx_version(void);
  *   truncate: sets the size (NULL for a read-only back end).
  *   close:    releases ctx (NULL: nothing to release). vhdx_close() and
  *             vhdx_io_close() call it.
+ *   zero:     makes [off, off + len) read as zeros, extending the file if
+ *             needed, without writing len bytes where it can (punching a
+ *             hole, say). VHDX_E_UNSUPPORTED when it cannot, with nothing
+ *             changed: the library then writes zeros. NULL: the same.
+ *             Durable after flush, like a write.
  */
 typedef struct vhdx_io {
     void *ctx;
@@ -188,6 +193,7 @@ typedef struct vhdx_io {
     vhdx_status (*size)(void *ctx, uint64_t *size);
     vhdx_status (*truncate)(void *ctx, uint64_t size);
     void (*close)(void *ctx);
+    vhdx_status (*zero)(void *ctx, uint64_t off, uint64_t len);
 } vhdx_io;
 
 /* A back end over a file descriptor (not closed by the io unless own_fd). */
@@ -577,8 +583,14 @@ typedef struct vhdx_check_result {
  * continues past errors where the rest can still be examined, passing each
  * finding to options->on_diag. Returns VHDX_OK when it could judge the
  * image (whatever the verdict, in *result) and VHDX_E_IO / VHDX_E_NOMEM /
- * VHDX_E_INVALID_ARG / VHDX_E_LIMIT (max_memory too small for the handle
- * itself) when it could not. Takes ownership of *io.
+ * VHDX_E_INVALID_ARG / VHDX_E_LIMIT when it could not: VHDX_E_LIMIT when a
+ * limit of vhdx_limits was reached before any error of the image was found
+ * (the finding that says which limit, with code VHDX_E_LIMIT, went to
+ * on_diag). A limit is never a verdict on the image: *result then only
+ * counts what was found before it. When errors of the image came first, it
+ * returns VHDX_OK: those errors are the verdict, and the limit finding is
+ * among them (counted in result->errors, code VHDX_E_LIMIT). Takes
+ * ownership of *io.
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options,
                                               vhdx_check_result *result);

@@ -161,13 +161,13 @@ missing.vhdx: cannot judge: No such file or directory" "quiet mixed output"
 run "$verify"
 expect_rc 2 "no arguments"
 expect_empty "$out" "no arguments stdout"
-expect_line "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE..." "$err" "no arguments usage"
+expect_line "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... [--max-memory SIZE] IMAGE..." "$err" "no arguments usage"
 run "$verify" --bogus hv.vhdx
 expect_rc 2 "unknown option"
 expect_empty "$out" "unknown option stdout"
 run "$verify" --help
 expect_rc 0 "--help"
-expect_line "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE..." "$out" "--help usage"
+expect_line "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... [--max-memory SIZE] IMAGE..." "$out" "--help usage"
 run "$verify" --version
 expect_rc 0 "--version"
 [[ "$out" =~ ^vhdx-verify\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version output: $out"

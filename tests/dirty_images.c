@@ -174,7 +174,7 @@ static int finalize(struct builder *b)
 {
     struct dirty_image *d = b->d;
     size_t len = d->img.len;
-    for (size_t i = 0; i < b->nrec; i++)
+    for (size_t i = 0; i < b->nrec && d->rule == NULL; i++)
         if (b->recs[i].off + b->recs[i].len > len)
             len = (size_t)(b->recs[i].off + b->recs[i].len);
     if (d->rule == NULL && b->head_last > len)
@@ -232,6 +232,7 @@ static const char *const NAMES[] = {
     "target-header-area", "target-in-log",     "target-overflow",
     "length-mismatch",   "descriptor-sequence", "data-sequence",
     "foreign-log-guid",  "sequence-zero",      "entry-too-long",
+    "target-past-end",   "data-past-end-within-last",
 };
 
 int dirty_count(void)
@@ -433,6 +434,27 @@ static int shape(struct builder *b, int i)
         le32_store_no_bounds_check(log_at(b, at) + 8, img->log_length);
         expect_no_sequence(d, "log_entry.entry_length.range", VHDX_E_RANGE, 0);
         break;
+    case 24: /* a zero descriptor far past the file's end and the entry's LastFileOffset */
+        rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
+        rc |= stage_zero(b, 64ull << 30, 4 * MIB);
+        rc |= commit_simple(b, 1, 0, 1, NULL);
+        d->rule = "log.descriptor.past_end";
+        d->status = VHDX_E_RANGE;
+        d->qemu_exit = 1;
+        d->qemu_note = "qemu-img replays a descriptor past the file's end and its entry's "
+                       "LastFileOffset, growing the file (docs/REPLAY.md, Bounds)";
+        break;
+    case 25: { /* a data target past the file's end but inside the entry's LastFileOffset */
+        struct commit_opts o;
+        memset(&o, 0, sizeof(o));
+        o.seq = 5;
+        o.applied = 1;
+        o.last = img->len + 2 * MIB;
+        rc |= stage_bat(b, bat_base, 0, b->block_x, bat0);
+        rc |= stage_pattern(b, img->len + MIB, 250);
+        rc |= commit(b, &o, NULL);
+        break;
+    }
     default:
         return -1;
     }

@@ -350,7 +350,7 @@ static vhdx_status rw_truncate(void *ctx, uint64_t size)
 
 static vhdx_io rw_io(struct rw_file *f, const struct ib_image *img)
 {
-    vhdx_io io = {f, rw_read, rw_write, rw_flush, rw_size, rw_truncate, NULL};
+    vhdx_io io = {f, rw_read, rw_write, rw_flush, rw_size, rw_truncate, NULL, NULL};
     f->data = malloc(img->len);
     assert_non_null(f->data);
     memcpy(f->data, img->data, img->len);
@@ -1524,10 +1524,13 @@ static void test_metadata_item_over_limit(void **state)
                         "the metadata item virtual disk size is 8 bytes, more than the limit of 4");
     assert_string_equal(ts.records[2].rule, "image.limit.metadata_item");
     assert_int_equal(ts.records[2].code, VHDX_E_LIMIT);
-    /* The judge must not call an image clean that it could not read. */
+    /*
+     * The judge must not call an image clean that it could not read, nor
+     * call it bad: a limit reached means it could not judge (VHDX_E_LIMIT).
+     */
     test_sink_init(&ts);
     assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
-    assert_status(vhdx_check(&io, &o, &r), VHDX_OK);
+    assert_status(vhdx_check(&io, &o, &r), VHDX_E_LIMIT);
     assert_int_equal(r.first_error, VHDX_E_LIMIT);
     assert_int_equal(r.errors, 3);
     assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "image.limit.metadata_item");

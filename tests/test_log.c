@@ -299,9 +299,9 @@ static void test_apply_twice_same_as_once(void **state)
         decode_header(d.img.data, 2, &h);
         assert_status(log_plan_load(&m.io, &h, d.img.len, 0xFFF00000u, &acct, NULL, &plan),
                       VHDX_OK);
-        assert_status(log_plan_apply(&plan, &m.io, NULL), VHDX_OK);
+        assert_status(log_plan_apply(&plan, &m.io, &m.io, NULL), VHDX_OK);
         once = io_bytes(&m.io, &len1);
-        assert_status(log_plan_apply(&plan, &m.io, NULL), VHDX_OK);
+        assert_status(log_plan_apply(&plan, &m.io, &m.io, NULL), VHDX_OK);
         twice = io_bytes(&m.io, &len2);
         assert_int_equal(len1, len2);
         assert_memory_equal(once, twice, len1);
@@ -643,13 +643,87 @@ static void test_log_memory_limit(void **state)
     expect_limit_refusal(0, &lim, "log.limit.memory");
 }
 
-/* The overlay of a read-only replay counts against the memory limit too. */
+/*
+ * An image whose one entry holds `n` zero descriptors, each zeroing one of
+ * the 256 pages of a free MiB at *target in turn.
+ */
+static void build_many_zero_descriptors(struct ib_image *img, size_t n, uint64_t *target)
+{
+    static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 9};
+    struct guid g = guid_make(0x106C0009u, 1, 2, d4);
+    struct log_descriptor *descs = calloc(n, sizeof(*descs));
+    assert_non_null(descs);
+    build_logged(img, &g, target);
+    for (size_t i = 0; i < n; i++) {
+        descs[i].kind = LOG_DESCRIPTOR_ZERO;
+        descs[i].file_offset = *target + (i % 256) * 4096;
+        descs[i].zero_length = 4096;
+    }
+    assert_int_equal(ib_add_log_entry(img, 3, 0, descs, n, NULL, NULL), 0);
+    free(descs);
+}
+
+/*
+ * The view of a read-only replay counts against the memory limit: 40 bytes
+ * a descriptor, never the bytes it covers. The smallest limit (in 16 KiB
+ * steps) that lets the search through stops at the view: 16,000
+ * descriptors need 625 KiB more than the search's windows.
+ */
 static void test_overlay_memory_limit(void **state)
 {
+    struct ib_image img;
+    uint64_t target;
     vhdx_limits lim = vhdx_limits_default();
+    bool seen_overlay = false;
     (void)state;
-    lim.max_memory = MiB + 300 * 1024; /* the log and its index fit, 130 pages do not */
-    expect_limit_refusal(6, &lim, "log.limit.overlay"); /* shape 6: 130 data pages */
+    build_many_zero_descriptors(&img, 16000, &target);
+    for (uint64_t limit = 256 * 1024; limit < 4 * MiB && !seen_overlay; limit += 16 * 1024) {
+        vhdx_open_options o = opts();
+        vhdx_image *h = NULL;
+        vhdx_io io;
+        vhdx_status st;
+        lim.max_memory = limit;
+        o.limits = &lim;
+        assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+        st = vhdx_open(&io, &o, &h);
+        assert_status(st, VHDX_E_LIMIT);
+        assert_null(h);
+        if (strcmp(ts.records[ts.sink.stored - 1].rule, "log.limit.overlay") == 0) {
+            assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_LIMIT, "log.limit.overlay");
+            seen_overlay = true;
+        } else {
+            assert_string_equal(ts.records[ts.sink.stored - 1].rule, "log.limit.memory");
+        }
+        test_sink_init(&ts);
+    }
+    assert_true(seen_overlay);
+    ib_free(&img);
+}
+
+/*
+ * The same image under the default limit: the view holds one record per
+ * page the descriptors zero (256), not 16,000, and the replayed image is
+ * judged clean without a byte of the file changing.
+ */
+static void test_many_descriptors_view_is_compact(void **state)
+{
+    struct ib_image img;
+    uint64_t target;
+    vhdx_check_result r;
+    vhdx_io io;
+    uint8_t *before;
+    (void)state;
+    build_many_zero_descriptors(&img, 16000, &target);
+    memset(img.data + target, 0x5A, MiB);
+    before = malloc(img.len);
+    assert_non_null(before);
+    memcpy(before, img.data, img.len);
+    assert_status(vhdx_io_from_memory(img.data, img.len, &io), VHDX_OK);
+    assert_status(vhdx_check(&io, NULL, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_memory_equal(before, img.data, img.len);
+    free(before);
+    ib_free(&img);
 }
 
 /* A failing back end while reading the log: log.read. */
@@ -959,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_log_longer_than_limit),
         cmocka_unit_test(test_log_memory_limit),
         cmocka_unit_test(test_overlay_memory_limit),
+        cmocka_unit_test(test_many_descriptors_view_is_compact),
         cmocka_unit_test(test_log_read_failure),
         cmocka_unit_test(test_many_torn_entries_summarised),
         cmocka_unit_test(test_header_sequence_overflow),

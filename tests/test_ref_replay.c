@@ -321,9 +321,15 @@ static void test_data_write_past_end_extends_file_with_zero_gap(void **state)
     struct log_descriptor d = data_desc(FILE_LEN + MIB);
     (void)state;
 
+    uint32_t off;
+    (void)state;
+
     fx_build(&f);
     make_payload(payload, 3);
-    add_lone_entry(&f, 5, &d, 1, pl);
+    off = add_lone_entry(&f, 5, &d, 1, pl);
+    /* The target lies past the file's end but inside what the entry may reach. */
+    le64_store_no_bounds_check(entry_sector(&f, off, 0) + 56, FILE_LEN + MIB + SEC);
+    restamp_entry(&f, off);
     assert_int_equal(fx_replay_slot(&f, 0, 0, &r), REF_OK);
     assert_int_equal(r.final_size, FILE_LEN + MIB + SEC);
     assert_int_equal(ov_size(&f), FILE_LEN + MIB + SEC);
@@ -1556,12 +1562,48 @@ static void test_dry_run_final_size_from_write_past_end(void **state)
     struct log_descriptor d = data_desc(FILE_LEN + MIB);
     (void)state;
 
+    uint32_t off;
+    (void)state;
+
     fx_build(&f);
     make_payload(p, 112);
-    add_lone_entry(&f, 5, &d, 1, pl);
+    off = add_lone_entry(&f, 5, &d, 1, pl);
+    le64_store_no_bounds_check(entry_sector(&f, off, 0) + 56, FILE_LEN + MIB + SEC);
+    restamp_entry(&f, off);
     assert_int_equal(fx_replay_slot(&f, 2, 1, &r), REF_OK);
     assert_int_equal(io_overlay_pages(&f.ov), 0);
     assert_int_equal(r.final_size, FILE_LEN + MIB + SEC);
+    fx_free(&f);
+}
+
+/*
+ * docs/REPLAY.md, Bounds: a target past both the file's end and the
+ * entry's LastFileOffset (here the file size) refuses the whole log before
+ * anything is written, a zero range as much as a data sector.
+ */
+static void test_target_past_end_refused_before_any_write(void **state)
+{
+    struct fx f;
+    struct ref_result r;
+    uint8_t p[SEC];
+    const uint8_t *pl[1] = {p};
+    struct log_descriptor d[2] = {data_desc(T1), zero_desc(64ull << 30, 2ull << 30)};
+    struct log_descriptor lone = data_desc(FILE_LEN);
+    (void)state;
+
+    fx_build(&f);
+    make_payload(p, 113);
+    add_lone_entry(&f, 5, d, 2, pl);
+    assert_int_equal(fx_replay_slot(&f, 2, 0, &r), REF_PAST_END);
+    assert_int_equal(io_overlay_pages(&f.ov), 0);
+    assert_int_equal(ov_size(&f), FILE_LEN);
+    fx_free(&f);
+
+    /* One sector exactly at the end, with LastFileOffset the file's size: refused too. */
+    fx_build(&f);
+    add_lone_entry(&f, 6, &lone, 1, pl);
+    assert_int_equal(fx_replay_slot(&f, 2, 0, &r), REF_PAST_END);
+    assert_int_equal(io_overlay_pages(&f.ov), 0);
     fx_free(&f);
 }
 
@@ -1771,6 +1813,7 @@ static void test_status_names(void **state)
     assert_string_equal(ref_status_name(REF_BAD_ARG), "REF_BAD_ARG");
     assert_string_equal(ref_status_name(REF_IO), "REF_IO");
     assert_string_equal(ref_status_name(REF_NOMEM), "REF_NOMEM");
+    assert_string_equal(ref_status_name(REF_PAST_END), "REF_PAST_END");
     assert_string_equal(ref_status_name((enum ref_status)99), "REF_UNKNOWN");
 }
 
@@ -1822,6 +1865,8 @@ static void test_outcome_classes_of_both_engines(void **state)
                      REPLAY_TRUNCATED);
     assert_int_equal(replay_outcome_production(VHDX_E_TRUNCATED, "log.region.past_eof"),
                      REPLAY_TRUNCATED);
+    assert_int_equal(replay_outcome_production(VHDX_E_RANGE, "log.descriptor.past_end"),
+                     REPLAY_PAST_END);
     assert_int_equal(replay_outcome_production(VHDX_E_IO, "log.apply.io"), REPLAY_OTHER);
     assert_int_equal(replay_outcome_production(VHDX_E_SIGNATURE, ""), REPLAY_OTHER);
 
@@ -1831,11 +1876,14 @@ static void test_outcome_classes_of_both_engines(void **state)
     assert_int_equal(replay_outcome_reference(REF_BAD_ARG), REPLAY_OTHER);
     assert_int_equal(replay_outcome_reference(REF_IO), REPLAY_OTHER);
     assert_int_equal(replay_outcome_reference(REF_NOMEM), REPLAY_OTHER);
+    assert_int_equal(replay_outcome_reference(REF_PAST_END), REPLAY_PAST_END);
     assert_int_equal(replay_outcome_reference((enum ref_status)99), REPLAY_OTHER);
 
     assert_string_equal(replay_outcome_name(REPLAY_REPLAYED), "replayed");
     assert_string_equal(replay_outcome_name(REPLAY_NO_SEQUENCE), "rejected: no valid sequence");
     assert_string_equal(replay_outcome_name(REPLAY_TRUNCATED), "rejected: the file was truncated");
+    assert_string_equal(replay_outcome_name(REPLAY_PAST_END),
+                        "rejected: a descriptor reaches past the file's end");
     assert_string_equal(replay_outcome_name(REPLAY_OTHER), "could not replay");
     assert_string_equal(replay_outcome_name((enum replay_outcome)99), "could not replay");
 }
@@ -1914,6 +1962,7 @@ int main(void)
         cmocka_unit_test(test_slot_0_updates_no_header),
         cmocka_unit_test(test_dry_run_writes_nothing_and_reports),
         cmocka_unit_test(test_dry_run_final_size_from_write_past_end),
+        cmocka_unit_test(test_target_past_end_refused_before_any_write),
         cmocka_unit_test(test_dry_run_needs_only_read_and_size),
         cmocka_unit_test(test_out_may_be_null),
         cmocka_unit_test(test_bad_arguments),

@@ -334,6 +334,8 @@ void cli_diag_print_json(FILE *f, const vhdx_diag *d)
     fputc('}', f);
 }
 
+static void limit_reason(const struct cli_findings *fs, vhdx_status st, char *buf, size_t cap);
+
 int cli_status_exit(vhdx_status st)
 {
     switch (st) {
@@ -341,6 +343,7 @@ int cli_status_exit(vhdx_status st)
         return CLI_EXIT_OK;
     case VHDX_E_IO:
     case VHDX_E_NOMEM:
+    case VHDX_E_LIMIT: /* a limit reached is never the image's fault */
     case VHDX_E_INVALID_ARG:
     case VHDX_E_BAD_STATE:
         return CLI_EXIT_USAGE;
@@ -393,6 +396,7 @@ int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, 
 
     memset(&o, 0, sizeof(o));
     o.flags = VHDX_OPEN_READ_ONLY;
+    o.limits = cli_read_limits();
     o.parent_dirs = parent_dirs;
     o.on_diag = cli_findings_collect;
     o.diag_ctx = fs;
@@ -405,7 +409,10 @@ int cli_open_image(const char *prog, const char *path, struct cli_findings *fs, 
     *out = NULL;
     /* Without an error finding, the file itself could not be opened. */
     if (fs->errors == 0 || cli_status_exit(st) == CLI_EXIT_USAGE) {
-        cli_open_failure_reason(path, st, reason, sizeof(reason));
+        if (st == VHDX_E_LIMIT || st == VHDX_E_NOMEM)
+            limit_reason(fs, st, reason, sizeof(reason));
+        else
+            cli_open_failure_reason(path, st, reason, sizeof(reason));
         fprintf(stderr, "%s: ", prog);
         cli_text_safe(stderr, path);
         fprintf(stderr, ": cannot open: %s\n", reason);
@@ -468,6 +475,78 @@ int cli_open_image_flags(const char *prog, const char *path, unsigned flags,
     return exit_code;
 }
 
+/* ---- Limits ---- */
+
+static vhdx_limits read_limits;
+static bool read_limits_set;
+
+const vhdx_limits *cli_read_limits(void)
+{
+    if (!read_limits_set) {
+        read_limits = vhdx_limits_default();
+        read_limits_set = true;
+    }
+    return &read_limits;
+}
+
+int cli_take_max_memory(const char *prog, int *argc, char **argv)
+{
+    int i = 1;
+    while (i < *argc) {
+        const char *a = argv[i], *value = NULL;
+        int used;
+        uint64_t v = 0;
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strcmp(a, "--max-memory") == 0) {
+            value = i + 1 < *argc ? argv[i + 1] : NULL;
+            used = 2;
+        } else if (strncmp(a, "--max-memory=", 13) == 0) {
+            value = a + 13;
+            used = 1;
+        } else {
+            i++;
+            continue;
+        }
+        if (value == NULL || !cli_parse_size(value, &v) || v < ((uint64_t)1 << 20)) {
+            fprintf(stderr, "%s: --max-memory needs a SIZE of at least 1M (try --help)\n", prog);
+            return CLI_EXIT_USAGE;
+        }
+        (void)cli_read_limits();
+        read_limits.max_memory = v;
+        for (int k = i; k + used < *argc; k++)
+            argv[k] = argv[k + used];
+        *argc -= used;
+        argv[*argc] = NULL;
+    }
+    return -1;
+}
+
+/*
+ * The reason of a verdict "cannot judge" reached at a limit: which limit,
+ * what needed more, and how to raise it.
+ */
+static void limit_reason(const struct cli_findings *fs, vhdx_status st, char *buf, size_t cap)
+{
+    const vhdx_diag *d = NULL;
+    for (size_t i = 0; i < fs->count && d == NULL; i++)
+        if (fs->items[i].code == st)
+            d = &fs->items[i];
+    if (st == VHDX_E_NOMEM) {
+        (void)snprintf(buf, cap, "out of memory (%s)", d != NULL ? d->rule : "the allocator failed");
+        return;
+    }
+    if (d != NULL && (strstr(d->rule, "memory") != NULL || strstr(d->rule, "overlay") != NULL)) {
+        (void)snprintf(buf, cap,
+                       "the memory limit of %" PRIu64 " MiB was reached (%s); the image was not "
+                       "judged: raise the limit with --max-memory SIZE",
+                       cli_read_limits()->max_memory >> 20, d->rule);
+        return;
+    }
+    (void)snprintf(buf, cap, "a limit of vhdx_limits was reached (%s); the image was not judged",
+                   d != NULL ? d->rule : "no finding says which");
+}
+
 /* ---- Verdicts ---- */
 
 void cli_check_run(const char *path, struct cli_check *c)
@@ -482,6 +561,7 @@ void cli_check_run(const char *path, struct cli_check *c)
     memset(&o, 0, sizeof(o));
     memset(&r, 0, sizeof(r));
     o.flags = VHDX_OPEN_READ_ONLY;
+    o.limits = cli_read_limits();
     o.parent_dirs = parent_dirs;
     o.on_diag = cli_findings_collect;
     o.diag_ctx = &c->findings;
@@ -491,7 +571,10 @@ void cli_check_run(const char *path, struct cli_check *c)
         c->errors = c->findings.errors;
         c->warnings = c->findings.warnings;
         c->infos = c->findings.infos;
-        if (c->findings.count == 0)
+        c->limit = st == VHDX_E_LIMIT || st == VHDX_E_NOMEM;
+        if (c->limit)
+            limit_reason(&c->findings, st, c->reason, sizeof(c->reason));
+        else if (c->findings.count == 0)
             cli_open_failure_reason(path, st, c->reason, sizeof(c->reason));
         else
             (void)snprintf(c->reason, sizeof(c->reason), "%s", vhdx_strerror(st)); /* a message */
@@ -501,6 +584,9 @@ void cli_check_run(const char *path, struct cli_check *c)
     c->warnings = r.warnings;
     c->infos = r.infos;
     c->verdict = r.errors != 0 ? CLI_VERDICT_ERRORS : CLI_VERDICT_OK;
+    /* Errors came before a limit: they are the verdict; the report still says a limit stopped it. */
+    for (size_t i = 0; i < c->findings.count && !c->limit; i++)
+        c->limit = c->findings.items[i].code == VHDX_E_LIMIT;
 }
 
 void cli_check_free(struct cli_check *c)
@@ -569,6 +655,7 @@ void cli_check_print_json(FILE *f, const struct cli_check *c, bool first)
     fprintf(f, ",\n      \"verdict\": \"%s\",\n", verdicts[c->verdict]);
     fputs("      \"reason\": ", f);
     cli_json_string(f, c->verdict == CLI_VERDICT_CANNOT_JUDGE ? c->reason : NULL);
+    fprintf(f, ",\n      \"limit_reached\": %s", c->limit ? "true" : "false");
     fprintf(f,
             ",\n      \"errors\": %zu,\n      \"warnings\": %zu,\n      \"infos\": %zu,\n"
             "      \"findings_omitted\": %zu,\n      \"findings\": [",

@@ -152,8 +152,20 @@ struct cli_check {
     size_t warnings;
     size_t infos;
     char reason[256]; /* CANNOT_JUDGE only */
+    bool limit;       /* CANNOT_JUDGE because a limit was reached (not the image's fault) */
     struct cli_findings findings;
 };
+
+/*
+ * --max-memory SIZE (or --max-memory=SIZE) of the read-only commands:
+ * removed from argv[1..*argc) (before any "--") and kept for
+ * cli_read_limits. Returns -1 to go on, or CLI_EXIT_USAGE after a message
+ * (prog names the program) for a missing or bad SIZE.
+ */
+int cli_take_max_memory(const char *prog, int *argc, char **argv);
+
+/* The limits of read-only opens: the library's, with --max-memory applied. */
+const vhdx_limits *cli_read_limits(void);
 
 /* Judges one image with vhdx_check_path (read-only). Free with cli_check_free. */
 void cli_check_run(const char *path, struct cli_check *c);

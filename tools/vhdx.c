@@ -2577,14 +2577,17 @@ static int cmd_replay_diff(int argc, char **argv)
 /* ---- main ---- */
 
 static const struct command commands[] = {
-    {"info", cmd_info, "usage: vhdx info [--json] IMAGE\n",
+    {"info", cmd_info, "usage: vhdx info [--json] [--max-memory SIZE] IMAGE\n",
      "Describes an image: type, sizes, geometry, headers, GUIDs, log, parent and\n"
      "creator.\n"
      "\n"
      "  --json  print one JSON object (docs/verify-json.md)\n"
-     "\n"
-     "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error.\n"},
-    {"check", cmd_check, "usage: vhdx check [--json] [-r leaks|all] IMAGE\n",
+     "  --max-memory SIZE  the most memory the library may hold while reading\n"
+     "                    the image (default 64M); an image that needs more is\n"
+     "                    not judged (exit 2)\n"     "\n"
+     "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error, or\n"
+     "a limit reached.\n"},
+    {"check", cmd_check, "usage: vhdx check [--json] [-r leaks|all] [--max-memory SIZE] IMAGE\n",
      "Checks an image against every rule of the format without writing to it\n"
      "(unless -r); prints exactly what 'vhdx-verify IMAGE' prints. A dirty log\n"
      "is replayed in memory and the replayed view is judged.\n"
@@ -2594,10 +2597,12 @@ static const struct command commands[] = {
      "                    into the file and the headers updated (as 'vhdx replay');\n"
      "                    then the replayed image is checked. Both levels do the\n"
      "                    same: the log is the only thing this version repairs\n"
-     "\n"
+     "  --max-memory SIZE  the most memory the library may hold while reading\n"
+     "                    the image (default 64M); an image that needs more is\n"
+     "                    not judged (exit 2)\n"     "\n"
      "Exit status: 0 no errors (warnings allowed), 1 the image has errors,\n"
-     "2 usage or I/O error (the image could not be judged).\n"},
-    {"map", cmd_map, "usage: vhdx map [--json] IMAGE\n",
+     "2 usage or I/O error, or a limit reached (the image could not be judged).\n"},
+    {"map", cmd_map, "usage: vhdx map [--json] [--max-memory SIZE] IMAGE\n",
      "Lists what backs each run of the virtual disk, one extent per line:\n"
      "  0xOFFSET 0xLENGTH data file 0xFILE_OFFSET (STATE)\n"
      "  0xOFFSET 0xLENGTH zero (STATE)\n"
@@ -2606,13 +2611,19 @@ static const struct command commands[] = {
      "NOT_PRESENT, UNMAPPED, UNDEFINED, PARTIALLY_PRESENT).\n"
      "\n"
      "  --json  print a JSON array of extent objects (docs/verify-json.md)\n"
-     "\n"
-     "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error.\n"},
-    {"read", cmd_read, "usage: vhdx read IMAGE OFFSET LENGTH > FILE\n",
+     "  --max-memory SIZE  the most memory the library may hold while reading\n"
+     "                    the image (default 64M); an image that needs more is\n"
+     "                    not judged (exit 2)\n"     "\n"
+     "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error, or\n"
+     "a limit reached.\n"},
+    {"read", cmd_read, "usage: vhdx read [--max-memory SIZE] IMAGE OFFSET LENGTH > FILE\n",
      "Writes LENGTH bytes of the virtual disk from OFFSET to standard output,\n"
      "which must not be a terminal. OFFSET and LENGTH are decimal or 0x-hex\n"
      "with an optional suffix K, M, G or T (powers of 1024).\n"
      "\n"
+     "  --max-memory SIZE  the most memory the library may hold while reading\n"
+     "                    the image (default 64M); an image that needs more is\n"
+     "                    not judged (exit 2)\n"     "\n"
      "Exit status: 0 success; 1 the image is invalid (it does not open, or a\n"
      "structure needed for the range is corrupt); 2 usage error (including a\n"
      "range beyond the virtual size) or I/O error.\n"},
@@ -2703,14 +2714,16 @@ static const struct command commands[] = {
      "active sequence is applied, the file extended to the head's LastFileOffset\n"
      "and flushed, then both headers are rewritten with LogGuid 0 and a new\n"
      "FileWriteGuid. A clean log changes nothing. The region tables, metadata\n"
-     "and BAT are not checked: run 'vhdx check IMAGE' after. The whole log is\n"
-     "held in memory, whatever its length (at most 4095 MiB).\n"
+     "and BAT are not checked: run 'vhdx check IMAGE' after. The log is read\n"
+     "through a window: memory grows with its entries and descriptors, never\n"
+     "with its length. A descriptor reaching past both the file's end and its\n"
+     "entry's LastFileOffset makes the log unreplayable: nothing is written.\n"
      "\n"
      "  --dry-run  list the active sequence (entries, descriptors and their\n"
      "             target ranges) and write nothing\n"
      "\n"
      "Exit status: 0 replayed (or clean), 1 the log cannot be replayed (no valid\n"
-     "sequence, truncated file), 2 usage or I/O error.\n"},
+     "sequence, truncated file, a target past the end), 2 usage or I/O error.\n"},
     {"replay-diff", cmd_replay_diff, "usage: vhdx replay-diff [--qemu [--timeout SECONDS]] IMAGE\n",
      "Replays IMAGE's log with two independent engines, the production one and\n"
      "the reference one (docs/REPLAY.md), each into memory, and compares the\n"
@@ -2772,10 +2785,16 @@ int main(int argc, char **argv)
     (void)signal(SIGXFSZ, SIG_IGN); /* cannot fail: a valid signal and handler */
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(name, commands[i].name) == 0) {
+            int sub_argc = argc - 1;
             current = &commands[i];
             opterr = 0;
             optind = 1;
-            return current->run(argc - 1, argv + 1);
+            if (strstr(commands[i].usage, "[--max-memory SIZE]") != NULL) {
+                int rc = cli_take_max_memory("vhdx", &sub_argc, argv + 1);
+                if (rc >= 0)
+                    return rc;
+            }
+            return current->run(sub_argc, argv + 1);
         }
     }
     fputs(name[0] == '-' ? "vhdx: unknown option '" : "vhdx: unknown command '", stderr);

@@ -1,7 +1,7 @@
 /*
  * vhdx-verify: judges untrusted VHDX images without ever writing to them.
  *
- *   vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE...
+ *   vhdx-verify [--json] [--quiet] [--parent-dir DIR]... [--max-memory SIZE] IMAGE...
  *
  * Each image is checked with vhdx_check_path (read-only). The verdict and
  * the findings are printed as text (docs/CLI.md) or as one JSON document
@@ -19,7 +19,7 @@
 #include "vhdx.h"
 
 static const char usage_text[] =
-    "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... IMAGE...\n";
+    "usage: vhdx-verify [--json] [--quiet] [--parent-dir DIR]... [--max-memory SIZE] IMAGE...\n";
 
 static const char help_text[] =
     "Checks VHDX images against every rule of the format without writing to\n"
@@ -33,6 +33,10 @@ static const char help_text[] =
     "               a directory, besides the image's own, in which the parent\n"
     "               of a differencing image may lie (repeatable). Without it a\n"
     "               parent is only looked for in the image's own directory\n"
+    "  --max-memory SIZE\n"
+    "               the most memory the library may hold for one image (default\n"
+    "               64M; suffixes K, M, G, T). An image that needs more is not\n"
+    "               judged: 'cannot judge', naming the limit (exit 2)\n"
     "  -h, --help   print this help\n"
     "  --version    print the version\n"
     "  --           end of options: every later argument is an IMAGE\n"
@@ -48,7 +52,8 @@ static const char help_text[] =
     "  0  no image has errors (warnings and infos allowed)\n"
     "  1  at least one image has errors\n"
     "  2  usage error, or an image could not be judged (missing, unreadable,\n"
-    "     I/O error); 2 wins over 1\n";
+    "     I/O error, a limit reached); 2 wins over 1. A limit reached is never\n"
+    "     a verdict on the image\n";
 
 /* Standard output's write errors stay in the stream: reported here, once, before exit. */
 static int finish_stdout(int rc)
@@ -73,6 +78,14 @@ int main(int argc, char **argv)
         free(dirs);
         fprintf(stderr, "vhdx-verify: out of memory\n");
         return CLI_EXIT_USAGE;
+    }
+    {
+        int rc_mm = cli_take_max_memory("vhdx-verify", &argc, argv);
+        if (rc_mm >= 0) {
+            free(paths);
+            free(dirs);
+            return rc_mm;
+        }
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -450,26 +450,6 @@ uint64_t log_entry_descriptor_offset(uint32_t log_length, uint32_t entry_offset,
 }
 
 /*
- * CRC-32C of the entry's entry_length bytes in ring order with the
- * checksum field as zero (§9). entry_length <= log_length and both are
- * 4 KiB multiples, so the entry is at most two runs: to the end of the log,
- * then from its start.
- */
-static uint32_t entry_crc(const uint8_t *log, uint32_t log_length, uint32_t entry_offset,
-                          uint32_t entry_length)
-{
-    uint32_t first_run = log_length - entry_offset;
-    uint32_t crc;
-
-    if (first_run > entry_length)
-        first_run = entry_length;
-    crc = crc32c_with_zero_field(log + entry_offset, first_run, LOG_ENTRY_CHECKSUM_OFFSET);
-    if (entry_length > first_run)
-        crc = crc32c(crc, log, entry_length - first_run);
-    return crc;
-}
-
-/*
  * Points the sink's base at a structure inside the log while a decoder
  * reports offsets relative to it; returns the old base to restore.
  */
@@ -491,32 +471,81 @@ static void sink_leave(struct diag_sink *d, uint64_t saved)
         d->base = saved;
 }
 
+/* The in-memory source behind log_entry_check: the log is one buffer. */
+static const uint8_t *memory_sector(void *ctx, uint32_t log_offset)
+{
+    return (const uint8_t *)ctx + log_offset;
+}
+
 vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t entry_offset,
                             const struct guid *log_guid, uint64_t log_file_offset,
                             struct log_entry_view *out, struct diag_sink *d)
 {
+    struct log_sector_source src;
+
+    if (!log_geometry_ok(log, log_length, entry_offset)) {
+        if (out != NULL)
+            memset(out, 0, sizeof(*out));
+        return VHDX_E_INVALID_ARG;
+    }
+    src.sector = memory_sector;
+    src.ctx = (void *)(uintptr_t)log; /* only ever read through memory_sector */
+    return log_entry_check_source(&src, log_length, entry_offset, log_guid, log_file_offset, 0,
+                                  out, d);
+}
+
+/* Sector k of the entry from the source; NULL when it cannot be read. */
+static const uint8_t *entry_sector(const struct log_sector_source *src, uint32_t log_length,
+                                   uint32_t entry_offset, uint64_t k)
+{
+    return src->sector(src->ctx, (uint32_t)log_entry_sector_offset(log_length, entry_offset, k));
+}
+
+/*
+ * One pass over the entry's sectors in ring order (§8.7.2): the header, the
+ * descriptors sector by sector, the length rule, the data sectors, the CRC
+ * folded in as each sector goes by. The findings come in the order of the
+ * rules. With LOG_CHECK_FIRST_FAILURE the pass stops at the first failure,
+ * so it never reads past a sector that breaks the entry: every sector it
+ * reads after the first is a descriptor or data sector, never one that
+ * begins with `loge`.
+ */
+vhdx_status log_entry_check_source(const struct log_sector_source *src, uint32_t log_length,
+                                   uint32_t entry_offset, const struct guid *log_guid,
+                                   uint64_t log_file_offset, unsigned flags,
+                                   struct log_entry_view *out, struct diag_sink *d)
+{
     struct log_entry_view local = {0};
     struct log_entry_view *v = out != NULL ? out : &local;
     const struct log_entry_header *h = &v->header;
+    const bool stop = (flags & LOG_CHECK_FIRST_FAILURE) != 0;
+    const uint8_t *sec;
     vhdx_status first, s;
-    uint64_t saved, n_sectors, data_count = 0, expected, data_in_entry;
+    uint64_t saved, n_sectors, data_count = 0, expected, data_in_entry, i = 0;
+    uint32_t crc;
     bool descriptors_ok = true;
 
     memset(v, 0, sizeof(*v));
-    if (!log_geometry_ok(log, log_length, entry_offset))
+    if (src == NULL || src->sector == NULL || log_length == 0 || log_length % LOG_SECTOR != 0 ||
+        entry_offset >= log_length || entry_offset % LOG_SECTOR != 0)
         return VHDX_E_INVALID_ARG;
     v->log_length = log_length;
     v->entry_offset = entry_offset;
 
     /* §8.7.2 items 1 and 2: signature, LogGuid, header fields. */
+    sec = entry_sector(src, log_length, entry_offset, 0);
+    if (sec == NULL)
+        return VHDX_E_IO;
     saved = sink_enter(d, entry_offset);
-    s = log_entry_header_decode(log + entry_offset, LOG_SECTOR, &v->header, d);
+    s = log_entry_header_decode(sec, LOG_SECTOR, &v->header, d);
     if (s != VHDX_OK) {
         sink_leave(d, saved);
         return s;
     }
     first = log_entry_header_validate(h, log_length, log_guid, d);
     sink_leave(d, saved);
+    if (stop && first != VHDX_OK)
+        return first;
     /* Without a usable length and descriptor count the entry cannot be walked. */
     if (h->entry_length == 0 || h->entry_length % LOG_SECTOR != 0 ||
         h->entry_length >= log_length ||
@@ -526,24 +555,42 @@ vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t en
 
     n_sectors = h->entry_length / LOG_SECTOR;
     v->descriptor_sectors = (uint32_t)log_entry_descriptor_sectors(h->descriptor_count);
+    crc = crc32c_with_zero_field(sec, LOG_SECTOR, LOG_ENTRY_CHECKSUM_OFFSET);
 
-    /* §8.7.2 item 3: every descriptor. They all lie in the descriptor sectors, checked above. */
-    for (uint64_t i = 0; i < h->descriptor_count; i++) {
-        uint64_t pos = log_entry_descriptor_offset(log_length, entry_offset, i);
-        struct log_descriptor desc;
-
-        saved = sink_enter(d, pos);
-        s = log_descriptor_decode(log + pos, LOG_DESCRIPTOR_SIZE, &desc, d);
-        if (s == VHDX_OK) {
-            if (desc.kind == LOG_DESCRIPTOR_DATA)
-                data_count++;
-            s = log_descriptor_validate(&desc, h->sequence_number, log_file_offset, log_length,
-                                        d);
-        } else {
-            descriptors_ok = false;
+    /*
+     * §8.7.2 item 3: every descriptor, sector by sector. They all lie in the
+     * descriptor sectors, which the length rule above keeps inside the entry.
+     */
+    for (uint64_t k = 0; k < v->descriptor_sectors; k++) {
+        uint64_t end = k == 0 ? LOG_DESCRIPTORS_FIRST_SECTOR
+                              : LOG_DESCRIPTORS_FIRST_SECTOR + k * LOG_DESCRIPTORS_PER_SECTOR;
+        if (k > 0) {
+            sec = entry_sector(src, log_length, entry_offset, k);
+            if (sec == NULL)
+                return VHDX_E_IO;
+            crc = crc32c(crc, sec, LOG_SECTOR);
         }
-        sink_leave(d, saved);
-        first = status_first(first, s);
+        if (end > h->descriptor_count)
+            end = h->descriptor_count;
+        for (; i < end; i++) {
+            uint64_t pos = log_entry_descriptor_offset(log_length, entry_offset, i);
+            struct log_descriptor desc;
+
+            saved = sink_enter(d, pos);
+            s = log_descriptor_decode(sec + pos % LOG_SECTOR, LOG_DESCRIPTOR_SIZE, &desc, d);
+            if (s == VHDX_OK) {
+                if (desc.kind == LOG_DESCRIPTOR_DATA)
+                    data_count++;
+                s = log_descriptor_validate(&desc, h->sequence_number, log_file_offset,
+                                            log_length, d);
+            } else {
+                descriptors_ok = false;
+            }
+            sink_leave(d, saved);
+            first = status_first(first, s);
+            if (stop && first != VHDX_OK)
+                return first;
+        }
     }
     v->data_count = (uint32_t)data_count;
 
@@ -560,28 +607,39 @@ vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length, uint32_t en
                                         (unsigned long long)data_count,
                                         (unsigned long long)expected));
         sink_leave(d, saved);
+        if (stop)
+            return first;
     }
 
-    /* §8.7.2 item 5: every data sector that lies inside the entry. */
+    /*
+     * §8.7.2 items 5 and 6: every data sector that lies inside the entry
+     * (the fields only: copying every sector's data would double the cost
+     * of a search), and the CRC-32C over all EntryLength bytes in ring order.
+     */
     data_in_entry = n_sectors - v->descriptor_sectors;
     if (data_in_entry > data_count)
         data_in_entry = data_count;
-    for (uint64_t j = 0; j < data_in_entry; j++) {
-        uint64_t pos =
-            log_entry_sector_offset(log_length, entry_offset, v->descriptor_sectors + j);
-        uint32_t high, low;
-
-        /* The fields only: copying every sector's data would double the cost of a search. */
-        saved = sink_enter(d, pos);
-        s = data_sector_fields(log + pos, LOG_SECTOR, &high, &low, d);
-        if (s == VHDX_OK)
-            s = sequence_check(high, low, h->sequence_number, d);
-        sink_leave(d, saved);
-        first = status_first(first, s);
+    for (uint64_t k = v->descriptor_sectors; k < n_sectors; k++) {
+        uint64_t j = k - v->descriptor_sectors;
+        sec = entry_sector(src, log_length, entry_offset, k);
+        if (sec == NULL)
+            return VHDX_E_IO;
+        if (j < data_in_entry) {
+            uint64_t pos = log_entry_sector_offset(log_length, entry_offset, k);
+            uint32_t high, low;
+            saved = sink_enter(d, pos);
+            s = data_sector_fields(sec, LOG_SECTOR, &high, &low, d);
+            if (s == VHDX_OK)
+                s = sequence_check(high, low, h->sequence_number, d);
+            sink_leave(d, saved);
+            first = status_first(first, s);
+            if (stop && first != VHDX_OK)
+                return first;
+        }
+        crc = crc32c(crc, sec, LOG_SECTOR);
     }
 
-    /* §8.7.2 item 6: CRC-32C over all EntryLength bytes in ring order. */
-    v->computed_checksum = entry_crc(log, log_length, entry_offset, h->entry_length);
+    v->computed_checksum = crc;
     if (v->computed_checksum != h->checksum && crc32c_enforced()) {
         saved = sink_enter(d, entry_offset);
         first = status_first(first, DIAG_ERROR(d, VHDX_E_CHECKSUM, "log_entry.checksum",
@@ -618,6 +676,26 @@ const uint8_t *log_entry_data_sector(const struct log_entry_view *view, const ui
         return NULL;
     return log + log_entry_sector_offset(view->log_length, view->entry_offset,
                              (uint64_t)view->descriptor_sectors + j);
+}
+
+/*
+ * CRC-32C of the entry's entry_length bytes in ring order with the
+ * checksum field as zero (§9). entry_length <= log_length and both are
+ * 4 KiB multiples, so the entry is at most two runs: to the end of the log,
+ * then from its start.
+ */
+static uint32_t entry_crc(const uint8_t *log, uint32_t log_length, uint32_t entry_offset,
+                          uint32_t entry_length)
+{
+    uint32_t first_run = log_length - entry_offset;
+    uint32_t crc;
+
+    if (first_run > entry_length)
+        first_run = entry_length;
+    crc = crc32c_with_zero_field(log + entry_offset, first_run, LOG_ENTRY_CHECKSUM_OFFSET);
+    if (entry_length > first_run)
+        crc = crc32c(crc, log, entry_length - first_run);
+    return crc;
 }
 
 vhdx_status log_entry_encode(const struct log_entry_header *hdr_in,

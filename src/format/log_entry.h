@@ -213,6 +213,34 @@ MUST_USE vhdx_status log_entry_check(const uint8_t *log, uint32_t log_length,
                                      uint64_t log_file_offset, struct log_entry_view *out,
                                      struct diag_sink *d);
 
+/*
+ * Where the sectors of an entry come from, for logs that are not held in
+ * memory: sector(ctx, log_offset) gives the 4096 bytes at that log offset
+ * (a multiple of 4096 below the log length), valid until the next call, or
+ * NULL when they cannot be read.
+ */
+struct log_sector_source {
+    const uint8_t *(*sector)(void *ctx, uint32_t log_offset);
+    void *ctx;
+};
+
+/* log_entry_check_source flag: return at the first failure, reporting only it. */
+#define LOG_CHECK_FIRST_FAILURE 1u
+
+/*
+ * log_entry_check over a sector source, in one pass over the entry's
+ * sectors in ring order, one sector at a time (no buffer, no allocation).
+ * VHDX_E_IO, with no finding, when the source fails. With
+ * LOG_CHECK_FIRST_FAILURE it stops at the first failing rule: it then never
+ * reads a sector past one that breaks the entry, which keeps a search over
+ * a hostile log linear.
+ */
+MUST_USE vhdx_status log_entry_check_source(const struct log_sector_source *src,
+                                            uint32_t log_length, uint32_t entry_offset,
+                                            const struct guid *log_guid,
+                                            uint64_t log_file_offset, unsigned flags,
+                                            struct log_entry_view *out, struct diag_sink *d);
+
 /* Decodes descriptor i (< DescriptorCount) of a checked entry. */
 MUST_USE vhdx_status log_entry_descriptor(const struct log_entry_view *view, const uint8_t *log,
                                           uint32_t i, struct log_descriptor *out);

@@ -13,130 +13,475 @@
 #include "base/endian.h"
 #include "base/guid.h"
 #include "format/constants.h"
+#include "io/replaymap.h"
 
 static const char LOG[] = "log";
 
-/* At most this many torn entries and broken chains are reported one by one. */
+/* At most this many torn entries, broken chains and bad targets are reported one by one. */
 #define LOG_REPORT_MAX 8u
-
-/* Per 4 KiB slot of the log: which valid entry starts there (index + 1), or 0. */
-struct slot_scan {
-    uint32_t *slot_entry;       /* log_length / 4096 slots */
-    struct log_entry_view *valid; /* valid entries in offset order */
-    uint32_t nvalid;
-    uint32_t *succ;             /* per valid entry: successor index + 1, or 0 */
-    uint32_t *path;             /* per valid entry: path number + 1, or 0 */
-    uint8_t *has_pred;
-};
 
 static uint64_t header_slot_offset(int slot)
 {
     return slot == 1 ? VHDX_HEADER1_OFFSET : VHDX_HEADER2_OFFSET;
 }
 
-/*
- * An early-exit filter, cheaper than log_entry_check and never stricter:
- * everything it rejects, log_entry_check rejects too. It reads the entry's
- * sectors in order and stops at the first bad one, so its cost is bounded
- * by the sectors it accepts, none of which begins with `loge`.
- */
-static bool prefilter(const uint8_t *log, uint32_t log_length, uint32_t p,
-                      const struct guid *log_guid, uint64_t log_offset)
-{
-    struct log_entry_header h;
-    uint64_t n_data = 0, d_sectors, expected;
+/* The log is read through windows of this size, never whole. */
+#define LOG_WINDOW_SIZE (256u << 10)
 
-    if (log_entry_header_decode(log + p, LOG_SECTOR, &h, NULL) != VHDX_OK)
-        return false;
-    if (log_entry_header_validate(&h, log_length, log_guid, NULL) != VHDX_OK)
-        return false;
-    for (uint64_t i = 0; i < h.descriptor_count; i++) {
-        /* The header check bounds DescriptorCount by EntryLength < log_length. */
-        uint64_t pos = log_entry_descriptor_offset(log_length, p, i);
-        struct log_descriptor desc;
-        if (log_descriptor_decode(log + pos, LOG_DESCRIPTOR_SIZE, &desc, NULL) != VHDX_OK ||
-            log_descriptor_validate(&desc, h.sequence_number, log_offset, log_length, NULL) !=
-                VHDX_OK)
-            return false;
-        n_data += desc.kind == LOG_DESCRIPTOR_DATA;
+/* ---- Reading the log through a window ---- */
+
+/*
+ * A window of the log: the sectors from `start` on, read from the file on
+ * demand. Forward reads refill it once per LOG_WINDOW_SIZE bytes.
+ */
+struct log_window {
+    const vhdx_io *io;
+    struct alloc_acct *acct;
+    uint64_t log_offset;
+    uint32_t log_length;
+    uint8_t *buf;
+    uint32_t cap;
+    uint32_t start;
+    uint32_t len;
+    bool failed; /* a read failed or came back short */
+};
+
+static vhdx_status window_open(struct log_window *w, const vhdx_io *io, struct alloc_acct *acct,
+                               uint64_t log_offset, uint32_t log_length)
+{
+    vhdx_status st = VHDX_OK;
+    memset(w, 0, sizeof(*w));
+    w->io = io;
+    w->acct = acct;
+    w->log_offset = log_offset;
+    w->log_length = log_length;
+    w->cap = log_length < LOG_WINDOW_SIZE ? log_length : LOG_WINDOW_SIZE;
+    w->buf = acct_alloc(acct, w->cap, &st);
+    return w->buf != NULL ? VHDX_OK : st;
+}
+
+static void window_close(struct log_window *w)
+{
+    if (w->acct != NULL)
+        acct_free(w->acct, w->buf, w->cap);
+    w->buf = NULL;
+    w->acct = NULL;
+}
+
+/* The sector at log offset off (a multiple of 4096 below the log length), or NULL. */
+static const uint8_t *window_sector(void *ctx, uint32_t off)
+{
+    struct log_window *w = ctx;
+    uint32_t n;
+    size_t done = 0;
+
+    if (w->len != 0 && off >= w->start && off - w->start <= w->len - LOG_SECTOR)
+        return w->buf + (off - w->start);
+    n = w->log_length - off < w->cap ? w->log_length - off : w->cap;
+    w->len = 0;
+    while (done < n) {
+        size_t got = 0;
+        if (w->io->read(w->io->ctx, w->buf + done, n - done, w->log_offset + off + done, &got) !=
+                VHDX_OK ||
+            got == 0 || got > n - done) {
+            w->failed = true;
+            return NULL;
+        }
+        done += got;
     }
-    d_sectors = log_entry_descriptor_sectors(h.descriptor_count);
-    expected = (d_sectors + n_data) * LOG_SECTOR;
-    if (expected != h.entry_length)
-        return false;
-    for (uint64_t j = 0; j < n_data; j++) {
-        const uint8_t *s = log + log_entry_sector_offset(log_length, p, d_sectors + j);
-        if (memcmp(s, "data", 4) != 0 || le32_load_no_bounds_check(s + 4) != (uint32_t)(h.sequence_number >> 32) ||
-            le32_load_no_bounds_check(s + LOG_DATA_SECTOR_LOW_OFFSET) != (uint32_t)h.sequence_number)
-            return false;
+    w->start = off;
+    w->len = n;
+    return w->buf;
+}
+
+static struct log_sector_source window_source(struct log_window *w)
+{
+    struct log_sector_source src;
+    src.sector = window_sector;
+    src.ctx = w;
+    return src;
+}
+
+static vhdx_status read_failure(struct diag_sink *sink, uint64_t log_offset, uint32_t log_length)
+{
+    return DIAG_ERROR(sink, VHDX_E_IO, "log.read", LOG, log_offset,
+                      "reading the log [0x%llx, +0x%x) failed", (unsigned long long)log_offset,
+                      log_length);
+}
+
+static vhdx_status limit_error(struct diag_sink *sink, vhdx_status st, uint32_t log_length)
+{
+    if (st != VHDX_E_NOMEM)
+        st = VHDX_E_LIMIT;
+    return DIAG_ERROR(sink, st, "log.limit.memory", LOG, VHDX_OFFSET_NONE,
+                      "the index of the log (0x%x bytes) needs more memory than the limit "
+                      "(vhdx_limits.max_memory) allows: the image cannot be judged within it",
+                      log_length);
+}
+
+/* ---- The search (docs/REPLAY.md) ---- */
+
+/* A valid entry found by the scan. */
+struct scan_entry {
+    uint64_t seq;
+    uint32_t off;
+    uint32_t len;
+    uint32_t tail;
+    uint32_t succ; /* successor index + 1, or 0 */
+    uint32_t path; /* path number + 1, or 0 */
+    uint8_t has_pred;
+};
+
+struct scan {
+    struct alloc_acct *acct;
+    struct scan_entry *e; /* in offset order */
+    uint32_t n;
+    uint32_t cap;
+};
+
+static void scan_free(struct scan *s)
+{
+    acct_free(s->acct, s->e, (size_t)s->cap * sizeof(*s->e));
+    s->e = NULL;
+    s->n = s->cap = 0;
+}
+
+static vhdx_status scan_push(struct scan *s, const struct log_entry_view *v)
+{
+    if (s->n == s->cap) {
+        vhdx_status st = VHDX_OK;
+        uint32_t cap = s->cap == 0 ? 64 : s->cap * 2;
+        struct scan_entry *grown = acct_alloc_array(s->acct, cap, sizeof(*grown), &st);
+        if (grown == NULL)
+            return st;
+        if (s->n > 0)
+            memcpy(grown, s->e, (size_t)s->n * sizeof(*grown));
+        acct_free(s->acct, s->e, (size_t)s->cap * sizeof(*s->e));
+        s->e = grown;
+        s->cap = cap;
     }
-    return true;
+    memset(&s->e[s->n], 0, sizeof(s->e[s->n]));
+    s->e[s->n].seq = v->header.sequence_number;
+    s->e[s->n].off = v->entry_offset;
+    s->e[s->n].len = v->header.entry_length;
+    s->e[s->n].tail = v->header.tail;
+    s->n++;
+    return VHDX_OK;
+}
+
+/* The index + 1 of the valid entry at log offset off, or 0. */
+static uint32_t scan_at(const struct scan *s, uint32_t off)
+{
+    uint32_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->e[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n && s->e[lo].off == off ? lo + 1 : 0;
 }
 
 /* Reports why the entry at p is not valid: its findings, as warnings. */
-static void report_broken_entry(const struct log_plan *plan, uint32_t p,
-                                const struct guid *log_guid, struct diag_sink *sink)
+static void report_broken_entry(struct log_window *w, uint32_t p, const struct guid *log_guid,
+                                struct diag_sink *sink)
 {
     vhdx_diag records[16];
     struct diag_sink held;
+    struct log_sector_source src = window_source(w);
     diag_sink_init(&held, records, sizeof(records) / sizeof(records[0]));
-    held.base = plan->log_offset;
-    status_ignore(log_entry_check(plan->log, plan->log_length, p, log_guid, plan->log_offset,
-                                  NULL, &held)); /* only its findings are wanted */
-    (void)DIAG_WARN(sink, VHDX_E_CORRUPT, "log.entry.invalid", LOG, plan->log_offset + p,
+    held.base = w->log_offset;
+    status_ignore(log_entry_check_source(&src, w->log_length, p, log_guid, w->log_offset, 0,
+                                         NULL, &held)); /* only its findings are wanted */
+    (void)DIAG_WARN(sink, VHDX_E_CORRUPT, "log.entry.invalid", LOG, w->log_offset + p,
                     "log entry at log offset 0x%x carries the log GUID but is not valid (a torn "
                     "or damaged write): it is not replayed; %zu finding(s) follow",
                     p, held.total);
     diag_forward(sink, &held, true);
 }
 
-static void scan_free(struct alloc_acct *acct, struct slot_scan *s, uint32_t nslots)
+/*
+ * 1. Every valid entry, in offset order (docs/REPLAY.md, rules 1-11). The
+ * scan window reads each sector once to look for `loge`; the entry window
+ * checks an entry that begins there in one pass that stops at its first
+ * bad sector. Only the first sector of an entry can begin with `loge`, so
+ * the sectors one check walks are walked by no other: linear in the log.
+ */
+static vhdx_status scan_log(struct log_window *scan_w, struct log_window *entry_w,
+                            const struct header *h, struct scan *s, struct diag_sink *sink)
 {
-    acct_free(acct, s->slot_entry, (size_t)nslots * sizeof(*s->slot_entry));
-    acct_free(acct, s->valid, (size_t)nslots * sizeof(*s->valid));
-    acct_free(acct, s->succ, (size_t)nslots * sizeof(*s->succ));
-    acct_free(acct, s->path, (size_t)nslots * sizeof(*s->path));
-    acct_free(acct, s->has_pred, nslots);
-    memset(s, 0, sizeof(*s));
-}
+    struct log_sector_source src = window_source(entry_w);
+    uint32_t reported = 0, broken = 0;
 
-static vhdx_status scan_alloc(struct alloc_acct *acct, struct slot_scan *s, uint32_t nslots)
-{
-    vhdx_status st = VHDX_OK;
-    memset(s, 0, sizeof(*s));
-    s->slot_entry = acct_alloc_array(acct, nslots, sizeof(*s->slot_entry), &st);
-    if (s->slot_entry != NULL)
-        s->valid = acct_alloc_array(acct, nslots, sizeof(*s->valid), &st);
-    if (s->valid != NULL)
-        s->succ = acct_alloc_array(acct, nslots, sizeof(*s->succ), &st);
-    if (s->succ != NULL)
-        s->path = acct_alloc_array(acct, nslots, sizeof(*s->path), &st);
-    if (s->path != NULL)
-        s->has_pred = acct_alloc(acct, nslots, &st);
-    if (s->has_pred == NULL) {
-        scan_free(acct, s, nslots);
-        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
+    for (uint32_t p = 0; p < h->log_length; p += LOG_SECTOR) {
+        const uint8_t *sec = window_sector(scan_w, p);
+        struct log_entry_view v;
+        vhdx_status st;
+        if (sec == NULL)
+            return read_failure(sink, h->log_offset, h->log_length);
+        if (memcmp(sec, "loge", 4) != 0)
+            continue;
+        st = log_entry_check_source(&src, h->log_length, p, &h->log_guid, h->log_offset,
+                                    LOG_CHECK_FIRST_FAILURE, &v, NULL);
+        if (st == VHDX_E_IO || entry_w->failed)
+            return read_failure(sink, h->log_offset, h->log_length);
+        if (st == VHDX_OK) {
+            st = scan_push(s, &v);
+            if (st != VHDX_OK)
+                return limit_error(sink, st, h->log_length);
+            continue;
+        }
+        /* Entries of earlier log sessions carry another GUID: not worth a word. */
+        if (memcmp(sec + 32, h->log_guid.b, 16) != 0)
+            continue;
+        broken++;
+        if (reported < LOG_REPORT_MAX) {
+            reported++;
+            report_broken_entry(entry_w, p, &h->log_guid, sink);
+            if (entry_w->failed)
+                return read_failure(sink, h->log_offset, h->log_length);
+        }
     }
+    if (broken > reported)
+        (void)DIAG_INFO(sink, "log.entry.invalid_more", LOG, h->log_offset,
+                        "%u more invalid log entries carrying the log GUID are not listed",
+                        broken - reported);
     return VHDX_OK;
 }
 
-static vhdx_status limit_error(struct diag_sink *sink, vhdx_status st, uint32_t log_length)
+/*
+ * 2.-3. Successors, then each path from its first entry (no predecessor),
+ * then any entry not yet on a path (none, since paths cannot loop: the
+ * sequence numbers grow). The chain from the first entry is the most
+ * permissive of the path's chains: they all share its head. On success
+ * *head and *tail are the active sequence's head and first entry.
+ */
+static bool choose_sequence(struct scan *s, const struct header *h, uint32_t *head_out,
+                            uint32_t *tail_out, struct diag_sink *sink)
 {
-    return DIAG_ERROR(sink, st, "log.limit.memory", LOG, VHDX_OFFSET_NONE,
-                      "the log (0x%x bytes) and its index do not fit in the memory limit",
-                      log_length);
+    uint32_t npaths = 0, reported_tails = 0, best_head = 0, best_tail = 0;
+    bool have_best = false;
+
+    for (uint32_t e = 0; e < s->n; e++) {
+        uint32_t next_off = (uint32_t)(((uint64_t)s->e[e].off + s->e[e].len) % h->log_length);
+        uint32_t n = scan_at(s, next_off);
+        if (n != 0 && s->e[e].seq != UINT64_MAX && s->e[n - 1].seq == s->e[e].seq + 1) {
+            s->e[e].succ = n;
+            s->e[n - 1].has_pred = 1;
+        }
+    }
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t start = 0; start < s->n; start++) {
+            uint32_t e = start, head = start, path_id, t;
+            uint64_t total = 0;
+            if (s->e[start].path != 0 || (round == 0 && s->e[start].has_pred))
+                continue;
+            path_id = ++npaths;
+            for (;;) {
+                if (total + s->e[e].len > h->log_length || s->e[e].path != 0)
+                    break;
+                total += s->e[e].len;
+                s->e[e].path = path_id;
+                head = e;
+                if (s->e[e].succ == 0)
+                    break;
+                e = s->e[e].succ - 1;
+            }
+            /* Valid when the head's Tail is the offset of an entry of this path. */
+            t = scan_at(s, s->e[head].tail);
+            if (t == 0 || s->e[t - 1].path != path_id) {
+                if (reported_tails < LOG_REPORT_MAX) {
+                    reported_tails++;
+                    (void)DIAG_WARN(sink, VHDX_E_CORRUPT, "log.sequence.tail", LOG,
+                                    h->log_offset + s->e[head].off + 12,
+                                    "the log entries ending with sequence number %llu at log "
+                                    "offset 0x%x are not a valid sequence: the head's tail "
+                                    "0x%x is not the offset of one of its entries",
+                                    (unsigned long long)s->e[head].seq, s->e[head].off,
+                                    s->e[head].tail);
+                }
+                continue;
+            }
+            if (!have_best || s->e[head].seq > s->e[best_head].seq ||
+                (s->e[head].seq == s->e[best_head].seq &&
+                 s->e[head].off < s->e[best_head].off)) {
+                have_best = true;
+                best_head = head;
+                best_tail = t - 1;
+            }
+        }
+    }
+    *head_out = best_head;
+    *tail_out = best_tail;
+    return have_best;
+}
+
+/* ---- Walking the descriptors of the plan ---- */
+
+/*
+ * The entry header of a plan entry, read again from the file; it must be
+ * the one the search checked (the file may have changed since).
+ */
+static bool reread_header(struct log_window *w, struct log_plan_entry *pe)
+{
+    const uint8_t *sec = window_sector(w, pe->entry_offset);
+    struct log_entry_header h;
+    if (sec == NULL || log_entry_header_decode(sec, LOG_SECTOR, &h, NULL) != VHDX_OK ||
+        h.sequence_number != pe->sequence_number || h.entry_length != pe->entry_length ||
+        h.tail != pe->tail)
+        return false;
+    pe->descriptor_count = h.descriptor_count;
+    pe->descriptor_sectors = (uint32_t)log_entry_descriptor_sectors(h.descriptor_count);
+    pe->flushed_file_offset = h.flushed_file_offset;
+    pe->last_file_offset = h.last_file_offset;
+    return true;
+}
+
+static vhdx_status changed_error(const struct log_plan *plan, uint32_t pos, struct diag_sink *sink)
+{
+    return DIAG_ERROR(sink, VHDX_E_IO, "log.changed", LOG, plan->log_offset + pos,
+                      "the log at log offset 0x%x no longer holds what the search found: the "
+                      "file changed while it was read",
+                      pos);
+}
+
+vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *io, unsigned flags,
+                          log_plan_visit_fn visit, void *ctx, struct diag_sink *sink)
+{
+    struct log_window dw, sw;
+    vhdx_status st;
+    bool with_data = (flags & LOG_WALK_DATA) != 0;
+
+    if (plan->count == 0 || io == NULL || io->read == NULL)
+        return VHDX_E_INVALID_ARG;
+    st = window_open(&dw, io, plan->acct, plan->log_offset, plan->log_length);
+    if (st != VHDX_OK)
+        return limit_error(sink, st, plan->log_length);
+    if (with_data) {
+        st = window_open(&sw, io, plan->acct, plan->log_offset, plan->log_length);
+        if (st != VHDX_OK) {
+            window_close(&dw);
+            return limit_error(sink, st, plan->log_length);
+        }
+    }
+    for (uint32_t e = 0; e < plan->count && st == VHDX_OK; e++) {
+        const struct log_plan_entry *pe = &plan->entries[e];
+        uint32_t j = 0;
+        for (uint32_t i = 0; i < pe->descriptor_count && st == VHDX_OK; i++) {
+            uint32_t pos = (uint32_t)log_entry_descriptor_offset(plan->log_length,
+                                                                 pe->entry_offset, i);
+            const uint8_t *sec = window_sector(&dw, pos - pos % LOG_SECTOR);
+            const uint8_t *data = NULL;
+            struct log_plan_item item;
+            if (sec == NULL) {
+                st = read_failure(sink, plan->log_offset, plan->log_length);
+                break;
+            }
+            memset(&item, 0, sizeof(item));
+            if (log_descriptor_decode(sec + pos % LOG_SECTOR, LOG_DESCRIPTOR_SIZE, &item.desc,
+                                      NULL) != VHDX_OK ||
+                log_descriptor_validate(&item.desc, pe->sequence_number, plan->log_offset,
+                                        plan->log_length, NULL) != VHDX_OK) {
+                st = changed_error(plan, pos, sink);
+                break;
+            }
+            item.entry = e;
+            item.index = i;
+            item.descriptor_file_offset = plan->log_offset + pos;
+            if (item.desc.kind == LOG_DESCRIPTOR_DATA) {
+                uint32_t dpos;
+                if (j >= pe->entry_length / LOG_SECTOR - pe->descriptor_sectors) {
+                    st = changed_error(plan, pe->entry_offset, sink);
+                    break;
+                }
+                dpos = (uint32_t)log_entry_sector_offset(plan->log_length, pe->entry_offset,
+                                                         (uint64_t)pe->descriptor_sectors + j++);
+                item.data_file_offset = plan->log_offset + dpos;
+                if (with_data) {
+                    data = window_sector(&sw, dpos);
+                    if (data == NULL) {
+                        st = read_failure(sink, plan->log_offset, plan->log_length);
+                        break;
+                    }
+                    if (memcmp(data, "data", 4) != 0 ||
+                        le32_load_no_bounds_check(data + 4) !=
+                            (uint32_t)(pe->sequence_number >> 32) ||
+                        le32_load_no_bounds_check(data + LOG_DATA_SECTOR_LOW_OFFSET) !=
+                            (uint32_t)pe->sequence_number) {
+                        st = changed_error(plan, dpos, sink);
+                        break;
+                    }
+                }
+            }
+            item.data_sector = data;
+            st = visit(ctx, &item);
+        }
+    }
+    window_close(&dw);
+    if (with_data)
+        window_close(&sw);
+    return st;
+}
+
+/* ---- Loading the plan ---- */
+
+/* How far the descriptors of entry e may reach (docs/REPLAY.md, "Bounds"). */
+static uint64_t entry_bound(const struct log_plan *plan, const struct log_plan_entry *pe)
+{
+    uint64_t head_last = plan->entries[plan->count - 1].last_file_offset;
+    uint64_t last = pe->last_file_offset < head_last ? pe->last_file_offset : head_last;
+    return plan->file_size > last ? plan->file_size : last;
+}
+
+struct bound_check {
+    struct log_plan *plan;
+    struct diag_sink *sink;
+    uint64_t bad;
+    vhdx_status first;
+};
+
+static vhdx_status check_bounds(void *ctx, const struct log_plan_item *it)
+{
+    struct bound_check *bc = ctx;
+    struct log_plan *plan = bc->plan;
+    const struct log_plan_entry *pe = &plan->entries[it->entry];
+    uint64_t len = it->desc.kind == LOG_DESCRIPTOR_ZERO ? it->desc.zero_length : LOG_SECTOR;
+    uint64_t end = it->desc.file_offset + len; /* no overflow: checked by the descriptor rules */
+    uint64_t bound = entry_bound(plan, pe);
+
+    plan->descriptors++;
+    if (len != 0)
+        plan->ranges++;
+    if (it->desc.kind == LOG_DESCRIPTOR_DATA)
+        plan->data_descriptors++;
+    if (len == 0 || end <= bound)
+        return VHDX_OK;
+    bc->bad++;
+    if (bc->bad <= LOG_REPORT_MAX) {
+        vhdx_status st = DIAG_ERROR(
+            bc->sink, VHDX_E_RANGE, "log.descriptor.past_end", LOG, it->descriptor_file_offset,
+            "descriptor %u of the log entry with sequence number %llu %s [0x%llx, 0x%llx), past "
+            "both the file's end (0x%llx) and the entry's LastFileOffset (0x%llx, or the head's "
+            "if smaller): the log cannot be replayed",
+            it->index, (unsigned long long)pe->sequence_number,
+            it->desc.kind == LOG_DESCRIPTOR_ZERO ? "zeroes" : "writes",
+            (unsigned long long)it->desc.file_offset, (unsigned long long)end,
+            (unsigned long long)plan->file_size, (unsigned long long)pe->last_file_offset);
+        bc->first = status_first(bc->first, st);
+    }
+    return VHDX_OK;
 }
 
 vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, uint64_t file_size,
                           uint32_t max_log_length, struct alloc_acct *acct,
                           struct diag_sink *sink, struct log_plan *plan)
 {
-    struct slot_scan s;
-    vhdx_status st = VHDX_OK;
-    uint32_t nslots, npaths = 0, reported_entries = 0, reported_tails = 0, broken = 0;
-    uint32_t best_head = 0, best_tail_entry = 0;
-    bool have_best = false;
-    size_t got = 0;
+    struct log_window scan_w, entry_w;
+    struct scan s;
+    vhdx_status st;
+    uint32_t best_head = 0, best_tail = 0, count = 1;
+    uint64_t log_end;
 
     memset(plan, 0, sizeof(*plan));
     plan->acct = acct;
@@ -148,170 +493,107 @@ vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, uint64_t fi
                           "the log length 0x%x cannot hold a log", h->log_length);
     if (h->log_length > max_log_length)
         return DIAG_ERROR(sink, VHDX_E_LIMIT, "log.limit.length", LOG, h->log_offset,
-                          "the log is 0x%x bytes, more than the limit of 0x%x", h->log_length,
-                          max_log_length);
-
-    plan->log = acct_alloc(acct, h->log_length, &st);
-    if (plan->log == NULL)
-        return limit_error(sink, st, h->log_length);
-    if (io->read == NULL ||
-        io->read(io->ctx, plan->log, h->log_length, h->log_offset, &got) != VHDX_OK) {
-        log_plan_free(plan);
-        return DIAG_ERROR(sink, VHDX_E_IO, "log.read", LOG, h->log_offset,
-                          "reading the log [0x%llx, +0x%x) failed",
-                          (unsigned long long)h->log_offset, h->log_length);
-    }
-    if (got != h->log_length) {
-        log_plan_free(plan);
+                          "the log is 0x%x bytes, more than the limit of 0x%x "
+                          "(vhdx_limits.max_log_length)",
+                          h->log_length, max_log_length);
+    if (io->read == NULL)
+        return read_failure(sink, h->log_offset, h->log_length);
+    if (!ck_add_u64(h->log_offset, h->log_length, &log_end) || file_size < log_end)
         return DIAG_ERROR(sink, VHDX_E_TRUNCATED, "log.region.past_eof", LOG, h->log_offset,
                           "the file ends inside the log [0x%llx, +0x%x)",
                           (unsigned long long)h->log_offset, h->log_length);
-    }
 
-    nslots = h->log_length / LOG_SECTOR;
-    st = scan_alloc(acct, &s, nslots);
+    memset(&s, 0, sizeof(s));
+    s.acct = acct;
+    st = window_open(&scan_w, io, acct, h->log_offset, h->log_length);
+    if (st != VHDX_OK)
+        return limit_error(sink, st, h->log_length);
+    st = window_open(&entry_w, io, acct, h->log_offset, h->log_length);
     if (st != VHDX_OK) {
-        log_plan_free(plan);
+        window_close(&scan_w);
         return limit_error(sink, st, h->log_length);
     }
-
-    /* 1. Every valid entry, in offset order (docs/REPLAY.md, rules 1-11). */
-    for (uint32_t slot = 0; slot < nslots; slot++) {
-        uint32_t p = slot * LOG_SECTOR;
-        struct log_entry_view v;
-        if (memcmp(plan->log + p, "loge", 4) != 0)
-            continue;
-        if (prefilter(plan->log, h->log_length, p, &h->log_guid, h->log_offset) &&
-            log_entry_check(plan->log, h->log_length, p, &h->log_guid, h->log_offset, &v,
-                            NULL) == VHDX_OK) {
-            s.valid[s.nvalid] = v;
-            s.slot_entry[slot] = ++s.nvalid;
-            continue;
-        }
-        /* Entries of earlier log sessions carry another GUID: not worth a word. */
-        if (memcmp(plan->log + p + 32, h->log_guid.b, 16) != 0)
-            continue;
-        broken++;
-        if (reported_entries < LOG_REPORT_MAX) {
-            reported_entries++;
-            report_broken_entry(plan, p, &h->log_guid, sink);
-        }
+    st = scan_log(&scan_w, &entry_w, h, &s, sink);
+    window_close(&scan_w);
+    if (st != VHDX_OK) {
+        window_close(&entry_w);
+        scan_free(&s);
+        return st;
     }
-    if (broken > reported_entries)
-        (void)DIAG_INFO(sink, "log.entry.invalid_more", LOG, h->log_offset,
-                        "%u more invalid log entries carrying the log GUID are not listed",
-                        broken - reported_entries);
-
-    /* 2. Successors: the valid entry right after, with the next sequence number. */
-    for (uint32_t e = 0; e < s.nvalid; e++) {
-        const struct log_entry_header *eh = &s.valid[e].header;
-        uint32_t next_off = (uint32_t)(((uint64_t)s.valid[e].entry_offset + eh->entry_length) %
-                                       h->log_length);
-        uint32_t n = s.slot_entry[next_off / LOG_SECTOR];
-        if (n != 0 && eh->sequence_number != UINT64_MAX &&
-            s.valid[n - 1].header.sequence_number == eh->sequence_number + 1) {
-            s.succ[e] = n;
-            s.has_pred[n - 1] = 1;
-        }
-    }
-
-    /*
-     * 3. Walk each path from its first entry (no predecessor); then any
-     * entry not yet on a path (none, since paths cannot loop: the sequence
-     * numbers grow). The chain from the first entry is the most permissive
-     * of the path's chains: they all share its head.
-     */
-    for (int round = 0; round < 2; round++) {
-        for (uint32_t start = 0; start < s.nvalid; start++) {
-            uint32_t e = start, head = start, path_id;
-            uint64_t total = 0;
-            uint32_t tail_slot, t;
-            if (s.path[start] != 0 || (round == 0 && s.has_pred[start]))
-                continue;
-            path_id = ++npaths;
-            for (;;) {
-                uint64_t len = s.valid[e].header.entry_length;
-                if (total + len > h->log_length || s.path[e] != 0)
-                    break;
-                total += len;
-                s.path[e] = path_id;
-                head = e;
-                if (s.succ[e] == 0)
-                    break;
-                e = s.succ[e] - 1;
-            }
-            /* Valid when the head's Tail is the offset of an entry of this path. */
-            tail_slot = s.valid[head].header.tail / LOG_SECTOR;
-            t = s.slot_entry[tail_slot];
-            if (t == 0 || s.path[t - 1] != path_id) {
-                if (reported_tails < LOG_REPORT_MAX) {
-                    reported_tails++;
-                    (void)DIAG_WARN(sink, VHDX_E_CORRUPT, "log.sequence.tail", LOG,
-                                    h->log_offset + s.valid[head].entry_offset + 12,
-                                    "the log entries ending with sequence number %llu at log "
-                                    "offset 0x%x are not a valid sequence: the head's tail "
-                                    "0x%x is not the offset of one of its entries",
-                                    (unsigned long long)s.valid[head].header.sequence_number,
-                                    s.valid[head].entry_offset, s.valid[head].header.tail);
-                }
-                continue;
-            }
-            if (!have_best ||
-                s.valid[head].header.sequence_number >
-                    s.valid[best_head].header.sequence_number ||
-                (s.valid[head].header.sequence_number ==
-                     s.valid[best_head].header.sequence_number &&
-                 s.valid[head].entry_offset < s.valid[best_head].entry_offset)) {
-                have_best = true;
-                best_head = head;
-                best_tail_entry = t - 1;
-            }
-        }
-    }
-
-    if (!have_best) {
-        scan_free(acct, &s, nslots);
-        log_plan_free(plan);
+    if (!choose_sequence(&s, h, &best_head, &best_tail, sink)) {
+        uint32_t nvalid = s.n;
+        window_close(&entry_w);
+        scan_free(&s);
         return DIAG_ERROR(sink, VHDX_E_CORRUPT, "log.sequence.none", LOG, h->log_offset,
                           "the log GUID is set but the log [0x%llx, +0x%x) holds no valid "
                           "sequence of entries (%u valid entries): the image cannot be "
                           "brought to a consistent state",
-                          (unsigned long long)h->log_offset, h->log_length, s.nvalid);
+                          (unsigned long long)h->log_offset, h->log_length, nvalid);
     }
 
     /* 4. The active sequence, from the head's Tail to the head. */
-    {
-        uint32_t count = 1;
-        for (uint32_t e = best_tail_entry; e != best_head; e = s.succ[e] - 1)
-            count++;
-        plan->entries = acct_alloc_array(acct, count, sizeof(*plan->entries), &st);
-        if (plan->entries == NULL) {
-            scan_free(acct, &s, nslots);
+    for (uint32_t e = best_tail; e != best_head; e = s.e[e].succ - 1)
+        count++;
+    plan->entries = acct_alloc_array(acct, count, sizeof(*plan->entries), &st);
+    if (plan->entries == NULL) {
+        window_close(&entry_w);
+        scan_free(&s);
+        return limit_error(sink, st, h->log_length);
+    }
+    plan->entries_cap = count;
+    for (uint32_t e = best_tail;; e = s.e[e].succ - 1) {
+        struct log_plan_entry *pe = &plan->entries[plan->count++];
+        pe->sequence_number = s.e[e].seq;
+        pe->entry_offset = s.e[e].off;
+        pe->entry_length = s.e[e].len;
+        pe->tail = s.e[e].tail;
+        if (e == best_head)
+            break;
+    }
+    scan_free(&s);
+    for (uint32_t e = 0; e < plan->count; e++) {
+        if (!reread_header(&entry_w, &plan->entries[e])) {
+            uint32_t off = plan->entries[e].entry_offset;
+            window_close(&entry_w);
             log_plan_free(plan);
-            return limit_error(sink, st, h->log_length);
-        }
-        plan->entries_cap = count;
-        for (uint32_t e = best_tail_entry;; e = s.succ[e] - 1) {
-            plan->entries[plan->count++].view = s.valid[e];
-            plan->descriptors += s.valid[e].header.descriptor_count;
-            if (e == best_head)
-                break;
+            return entry_w.failed ? read_failure(sink, h->log_offset, h->log_length)
+                                  : changed_error(plan, off, sink);
         }
     }
-    scan_free(acct, &s, nslots);
+    window_close(&entry_w);
 
     /* §8.7.3: a file shorter than the head's FlushedFileOffset was truncated. */
     {
-        const struct log_entry_view *hv = &plan->entries[plan->count - 1].view;
-        if (file_size < hv->header.flushed_file_offset) {
+        const struct log_plan_entry *hv = &plan->entries[plan->count - 1];
+        if (file_size < hv->flushed_file_offset) {
             uint64_t off = h->log_offset + hv->entry_offset + 48;
-            uint64_t flushed = hv->header.flushed_file_offset;
+            uint64_t flushed = hv->flushed_file_offset;
             log_plan_free(plan);
             return DIAG_ERROR(sink, VHDX_E_TRUNCATED, "log.truncated", LOG, off,
                               "the file is 0x%llx bytes, shorter than the 0x%llx the log says "
                               "were durable: the file was truncated",
                               (unsigned long long)file_size, (unsigned long long)flushed);
         }
+    }
+
+    /* 5. Every target inside what the entry may reach: nothing grows the file without bound. */
+    {
+        struct bound_check bc = {plan, sink, 0, VHDX_OK};
+        st = log_plan_walk(plan, io, 0, check_bounds, &bc, sink);
+        if (st == VHDX_OK && bc.bad > LOG_REPORT_MAX)
+            (void)DIAG_INFO(sink, "log.descriptor.past_end_more", LOG, h->log_offset,
+                            "%llu more descriptors reaching past the file's end are not listed",
+                            (unsigned long long)(bc.bad - LOG_REPORT_MAX));
+        if (st == VHDX_OK)
+            st = bc.first;
+        if (st != VHDX_OK) {
+            log_plan_free(plan);
+            return st;
+        }
+    }
+    {
+        uint64_t head_last = plan->entries[plan->count - 1].last_file_offset;
+        plan->view_size = file_size > head_last ? file_size : head_last;
     }
     return VHDX_OK;
 }
@@ -320,27 +602,19 @@ void log_plan_free(struct log_plan *plan)
 {
     if (plan->acct == NULL)
         return;
-    acct_free(plan->acct, plan->log, plan->log_length);
     acct_free(plan->acct, plan->entries, (size_t)plan->entries_cap * sizeof(*plan->entries));
-    plan->log = NULL;
     plan->entries = NULL;
     plan->count = plan->entries_cap = 0;
 }
 
-vhdx_status log_plan_descriptor(const struct log_plan *plan, uint32_t e, uint32_t i,
-                                struct log_descriptor *out)
-{
-    if (e >= plan->count)
-        return VHDX_E_INVALID_ARG;
-    return log_entry_descriptor(&plan->entries[e].view, plan->log, i, out);
-}
+/* ---- Applying in place ---- */
 
 static vhdx_status apply_failure(struct diag_sink *sink, vhdx_status st, uint64_t off)
 {
     if (st == VHDX_E_LIMIT || st == VHDX_E_NOMEM)
         return DIAG_ERROR(sink, st, "log.limit.overlay", LOG, off,
-                          "replaying the log in memory needs more than the memory limit (at "
-                          "file offset 0x%llx)",
+                          "replaying the log needs more memory than the limit "
+                          "(vhdx_limits.max_memory) allows (at file offset 0x%llx)",
                           (unsigned long long)off);
     return DIAG_ERROR(sink, VHDX_E_IO, "log.apply.io", LOG, off,
                       "writing the replayed log at file offset 0x%llx failed",
@@ -349,47 +623,61 @@ static vhdx_status apply_failure(struct diag_sink *sink, vhdx_status st, uint64_
 
 static const uint8_t zero_chunk[64 * 1024];
 
-vhdx_status log_plan_apply(const struct log_plan *plan, vhdx_io *target, struct diag_sink *sink)
+/* Writes len zero bytes at off: the target's zero operation where it has one. */
+static vhdx_status write_zeros(vhdx_io *target, uint64_t off, uint64_t len)
 {
-    uint8_t page[LOG_SECTOR];
+    uint64_t done = 0;
+    if (target->zero != NULL) {
+        vhdx_status st = target->zero(target->ctx, off, len);
+        if (st != VHDX_E_UNSUPPORTED)
+            return st;
+    }
+    while (done < len) {
+        uint64_t n = len - done;
+        vhdx_status st;
+        if (n > sizeof(zero_chunk))
+            n = sizeof(zero_chunk);
+        st = target->write(target->ctx, zero_chunk, (size_t)n, off + done);
+        if (st != VHDX_OK)
+            return st;
+        done += n;
+    }
+    return VHDX_OK;
+}
+
+struct apply_ctx {
+    vhdx_io *target;
+    struct diag_sink *sink;
+};
+
+static vhdx_status apply_item(void *ctx, const struct log_plan_item *it)
+{
+    struct apply_ctx *ac = ctx;
+    vhdx_status st;
+    if (it->desc.kind == LOG_DESCRIPTOR_DATA) {
+        uint8_t page[LOG_SECTOR];
+        log_data_sector_rebuild(&it->desc, it->data_sector, page);
+        st = ac->target->write(ac->target->ctx, page, LOG_SECTOR, it->desc.file_offset);
+    } else {
+        st = write_zeros(ac->target, it->desc.file_offset, it->desc.zero_length);
+    }
+    return st == VHDX_OK ? VHDX_OK : apply_failure(ac->sink, st, it->desc.file_offset);
+}
+
+vhdx_status log_plan_apply(const struct log_plan *plan, const vhdx_io *source, vhdx_io *target,
+                           struct diag_sink *sink)
+{
+    struct apply_ctx ac = {target, sink};
     uint64_t size = 0, last;
     vhdx_status st;
 
-    if (target->write == NULL || target->size == NULL)
+    if (target->write == NULL || target->size == NULL || plan->count == 0)
         return VHDX_E_INVALID_ARG;
-    for (uint32_t e = 0; e < plan->count; e++) {
-        const struct log_entry_view *v = &plan->entries[e].view;
-        uint32_t j = 0;
-        for (uint32_t i = 0; i < v->header.descriptor_count; i++) {
-            struct log_descriptor desc;
-            st = log_entry_descriptor(v, plan->log, i, &desc);
-            if (st != VHDX_OK)
-                return st;
-            if (desc.kind == LOG_DESCRIPTOR_DATA) {
-                const uint8_t *sector = log_entry_data_sector(v, plan->log, j++);
-                if (sector == NULL)
-                    return VHDX_E_CORRUPT;
-                log_data_sector_rebuild(&desc, sector, page);
-                st = target->write(target->ctx, page, LOG_SECTOR, desc.file_offset);
-                if (st != VHDX_OK)
-                    return apply_failure(sink, st, desc.file_offset);
-            } else {
-                uint64_t done = 0;
-                while (done < desc.zero_length) {
-                    uint64_t n = desc.zero_length - done;
-                    if (n > sizeof(zero_chunk))
-                        n = sizeof(zero_chunk);
-                    st = target->write(target->ctx, zero_chunk, (size_t)n,
-                                       desc.file_offset + done);
-                    if (st != VHDX_OK)
-                        return apply_failure(sink, st, desc.file_offset + done);
-                    done += n;
-                }
-            }
-        }
-    }
+    st = log_plan_walk(plan, source, LOG_WALK_DATA, apply_item, &ac, sink);
+    if (st != VHDX_OK)
+        return st;
     /* §8.7.5: the file is at least the head's LastFileOffset long. */
-    last = plan->entries[plan->count - 1].view.header.last_file_offset;
+    last = plan->entries[plan->count - 1].last_file_offset;
     st = target->size(target->ctx, &size);
     if (st != VHDX_OK)
         return apply_failure(sink, VHDX_E_IO, VHDX_OFFSET_NONE);
@@ -400,6 +688,40 @@ vhdx_status log_plan_apply(const struct log_plan *plan, vhdx_io *target, struct 
     }
     if (target->flush != NULL && target->flush(target->ctx) != VHDX_OK)
         return apply_failure(sink, VHDX_E_IO, VHDX_OFFSET_NONE);
+    return VHDX_OK;
+}
+
+/* ---- Replaying into a view ---- */
+
+static vhdx_status map_item(void *ctx, const struct log_plan_item *it)
+{
+    struct io_replaymap_builder *b = ctx;
+    if (it->desc.kind == LOG_DESCRIPTOR_DATA)
+        return io_replaymap_add(b, it->desc.file_offset, LOG_SECTOR, it->data_file_offset,
+                                it->desc.leading_bytes, it->desc.trailing_bytes);
+    return io_replaymap_add(b, it->desc.file_offset, it->desc.zero_length, IO_REPLAY_ZERO, 0, 0);
+}
+
+vhdx_status log_plan_view(const struct log_plan *plan, const vhdx_io *base, vhdx_io *out,
+                          struct diag_sink *sink)
+{
+    struct io_replaymap_builder b;
+    vhdx_status st;
+
+    memset(out, 0, sizeof(*out));
+    if (plan->count == 0 || plan->ranges > SIZE_MAX / sizeof(struct io_replay_extent))
+        return limit_error(sink, VHDX_E_LIMIT, plan->log_length);
+    st = io_replaymap_builder_init(&b, plan->acct, (size_t)plan->ranges);
+    if (st != VHDX_OK)
+        return apply_failure(sink, st, VHDX_OFFSET_NONE);
+    st = log_plan_walk(plan, base, 0, map_item, &b, sink);
+    if (st != VHDX_OK) {
+        io_replaymap_builder_free(&b);
+        return st;
+    }
+    st = io_replaymap_create(&b, base, plan->view_size, out);
+    if (st != VHDX_OK)
+        return apply_failure(sink, st, VHDX_OFFSET_NONE);
     return VHDX_OK;
 }
 

@@ -5,14 +5,13 @@
  * docs/REPLAY.md; src/refreplay/ is an independent engine computing the
  * same, and the two are compared by `vhdx replay-diff` and fuzz/replay_diff.
  *
- * The search is one pass over the log held in memory, linear in its
- * length whatever the bytes: every 4 KiB offset that begins with `loge` is
- * checked with an early-exit prefilter in sector order (only the first
- * sector of an entry can begin with `loge`, so the sectors a prefilter
- * walks are never walked again by another), and only entries that pass it
- * get the full check of log_entry_check (CRC included). Valid entries
- * never share a sector, so each has at most one successor and one
- * predecessor: the chains are simple paths, walked once each.
+ * The search is one pass over the log, read through a bounded window and
+ * linear in its length whatever the bytes: every 4 KiB offset that begins
+ * with `loge` is checked in one early-exit pass over the entry's sectors
+ * (only the first sector of an entry can begin with `loge`, so the sectors
+ * one check walks are never walked again by another). Valid entries never
+ * share a sector, so each has at most one successor and one predecessor:
+ * the chains are simple paths, walked once each.
  */
 #ifndef VHDX_IMAGE_LOG_H
 #define VHDX_IMAGE_LOG_H
@@ -27,31 +26,54 @@
 #include "format/log_entry.h"
 #include "vhdx.h"
 
-/* One entry of the active sequence, in replay order. */
+/* One entry of the active sequence, in replay order: its header's fields. */
 struct log_plan_entry {
-    struct log_entry_view view; /* header, offset, descriptor and data counts */
+    uint64_t sequence_number;
+    uint64_t flushed_file_offset;
+    uint64_t last_file_offset;
+    uint32_t entry_offset;
+    uint32_t entry_length;
+    uint32_t tail;
+    uint32_t descriptor_count;
+    uint32_t descriptor_sectors;
 };
 
+/*
+ * The active sequence of a dirty log. It holds no byte of the log: the
+ * descriptors and data sectors stay in the file and are read again, through
+ * a window, by whatever walks the plan.
+ */
 struct log_plan {
     struct alloc_acct *acct;
-    uint8_t *log; /* the whole log region, log_length bytes */
     uint64_t log_offset;
     uint32_t log_length;
     struct log_plan_entry *entries; /* the active sequence, tail first */
     uint32_t count;
     uint32_t entries_cap;
-    uint64_t file_size; /* the file size before replay */
-    uint64_t descriptors;     /* descriptors of the active sequence */
+    uint64_t file_size;        /* the file size before replay */
+    uint64_t view_size;        /* the file size after replay: max(file_size, head's LastFileOffset) */
+    uint64_t descriptors;      /* descriptors of the active sequence */
+    uint64_t data_descriptors; /* of which data descriptors */
+    uint64_t ranges;           /* descriptors that write at least one byte */
 };
 
 /*
  * Reads the log of the image whose current header is h (LogGuid set) from
- * io and finds the active sequence. Findings go to sink with file offsets:
+ * io and finds the active sequence, then checks every descriptor's target
+ * against what its entry may reach. Findings go to sink with file offsets:
  * torn or broken entries carrying the header's LogGuid and chains whose
  * head's Tail lies outside them are warnings (at most a few of each);
- * `log.sequence.none` and `log.truncated` are errors. Memory: the log and
- * one small record per 4 KiB of it, from acct. On success the caller owns
- * *plan (log_plan_free).
+ * `log.sequence.none`, `log.truncated` and `log.descriptor.past_end` are
+ * errors; `log.limit.memory` (VHDX_E_LIMIT / VHDX_E_NOMEM) means the image
+ * could not be judged within the memory limit.
+ *
+ * Cost: the log is read through two 256 KiB windows, each sector once by the
+ * scan and at most once more by the check of the one entry whose sectors
+ * it is (plus the few entries reported broken); the active sequence's
+ * header and descriptor sectors are read once more. Memory: the windows,
+ * 32 bytes per valid entry while searching, 40 per entry of the active
+ * sequence after: never the log's bytes. On success the caller owns *plan
+ * (log_plan_free).
  */
 MUST_USE vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, uint64_t file_size,
                                    uint32_t max_log_length, struct alloc_acct *acct,
@@ -59,18 +81,48 @@ MUST_USE vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, ui
 
 void log_plan_free(struct log_plan *plan);
 
-/* Descriptor i of entry e of the plan. */
-MUST_USE vhdx_status log_plan_descriptor(const struct log_plan *plan, uint32_t e, uint32_t i,
-                                         struct log_descriptor *out);
+/* One descriptor of the plan, as log_plan_walk visits it. */
+struct log_plan_item {
+    uint32_t entry; /* index in plan->entries */
+    uint32_t index; /* descriptor index in the entry */
+    struct log_descriptor desc;
+    uint64_t descriptor_file_offset;
+    uint64_t data_file_offset; /* data descriptors: where the data sector lies in the file */
+    const uint8_t *data_sector; /* with LOG_WALK_DATA: its 4096 bytes, valid during the call */
+};
+
+typedef vhdx_status (*log_plan_visit_fn)(void *ctx, const struct log_plan_item *item);
+
+/* log_plan_walk flag: read each data sector too (else only its position is given). */
+#define LOG_WALK_DATA 1u
 
 /*
- * Applies the plan to target (the file itself, or an overlay of it):
- * every descriptor in order, then the extension to the head's
- * LastFileOffset, then a flush. VHDX_E_IO / VHDX_E_LIMIT (overlay full)
- * from the target are reported as `log.apply.io` / `log.limit.overlay`.
+ * Visits every descriptor of the plan in replay order, read again from io
+ * through a window (two with LOG_WALK_DATA). A descriptor or data sector
+ * that no longer passes the search's checks is `log.changed` (VHDX_E_IO).
+ * Stops at, and returns, the first status other than VHDX_OK that visit
+ * returns.
  */
-MUST_USE vhdx_status log_plan_apply(const struct log_plan *plan, vhdx_io *target,
-                                    struct diag_sink *sink);
+MUST_USE vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *io, unsigned flags,
+                                   log_plan_visit_fn visit, void *ctx, struct diag_sink *sink);
+
+/*
+ * Applies the plan, read from source, to target (the same file for an
+ * in-place replay): every descriptor in order (zero ranges through the
+ * target's zero operation where it has one), then the extension to the
+ * head's LastFileOffset, then a flush. Failures of the target are reported
+ * as `log.apply.io` / `log.limit.overlay`.
+ */
+MUST_USE vhdx_status log_plan_apply(const struct log_plan *plan, const vhdx_io *source,
+                                    vhdx_io *target, struct diag_sink *sink);
+
+/*
+ * The replayed file as a read-only view over base (io/replaymap.h): one
+ * record per descriptor that writes a byte, data by reference into the log,
+ * overlaps resolved. Memory from plan->acct; the view does not own base.
+ */
+MUST_USE vhdx_status log_plan_view(const struct log_plan *plan, const vhdx_io *base, vhdx_io *out,
+                                   struct diag_sink *sink);
 
 /*
  * What a header update changes (§3.4); NULL fields keep their value.

@@ -4,7 +4,7 @@
  *  1. the file is at least 1 MiB; the file type identifier;
  *  2. both headers, the current one chosen by sequence number (§3.2);
  *  3. the log: a dirty log is replayed, into the file for a writable open,
- *     into an in-memory overlay otherwise (§8.7, docs/REPLAY.md);
+ *     into an in-memory view otherwise (§8.7, docs/REPLAY.md);
  *  4. both region tables, copy 1 used when valid (§4.5);
  *  5. the metadata table and every item (§5), the parent locator;
  *  6. the BAT geometry and every BAT entry, streamed page by page (§7);
@@ -236,7 +236,7 @@ out:
  * §8.7.1: a dirty log is replayed before anything else is read, because it
  * may change the region tables, the metadata and the BAT. A writable open
  * replays into the file and clears the LogGuid; a read-only one replays
- * into an overlay, so the view is the replayed disk and the file is not
+ * into a view (io/replaymap.h), so the view is the replayed disk and the file is not
  * written (principle 7).
  */
 static vhdx_status replay_log(struct vhdx_image *img, bool writable)
@@ -244,7 +244,7 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
     struct log_plan plan;
     vhdx_status st;
     uint64_t size = 0;
-    const struct log_entry_view *head, *tail;
+    const struct log_plan_entry *head, *tail;
 
     if (guid_is_nil(&img->header.log_guid))
         return VHDX_OK;
@@ -252,27 +252,22 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
                        &img->acct, sink_at(img, 0), &plan);
     if (st != VHDX_OK)
         return st;
-    head = &plan.entries[plan.count - 1].view;
-    tail = &plan.entries[0].view;
+    head = &plan.entries[plan.count - 1];
+    tail = &plan.entries[0];
     if (writable) {
-        st = log_plan_apply(&plan, &img->io, sink_at(img, 0));
+        st = log_plan_apply(&plan, &img->io, &img->io, sink_at(img, 0));
         if (st == VHDX_OK)
             st = log_clear_headers(&img->io, img->current_header, &img->header, sink_at(img, 0));
         if (st == VHDX_OK)
             img->log_replay_mode = VHDX_LOG_REPLAYED_IN_PLACE;
     } else {
-        vhdx_io overlay;
-        st = io_overlay_create(&img->io, &img->acct, 0, &overlay);
+        vhdx_io view;
+        st = log_plan_view(&plan, &img->io, &view, sink_at(img, 0));
         if (st == VHDX_OK) {
             img->base_io = img->io;
-            img->io = overlay;
-            st = log_plan_apply(&plan, &img->io, sink_at(img, 0));
-        } else {
-            st = DIAG_ERROR(sink_at(img, 0), st, "image.limit.memory", IMAGE, VHDX_OFFSET_NONE,
-                            "cannot create the in-memory overlay for the log replay");
-        }
-        if (st == VHDX_OK)
+            img->io = view;
             img->log_replay_mode = VHDX_LOG_REPLAYED_IN_MEMORY;
+        }
     }
     /* The replay may have extended the file (§8.7.5): the rest is checked against its new size. */
     if (st == VHDX_OK && img->io.size(img->io.ctx, &size) != VHDX_OK)
@@ -280,15 +275,15 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
                         "cannot get the size of the file after the log replay");
     if (st == VHDX_OK) {
         img->log_entries_replayed = plan.count;
-        img->log_head_sequence = head->header.sequence_number;
+        img->log_head_sequence = head->sequence_number;
         img->file_size = size;
         (void)DIAG_INFO(sink_at(img, 0), "log.replayed", "log",
                         img->header.log_offset + tail->entry_offset,
                         "the log held %u entr%s to replay (sequence numbers %llu to %llu, %llu "
                         "descriptors), replayed %s",
                         plan.count, plan.count == 1 ? "y" : "ies",
-                        (unsigned long long)tail->header.sequence_number,
-                        (unsigned long long)head->header.sequence_number,
+                        (unsigned long long)tail->sequence_number,
+                        (unsigned long long)head->sequence_number,
                         (unsigned long long)plan.descriptors,
                         writable ? "into the file; the log is now empty"
                                  : "in memory: the file is not changed");
@@ -1010,7 +1005,7 @@ void vhdx_close(vhdx_image *img)
     vhdx_close(img->parent);
     image_bat_cache_free(img);
     acct_free(&img->acct, img->regions, sizeof(*img->regions));
-    vhdx_io_close(&img->io); /* the overlay, when there is one, before its base */
+    vhdx_io_close(&img->io); /* the replay view, when there is one, before its base */
     vhdx_io_close(&img->base_io);
     acct = img->acct;
     acct_free(&acct, img, sizeof(*img));
@@ -1022,6 +1017,8 @@ struct check_counter {
     void *inner_ctx;
     bool io_failed;
     bool out_of_memory;
+    bool limit_reached;
+    bool error_before_limit; /* an error of the image was found before any limit was reached */
 };
 
 /* Counts every finding of the image and its parents, then forwards it. */
@@ -1037,6 +1034,10 @@ static void check_count(void *ctx, const vhdx_diag *d)
             cc->io_failed = true;
         if (d->code == VHDX_E_NOMEM)
             cc->out_of_memory = true;
+        if (d->code == VHDX_E_LIMIT)
+            cc->limit_reached = true;
+        else if (!cc->limit_reached && d->code != VHDX_E_NOMEM && d->code != VHDX_E_IO)
+            cc->error_before_limit = true;
         break;
     case VHDX_SEVERITY_WARNING:
         cc->result->warnings++;
@@ -1074,6 +1075,8 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     cc.inner_ctx = opts.diag_ctx;
     cc.io_failed = false;
     cc.out_of_memory = false;
+    cc.limit_reached = false;
+    cc.error_before_limit = false;
     /* Checking never writes, whatever flags the caller passed. */
     opts.flags &= ~VHDX_OPEN_WRITABLE;
     opts.on_diag = check_count;
@@ -1082,10 +1085,19 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
     if (img == NULL)
         return st; /* the handle itself could not be allocated */
     vhdx_close(img);
-    /* A failing back end or allocator means the image could not be judged. */
+    /*
+     * A failing back end or allocator, or a limit of vhdx_limits reached,
+     * means the image could not be judged: never a verdict that it is bad.
+     * Errors of the image found before the limit are a verdict of their
+     * own, which the limit does not change.
+     */
     if (cc.io_failed)
         return VHDX_E_IO;
-    return cc.out_of_memory || st == VHDX_E_NOMEM ? VHDX_E_NOMEM : VHDX_OK;
+    if (cc.out_of_memory || st == VHDX_E_NOMEM)
+        return VHDX_E_NOMEM;
+    if ((cc.limit_reached || st == VHDX_E_LIMIT) && !cc.error_before_limit)
+        return VHDX_E_LIMIT;
+    return VHDX_OK;
 }
 
 vhdx_status vhdx_check(vhdx_io *io, const vhdx_open_options *options, vhdx_check_result *result)
@@ -1127,37 +1139,58 @@ vhdx_status vhdx_check_path(const char *path, const vhdx_open_options *options,
 
 /* ---- Replay in place without opening (vhdx_replay) ---- */
 
-static void visit_plan(const struct log_plan *plan,
-                       void (*visit)(void *ctx, const vhdx_log_item *item), void *ctx)
+struct visit_ctx {
+    const struct log_plan *plan;
+    void (*visit)(void *ctx, const vhdx_log_item *item);
+    void *ctx;
+    uint32_t last_entry; /* entry_index + 1 of the last entry item given */
+};
+
+static void visit_entry(struct visit_ctx *vc, uint32_t e)
 {
-    for (uint32_t e = 0; e < plan->count; e++) {
-        const struct log_entry_view *v = &plan->entries[e].view;
-        vhdx_log_item item;
-        memset(&item, 0, sizeof(item));
-        item.kind = VHDX_LOG_ITEM_ENTRY;
-        item.entry_index = e;
-        item.sequence_number = v->header.sequence_number;
-        item.log_offset = v->entry_offset;
-        item.entry_length = v->header.entry_length;
-        item.tail = v->header.tail;
-        item.descriptor_count = v->header.descriptor_count;
-        item.data_count = v->data_count;
-        item.flushed_file_offset = v->header.flushed_file_offset;
-        item.last_file_offset = v->header.last_file_offset;
-        visit(ctx, &item);
-        for (uint32_t i = 0; i < v->header.descriptor_count; i++) {
-            struct log_descriptor desc;
-            if (log_plan_descriptor(plan, e, i, &desc) != VHDX_OK)
-                continue; /* cannot happen: the entry was checked */
-            memset(&item, 0, sizeof(item));
-            item.entry_index = e;
-            item.sequence_number = v->header.sequence_number;
-            item.kind = desc.kind == LOG_DESCRIPTOR_ZERO ? VHDX_LOG_ITEM_ZERO : VHDX_LOG_ITEM_DATA;
-            item.file_offset = desc.file_offset;
-            item.length = desc.kind == LOG_DESCRIPTOR_ZERO ? desc.zero_length : LOG_SECTOR;
-            visit(ctx, &item);
-        }
-    }
+    const struct log_plan_entry *pe = &vc->plan->entries[e];
+    vhdx_log_item item;
+    memset(&item, 0, sizeof(item));
+    item.kind = VHDX_LOG_ITEM_ENTRY;
+    item.entry_index = e;
+    item.sequence_number = pe->sequence_number;
+    item.log_offset = pe->entry_offset;
+    item.entry_length = pe->entry_length;
+    item.tail = pe->tail;
+    item.descriptor_count = pe->descriptor_count;
+    item.data_count = pe->entry_length / LOG_SECTOR - pe->descriptor_sectors;
+    item.flushed_file_offset = pe->flushed_file_offset;
+    item.last_file_offset = pe->last_file_offset;
+    vc->visit(vc->ctx, &item);
+    vc->last_entry = e + 1;
+}
+
+static vhdx_status visit_descriptor(void *ctx, const struct log_plan_item *it)
+{
+    struct visit_ctx *vc = ctx;
+    vhdx_log_item item;
+    /* Entries without descriptors are visited too, in order. */
+    while (vc->last_entry <= it->entry)
+        visit_entry(vc, vc->last_entry);
+    memset(&item, 0, sizeof(item));
+    item.entry_index = it->entry;
+    item.sequence_number = vc->plan->entries[it->entry].sequence_number;
+    item.kind = it->desc.kind == LOG_DESCRIPTOR_ZERO ? VHDX_LOG_ITEM_ZERO : VHDX_LOG_ITEM_DATA;
+    item.file_offset = it->desc.file_offset;
+    item.length = it->desc.kind == LOG_DESCRIPTOR_ZERO ? it->desc.zero_length : LOG_SECTOR;
+    vc->visit(vc->ctx, &item);
+    return VHDX_OK;
+}
+
+static vhdx_status visit_plan(const struct log_plan *plan, const vhdx_io *io,
+                              void (*visit)(void *ctx, const vhdx_log_item *item), void *ctx,
+                              struct diag_sink *sink)
+{
+    struct visit_ctx vc = {plan, visit, ctx, 0};
+    vhdx_status st = log_plan_walk(plan, io, 0, visit_descriptor, &vc, sink);
+    while (st == VHDX_OK && vc.last_entry < plan->count)
+        visit_entry(&vc, vc.last_entry);
+    return st;
 }
 
 vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned flags,
@@ -1203,12 +1236,12 @@ vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned 
         goto out;
     res->entries = plan.count;
     res->descriptors = plan.descriptors;
-    res->tail_sequence = plan.entries[0].view.header.sequence_number;
-    res->head_sequence = plan.entries[plan.count - 1].view.header.sequence_number;
+    res->tail_sequence = plan.entries[0].sequence_number;
+    res->head_sequence = plan.entries[plan.count - 1].sequence_number;
     if (visit != NULL)
-        visit_plan(&plan, visit, visit_ctx);
-    if (!dry) {
-        st = log_plan_apply(&plan, &img->io, sink_at(img, 0));
+        st = visit_plan(&plan, &img->io, visit, visit_ctx, sink_at(img, 0));
+    if (st == VHDX_OK && !dry) {
+        st = log_plan_apply(&plan, &img->io, &img->io, sink_at(img, 0));
         if (st == VHDX_OK)
             st = log_clear_headers(&img->io, img->current_header, &img->header,
                                    sink_at(img, 0));

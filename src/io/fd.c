@@ -174,6 +174,47 @@ static vhdx_status fd_truncate(void *ctx, uint64_t size)
     return r == 0 ? VHDX_OK : VHDX_E_IO;
 }
 
+/*
+ * Zeros without writing them: the part inside the file becomes a hole
+ * (FALLOC_FL_PUNCH_HOLE, which keeps the size and reads as zeros; else
+ * FALLOC_FL_ZERO_RANGE), the part past its end is covered by extending the
+ * file, which reads as zeros too. A file system with neither operation gets
+ * VHDX_E_UNSUPPORTED before anything changes, and the caller writes zeros.
+ */
+static vhdx_status fd_zero(void *ctx, uint64_t off, uint64_t len)
+{
+    const struct fd_ctx *c = ctx;
+    uint64_t size = 0, end, inside;
+    vhdx_status st;
+    int r;
+
+    if (len == 0)
+        return VHDX_OK;
+    if (!ck_add_u64(off, len, &end) || end > (uint64_t)INT64_MAX)
+        return VHDX_E_RANGE;
+    st = fd_size(ctx, &size);
+    if (st != VHDX_OK)
+        return st;
+    inside = end < size ? end : size;
+    if (off < inside) {
+        do
+            r = fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                          (off_t)(inside - off));
+        while (r != 0 && errno == EINTR);
+        if (r != 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+            do
+                r = fallocate(c->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                              (off_t)(inside - off));
+            while (r != 0 && errno == EINTR);
+            if (r != 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
+                return VHDX_E_UNSUPPORTED;
+        }
+        if (r != 0)
+            return VHDX_E_IO;
+    }
+    return end > size ? fd_truncate(ctx, end) : VHDX_OK;
+}
+
 static void fd_close(void *ctx)
 {
     struct fd_ctx *c = ctx;
@@ -219,6 +260,7 @@ vhdx_status vhdx_io_from_fd(int fd, int writable, int own_fd, vhdx_io *out)
         out->write = fd_write;
         out->flush = fd_flush;
         out->truncate = fd_truncate;
+        out->zero = fd_zero;
     }
     return VHDX_OK;
 }

@@ -21,6 +21,8 @@ enum replay_outcome replay_outcome_production(vhdx_status st, const char *first_
     if (strcmp(first_error_rule, "log.truncated") == 0 ||
         strcmp(first_error_rule, "log.region.past_eof") == 0)
         return REPLAY_TRUNCATED;
+    if (strcmp(first_error_rule, "log.descriptor.past_end") == 0)
+        return REPLAY_PAST_END;
     return REPLAY_OTHER;
 }
 
@@ -33,6 +35,8 @@ enum replay_outcome replay_outcome_reference(enum ref_status st)
         return REPLAY_NO_SEQUENCE;
     case REF_TRUNCATED:
         return REPLAY_TRUNCATED;
+    case REF_PAST_END:
+        return REPLAY_PAST_END;
     case REF_BAD_ARG:
     case REF_IO:
     case REF_NOMEM:
@@ -50,6 +54,8 @@ const char *replay_outcome_name(enum replay_outcome o)
         return "rejected: no valid sequence";
     case REPLAY_TRUNCATED:
         return "rejected: the file was truncated";
+    case REPLAY_PAST_END:
+        return "rejected: a descriptor reaches past the file's end";
     case REPLAY_OTHER:
     default:
         return "could not replay";

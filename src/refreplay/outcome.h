@@ -13,7 +13,8 @@ enum replay_outcome {
     REPLAY_REPLAYED = 0,    /* an active sequence was found and applied */
     REPLAY_NO_SEQUENCE = 1, /* rejected: no valid sequence */
     REPLAY_TRUNCATED = 2,   /* rejected: the file is shorter than the log says */
-    REPLAY_OTHER = 3        /* could not replay for another reason: not comparable */
+    REPLAY_OTHER = 3,       /* could not replay for another reason: not comparable */
+    REPLAY_PAST_END = 4     /* rejected: a descriptor reaches past what its entry may */
 };
 
 /* An on_diag callback (ctx: struct replay_first_error) keeping the first error's rule id. */

@@ -488,6 +488,20 @@ static enum ref_status replay(vhdx_io *file, const uint8_t *log_guid, uint64_t l
     if (size_before < head->flushed)
         return REF_TRUNCATED;
 
+    /* Bounds: every target ends inside max(size before, min(entry's and head's LastFileOffset)). */
+    for (size_t i = tail_index; i < n; i++) {
+        const struct entry *e = &w->table[w->chain[i] / SECTOR];
+        uint64_t last = e->last < head->last ? e->last : head->last;
+        uint64_t bound = size_before > last ? size_before : last;
+        for (uint64_t k = 0; k < e->desc_count; k++) {
+            const uint8_t *desc = get_descriptor(&v, w->chain[i], k);
+            uint64_t length = is_zero_descriptor(desc) ? le64_load_no_bounds_check(desc + 8)
+                                                       : SECTOR;
+            if (length != 0 && le64_load_no_bounds_check(desc + 16) + length > bound)
+                return REF_PAST_END; /* rule 8: the sum does not overflow */
+        }
+    }
+
     if (!dry_run && current_slot != 0) {
         st = read_exact(file, header, HEADER_BYTES, slot_offset(current_slot));
         if (st != REF_OK)
@@ -562,6 +576,8 @@ const char *ref_status_name(enum ref_status s)
         return "REF_IO";
     case REF_NOMEM:
         return "REF_NOMEM";
+    case REF_PAST_END:
+        return "REF_PAST_END";
     default:
         return "REF_UNKNOWN";
     }

@@ -34,7 +34,9 @@ enum ref_status {
     REF_BAD_ARG = 3,     /* log_length 0 / not a multiple of 4096, log_offset+log_length overflow,
                             NULL io, bad slot */
     REF_IO = 4,          /* a read/write/flush/truncate/size of the io failed */
-    REF_NOMEM = 5
+    REF_NOMEM = 5,
+    REF_PAST_END = 6     /* a descriptor reaches past both the file's end and what its entry
+                            may reach (docs/REPLAY.md, "Bounds"); nothing is written */
 };
 
 struct ref_result {
