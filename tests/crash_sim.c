@@ -69,8 +69,10 @@ static struct touched apply_write_part(struct file_buf *f, const struct io_op *o
     /* crash_sim_run checked that off + len fits in cap. */
     size_t at = (size_t)op->off;
     struct touched t;
-    if (to > from)
+    if (to > from && op->data != NULL)
         memcpy(f->data + at + from, op->data + from, to - from);
+    else if (to > from)
+        memset(f->data + at + from, 0, to - from); /* a zero operation */
     if (at + to > f->len)
         f->len = at + to;
     t.from = at + from;
@@ -83,6 +85,7 @@ static struct touched apply_op(struct file_buf *f, const struct io_op *op)
     struct touched t = {0, 0};
     switch (op->kind) {
     case IO_OP_WRITE:
+    case IO_OP_ZERO:
         return apply_write_part(f, op, 0, (size_t)op->len);
     case IO_OP_TRUNCATE: {
         size_t size = (size_t)op->off;
@@ -128,7 +131,7 @@ static void visit_prefixes(struct run *r)
         if (r->stopped || k == r->n_ops)
             return;
         op = &r->ops[k];
-        if (op->kind == IO_OP_WRITE && r->opt.torn_granule > 0) {
+        if ((op->kind == IO_OP_WRITE || op->kind == IO_OP_ZERO) && r->opt.torn_granule > 0) {
             size_t g = r->opt.torn_granule, len = (size_t)op->len;
             for (size_t t = g; t < len; t += g) {
                 (void)apply_write_part(&r->work, op, t - g, t);
@@ -265,6 +268,10 @@ static vhdx_status file_capacity(size_t initial_len, const struct io_op *ops, si
             if (!ck_add_u64(ops[i].off, ops[i].len, &end))
                 return VHDX_E_OVERFLOW;
             break;
+        case IO_OP_ZERO:
+            if (!ck_add_u64(ops[i].off, ops[i].len, &end))
+                return VHDX_E_OVERFLOW;
+            break;
         case IO_OP_TRUNCATE:
             end = ops[i].off;
             break;
@@ -354,7 +361,8 @@ uint64_t crash_sim_count(const struct io_op *ops, size_t n_ops,
             continue;
         }
         m++;
-        if (ops[i].kind == IO_OP_WRITE && o.torn_granule > 0 && ops[i].len > 0)
+        if ((ops[i].kind == IO_OP_WRITE || ops[i].kind == IO_OP_ZERO) && o.torn_granule > 0 &&
+            ops[i].len > 0)
             count += (ops[i].len - 1) / o.torn_granule;
     }
     return count;

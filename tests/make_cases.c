@@ -145,7 +145,11 @@ int main(int argc, char **argv)
 
     base(&img, IB_DYNAMIC);
     ib_set_block_state(&img, 2, BAT_PAYLOAD_ZERO, 3);
-    emit(&img, "zero-block-with-offset", 0, "bat.entry.offset.reserved", "warning");
+    emit(&img, "zero-block-with-offset", 1, "bat.entry.zero.offset", "error");
+
+    base(&img, IB_DYNAMIC);
+    ib_set_block_state(&img, 2, BAT_PAYLOAD_NOT_PRESENT, 3);
+    emit(&img, "not-present-block-with-offset", 0, "bat.entry.offset.reserved", "warning");
 
     base(&img, IB_DYNAMIC);
     ib_set_bat_raw(&img, 1, 4);

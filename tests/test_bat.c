@@ -254,10 +254,42 @@ static void test_bat_entry_reserved_offset_warns(void **state)
 {
     struct bat_geometry g = geo(GiB, 1u << 20, 512, false);
     (void)state;
-    assert_status(check_entry(&g, 0, raw_entry(2, 5), 16 * MiB), VHDX_OK);
-    assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RESERVED, "bat.entry.offset.reserved");
     assert_status(check_entry(&g, 0, raw_entry(0, 5), 16 * MiB), VHDX_OK);
     assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RESERVED, "bat.entry.offset.reserved");
+}
+
+/* §7.6 item 5: Hyper-V refuses a ZERO block with an offset, so that is an error. */
+static void test_bat_zero_entry_with_offset_is_error(void **state)
+{
+    struct bat_geometry g = geo(GiB, 1u << 20, 512, false);
+    (void)state;
+    assert_status(check_entry(&g, 0, raw_entry(2, 5), 16 * MiB), VHDX_E_RESERVED);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RESERVED, "bat.entry.zero.offset");
+    assert_string_equal(ts.records[0].message,
+                        "block 0 is ZERO with a non-zero file offset 0x500000 (Hyper-V refuses it)");
+    assert_status(check_entry(&g, 0, raw_entry(2, 0), 16 * MiB), VHDX_OK);
+    assert_no_findings(&ts);
+}
+
+/*
+ * QEMU's fixed images with block_state_zero=off end the file where the
+ * virtual disk ends: the last block of a 100 MiB disk with 32 MiB blocks
+ * holds 4 MiB of disk, and only those must lie inside the file.
+ */
+static void test_bat_last_block_extent_is_the_disk_s(void **state)
+{
+    struct bat_geometry g = geo(100 * MiB, 32u << 20, 512, false);
+    (void)state;
+    /* Block 3 at 104 MiB: [104, 108) MiB inside a 108 MiB file. */
+    assert_status(check_entry(&g, 3, raw_entry(6, 104), 108 * MiB), VHDX_OK);
+    assert_no_findings(&ts);
+    assert_status(check_entry(&g, 3, raw_entry(6, 105), 108 * MiB), VHDX_E_RANGE);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "bat.entry.past_eof");
+    assert_string_equal(ts.records[0].message,
+                        "block 3 [0x6900000, 0x6d00000) extends past the end of the file (0x6c00000)");
+    /* A block that is not the last is whole: block 2 at 80 MiB needs [80, 112) MiB. */
+    assert_status(check_entry(&g, 2, raw_entry(6, 80), 108 * MiB), VHDX_E_RANGE);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "bat.entry.past_eof");
 }
 
 static void test_bat_sb_present_needs_parent(void **state)
@@ -347,6 +379,8 @@ int main(void)
         cmocka_unit_test(test_bat_entry_past_eof),
         cmocka_unit_test(test_bat_entry_overflow),
         cmocka_unit_test(test_bat_entry_reserved_offset_warns),
+        cmocka_unit_test(test_bat_zero_entry_with_offset_is_error),
+        cmocka_unit_test(test_bat_last_block_extent_is_the_disk_s),
         cmocka_unit_test(test_bat_sb_present_needs_parent),
         cmocka_unit_test(test_bat_sb_reserved_state),
         cmocka_unit_test(test_bat_sb_not_present_offset_warns),

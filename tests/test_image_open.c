@@ -1679,13 +1679,17 @@ static void test_bat_reserved_state_and_bits(void **state)
     ib_free(&img);
 }
 
-static void test_zero_block_with_offset_warns(void **state)
+/* A ZERO block with an offset: Hyper-V refuses it, so the open does too; NOT_PRESENT warns. */
+static void test_zero_block_with_offset_refused(void **state)
 {
     struct ib_image img;
     vhdx_image *h;
     (void)state;
     build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
     assert_int_equal(ib_set_block_state(&img, 4, BAT_PAYLOAD_ZERO, 3), 0);
+    assert_status(open_img(&img, &h), VHDX_E_RESERVED);
+    assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RESERVED, "bat.entry.zero.offset");
+    assert_int_equal(ib_set_block_state(&img, 4, BAT_PAYLOAD_NOT_PRESENT, 3), 0);
     assert_status(open_img(&img, &h), VHDX_OK);
     assert_only_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RESERVED, "bat.entry.offset.reserved");
     vhdx_close(h);
@@ -1836,7 +1840,7 @@ int main(void)
         cmocka_unit_test(test_block_overlapping_log_and_header),
         cmocka_unit_test(test_block_past_eof),
         cmocka_unit_test(test_bat_reserved_state_and_bits),
-        cmocka_unit_test(test_zero_block_with_offset_warns),
+        cmocka_unit_test(test_zero_block_with_offset_refused),
         cmocka_unit_test(test_zero_entry_in_padding_slot_still_warns),
         cmocka_unit_test(test_partial_block_without_bitmap),
         cmocka_unit_test(test_trailing_data_warns),

@@ -138,6 +138,21 @@ enum bat_slot_kind bat_slot_classify(const struct bat_geometry *g, uint64_t slot
     return BAT_SLOT_PAYLOAD;
 }
 
+/*
+ * The bytes of payload block `block` that hold virtual disk: the whole
+ * block, except for the last one when the virtual size is not a multiple of
+ * the block size. A writer may end the file there (QEMU does with
+ * block_state_zero=off), and no reader reads past it.
+ */
+static uint64_t block_extent(const struct bat_geometry *g, uint64_t block)
+{
+    uint64_t start;
+    if (!ck_mul_u64(block, g->block_size, &start) || start >= g->virtual_disk_size)
+        return g->block_size;
+    return g->virtual_disk_size - start < g->block_size ? g->virtual_disk_size - start
+                                                         : g->block_size;
+}
+
 static vhdx_status check_extent(const struct bat_entry *e, uint64_t len, const char *what,
                                 uint64_t number, const struct bat_entry_context *ctx,
                                 uint64_t pos, struct diag_sink *d)
@@ -218,23 +233,33 @@ vhdx_status bat_entry_validate(const struct bat_geometry *g, uint64_t raw,
 
     switch (e.state) {
     case BAT_PAYLOAD_NOT_PRESENT:
-    case BAT_PAYLOAD_ZERO:
-        /* §7.6 item 5: FileOffsetMB is reserved; Hyper-V rejects non-zero for ZERO. */
+        /* §7.6 item 5: FileOffsetMB is reserved. */
         if (e.file_offset_mb != 0)
             (void)DIAG_WARN(d, VHDX_E_RESERVED, "bat.entry.offset.reserved", STRUCT_NAME, pos,
                             "block %llu is %s with a non-zero file offset 0x%llx",
                             (unsigned long long)number, bat_payload_state_name(e.state),
                             (unsigned long long)bat_entry_file_offset(&e));
         break;
+    case BAT_PAYLOAD_ZERO:
+        /* §7.6 item 5: FileOffsetMB is reserved, and Hyper-V refuses an image that sets it. */
+        if (e.file_offset_mb != 0)
+            first = status_first(first, DIAG_ERROR(d, VHDX_E_RESERVED, "bat.entry.zero.offset",
+                                                   STRUCT_NAME, pos,
+                                                   "block %llu is ZERO with a non-zero file offset "
+                                                   "0x%llx (Hyper-V refuses it)",
+                                                   (unsigned long long)number,
+                                                   (unsigned long long)bat_entry_file_offset(&e)));
+        break;
     case BAT_PAYLOAD_UNDEFINED:
     case BAT_PAYLOAD_UNMAPPED:
         /* §7.6 item 4: a non-zero offset keeps its range reserved ("soft-anchored"). */
         if (e.file_offset_mb != 0)
-            first = status_first(first, check_extent(&e, g->block_size, "block", number, ctx,
-                                                     pos, d));
+            first = status_first(first, check_extent(&e, block_extent(g, number), "block",
+                                                     number, ctx, pos, d));
         break;
     case BAT_PAYLOAD_FULLY_PRESENT:
-        first = status_first(first, check_extent(&e, g->block_size, "block", number, ctx, pos, d));
+        first = status_first(first, check_extent(&e, block_extent(g, number), "block", number,
+                                                 ctx, pos, d));
         break;
     case BAT_PAYLOAD_PARTIALLY_PRESENT:
         /* §7.2: valid in differencing files only. */
@@ -244,7 +269,8 @@ vhdx_status bat_entry_validate(const struct bat_geometry *g, uint64_t raw,
                                                    STRUCT_NAME, pos,
                                                    "block %llu is PARTIALLY_PRESENT in a file without a parent",
                                                    (unsigned long long)number));
-        first = status_first(first, check_extent(&e, g->block_size, "block", number, ctx, pos, d));
+        first = status_first(first, check_extent(&e, block_extent(g, number), "block", number,
+                                                 ctx, pos, d));
         break;
     case BAT_PAYLOAD_UNMAPPED_V095:
         /* §11.2 item 1: UNMAPPED was 5 in v0.95; reserved since v1.00. */

@@ -14,6 +14,7 @@
 #include "base/guid.h"
 #include "format/constants.h"
 #include "io/replaymap.h"
+#include "io/zero.h"
 
 static const char LOG[] = "log";
 
@@ -426,11 +427,21 @@ vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *io, unsign
 
 /* ---- Loading the plan ---- */
 
-/* How far the descriptors of entry e may reach (docs/REPLAY.md, "Bounds"). */
-static uint64_t entry_bound(const struct log_plan *plan, const struct log_plan_entry *pe)
+/* The LastFileOffset entry e may reach: its own, or the head's when smaller. */
+static uint64_t entry_last(const struct log_plan *plan, const struct log_plan_entry *pe)
 {
     uint64_t head_last = plan->entries[plan->count - 1].last_file_offset;
-    uint64_t last = pe->last_file_offset < head_last ? pe->last_file_offset : head_last;
+    return pe->last_file_offset < head_last ? pe->last_file_offset : head_last;
+}
+
+/*
+ * How far the descriptors of an entry may reach (docs/REPLAY.md, Bounds):
+ * the file's size before replay, or the LastFileOffset the entry may reach
+ * when larger. No replay grows the file past the head's LastFileOffset.
+ */
+static uint64_t entry_bound(const struct log_plan *plan, const struct log_plan_entry *pe)
+{
+    uint64_t last = entry_last(plan, pe);
     return plan->file_size > last ? plan->file_size : last;
 }
 
@@ -461,13 +472,13 @@ static vhdx_status check_bounds(void *ctx, const struct log_plan_item *it)
     if (bc->bad <= LOG_REPORT_MAX) {
         vhdx_status st = DIAG_ERROR(
             bc->sink, VHDX_E_RANGE, "log.descriptor.past_end", LOG, it->descriptor_file_offset,
-            "descriptor %u of the log entry with sequence number %llu %s [0x%llx, 0x%llx), past "
-            "both the file's end (0x%llx) and the entry's LastFileOffset (0x%llx, or the head's "
-            "if smaller): the log cannot be replayed",
+            "descriptor %u of log entry %llu %s [0x%llx, 0x%llx), past the file's end (0x%llx) "
+            "and the LastFileOffset its entry may reach (0x%llx): the log cannot be replayed",
             it->index, (unsigned long long)pe->sequence_number,
             it->desc.kind == LOG_DESCRIPTOR_ZERO ? "zeroes" : "writes",
             (unsigned long long)it->desc.file_offset, (unsigned long long)end,
-            (unsigned long long)plan->file_size, (unsigned long long)pe->last_file_offset);
+            (unsigned long long)plan->file_size,
+            (unsigned long long)entry_last(plan, pe));
         bc->first = status_first(bc->first, st);
     }
     return VHDX_OK;
@@ -621,30 +632,6 @@ static vhdx_status apply_failure(struct diag_sink *sink, vhdx_status st, uint64_
                       (unsigned long long)off);
 }
 
-static const uint8_t zero_chunk[64 * 1024];
-
-/* Writes len zero bytes at off: the target's zero operation where it has one. */
-static vhdx_status write_zeros(vhdx_io *target, uint64_t off, uint64_t len)
-{
-    uint64_t done = 0;
-    if (target->zero != NULL) {
-        vhdx_status st = target->zero(target->ctx, off, len);
-        if (st != VHDX_E_UNSUPPORTED)
-            return st;
-    }
-    while (done < len) {
-        uint64_t n = len - done;
-        vhdx_status st;
-        if (n > sizeof(zero_chunk))
-            n = sizeof(zero_chunk);
-        st = target->write(target->ctx, zero_chunk, (size_t)n, off + done);
-        if (st != VHDX_OK)
-            return st;
-        done += n;
-    }
-    return VHDX_OK;
-}
-
 struct apply_ctx {
     vhdx_io *target;
     struct diag_sink *sink;
@@ -659,7 +646,7 @@ static vhdx_status apply_item(void *ctx, const struct log_plan_item *it)
         log_data_sector_rebuild(&it->desc, it->data_sector, page);
         st = ac->target->write(ac->target->ctx, page, LOG_SECTOR, it->desc.file_offset);
     } else {
-        st = write_zeros(ac->target, it->desc.file_offset, it->desc.zero_length);
+        st = io_zero_through(ac->target, it->desc.file_offset, it->desc.zero_length);
     }
     return st == VHDX_OK ? VHDX_OK : apply_failure(ac->sink, st, it->desc.file_offset);
 }

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "io/zero.h"
+
 struct fault_ctx {
     vhdx_io base;
     struct alloc_acct *acct;
@@ -46,6 +48,27 @@ static vhdx_status fault_write(void *ctx, const void *buf, size_t len, uint64_t 
     st = f->base.write(f->base.ctx, buf, len, off);
     if (st == VHDX_OK)
         f->stats.writes++;
+    return st;
+}
+
+/* A zero operation counts as one write: lost, torn (its first bytes zeroed) or done. */
+static vhdx_status fault_zero(void *ctx, uint64_t off, uint64_t len)
+{
+    struct fault_ctx *f = ctx;
+    vhdx_status st;
+    if (f->base.write == NULL)
+        return VHDX_E_IO;
+    if (!admit(f)) {
+        if (f->stats.refused == 1 && f->torn_bytes > 0 && f->torn_bytes < len &&
+            io_zero_through(&f->base, off, f->torn_bytes) == VHDX_OK)
+            f->stats.torn = f->torn_bytes;
+        return VHDX_E_IO;
+    }
+    st = io_zero_through(&f->base, off, len);
+    if (st == VHDX_OK) {
+        f->stats.writes++;
+        f->stats.zeros++;
+    }
     return st;
 }
 
@@ -104,6 +127,7 @@ vhdx_status io_fault_create(const vhdx_io *base, struct alloc_acct *acct, uint64
     out->flush = fault_flush;
     out->size = fault_size;
     out->truncate = fault_truncate;
+    out->zero = fault_zero;
     out->close = fault_close;
     return VHDX_OK;
 }

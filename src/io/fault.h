@@ -20,7 +20,8 @@
 #include "vhdx.h"
 
 struct io_fault_stats {
-    uint64_t writes;    /* writes that reached the base */
+    uint64_t writes;    /* writes (zero operations included) that reached the base */
+    uint64_t zeros;     /* of which zero operations */
     uint64_t truncates; /* truncates that reached the base */
     uint64_t flushes;   /* flushes that reached the base */
     uint64_t refused;   /* operations failed after the stop */

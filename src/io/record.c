@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "io/zero.h"
+
 /* An operation as handed out, and the copy of its bytes that we own. */
 struct record_entry {
     struct io_op op;
@@ -88,6 +90,22 @@ static vhdx_status record_write(void *ctx, const void *buf, size_t len, uint64_t
     return VHDX_OK;
 }
 
+static vhdx_status record_zero(void *ctx, uint64_t off, uint64_t len)
+{
+    struct record_ctx *r = ctx;
+    vhdx_status st;
+    if (r->base.write == NULL)
+        return VHDX_E_IO;
+    st = reserve_one(r);
+    if (st != VHDX_OK)
+        return st;
+    st = io_zero_through(&r->base, off, len);
+    if (st != VHDX_OK)
+        return st;
+    append(r, IO_OP_ZERO, off, len, NULL);
+    return VHDX_OK;
+}
+
 static vhdx_status record_truncate(void *ctx, uint64_t size)
 {
     struct record_ctx *r = ctx;
@@ -151,6 +169,7 @@ vhdx_status io_record_create(const vhdx_io *base, struct alloc_acct *acct, vhdx_
     out->flush = record_flush;
     out->size = record_size;
     out->truncate = record_truncate;
+    out->zero = record_zero;
     out->close = record_close;
     return VHDX_OK;
 }

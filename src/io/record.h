@@ -3,8 +3,9 @@
  * pass-through over a base back end that keeps a list of every mutating
  * operation that reached the base, in order.
  *
- * Reads and size pass through unrecorded. Writes, truncates and flushes
- * pass through; each one the base accepts is appended to the list (a
+ * Reads and size pass through unrecorded. Writes, zero operations,
+ * truncates and flushes pass through (a zero operation as the base's own,
+ * or as writes of zeros when the base has none); each one the base accepts is appended to the list (a
  * write with a private copy of its bytes), so that a test can replay any
  * prefix or subset of them onto the file as it was before, which is what
  * a power loss can leave (tests/crash_sim.h). An operation the base
@@ -29,13 +30,14 @@
 enum io_op_kind {
     IO_OP_WRITE = 0,
     IO_OP_TRUNCATE = 1,
-    IO_OP_FLUSH = 2
+    IO_OP_FLUSH = 2,
+    IO_OP_ZERO = 3 /* the zero operation of vhdx_io: [off, off + len) reads as zeros */
 };
 
 struct io_op {
     enum io_op_kind kind;
-    uint64_t off;        /* WRITE: the file offset; TRUNCATE: the new size; FLUSH: 0 */
-    uint64_t len;        /* WRITE: the byte count; otherwise 0 */
+    uint64_t off;        /* WRITE, ZERO: the file offset; TRUNCATE: the new size; FLUSH: 0 */
+    uint64_t len;        /* WRITE, ZERO: the byte count; otherwise 0 */
     const uint8_t *data; /* WRITE: the bytes written (NULL when len is 0); otherwise NULL */
 };
 
