@@ -6,6 +6,11 @@
  * replay (outside the headers' FileWriteGuid and checksum, which differ by
  * design: docs/REPLAY.md).
  *
+ * The production engine's read-only view (the extent map of io/replaymap,
+ * what every read-only open of a dirty image reads) must hold the same
+ * bytes as the reference's replay too, the two headers aside (a view does
+ * not update them).
+ *
  * The file is a fixed valid image (tests/dirty_images shape "one-entry")
  * with its log region replaced from the input, and the current header's
  * log fields optionally taken from it:
@@ -26,7 +31,9 @@
 #include "format/constants.h"
 #include "format/header.h"
 #include "fuzz_common.h"
+#include "image/log.h"
 #include "io/overlay.h"
+#include "io/replaymap.h"
 #include "refreplay/outcome.h"
 #include "refreplay/ref_replay.h"
 #include "vhdx.h"
@@ -88,6 +95,52 @@ static void compare(const vhdx_io *a, const vhdx_io *b)
             FUZZ_CHECK(memcmp(pa, pb, 4096) == 0);
         }
     }
+}
+
+static bool header_page(uint64_t off)
+{
+    return off >= VHDX_HEADER1_OFFSET && off < VHDX_HEADER2_OFFSET + 4096;
+}
+
+static void compare_view_page(const vhdx_io *view, const vhdx_io *ref, uint64_t off,
+                              uint64_t size)
+{
+    static uint8_t pa[4096], pb[4096];
+    if (off >= size || header_page(off))
+        return;
+    read_page(view, off, pa, 4096);
+    read_page(ref, off, pb, 4096);
+    FUZZ_CHECK(memcmp(pa, pb, 4096) == 0);
+}
+
+/* The production view holds what the reference replayed, the headers aside. */
+static void compare_view(const struct header *cur, const vhdx_io *mem, const vhdx_io *ref)
+{
+    struct alloc_acct acct;
+    struct log_plan plan;
+    vhdx_io view;
+    uint64_t sv = 0, sr = 0;
+    alloc_acct_init(&acct, NULL, 0);
+    FUZZ_CHECK(log_plan_load(mem, cur, file_len, 0xFFF00000u, &acct, NULL, &plan) == VHDX_OK);
+    FUZZ_CHECK(log_plan_view(&plan, mem, &view, NULL) == VHDX_OK);
+    log_plan_free(&plan);
+    FUZZ_CHECK(view.size(view.ctx, &sv) == VHDX_OK && ref->size(ref->ctx, &sr) == VHDX_OK);
+    FUZZ_CHECK(sv == sr);
+    for (size_t i = 0; i < io_overlay_pages(ref); i++) {
+        uint64_t off = 0;
+        if (!io_overlay_page_offset(ref, i, &off))
+            abort();
+        compare_view_page(&view, ref, off, sv);
+    }
+    for (size_t i = 0; i < io_replaymap_extents(&view); i++) {
+        const struct io_replay_extent *e = io_replaymap_extent(&view, i);
+        for (uint64_t off = e->start; off < e->start + e->length && off < sv; off += 4096)
+            compare_view_page(&view, ref, off, sv);
+    }
+    for (uint64_t off = 0; off < file_len; off += 4096)
+        compare_view_page(&view, ref, off, sv);
+    vhdx_io_close(&view);
+    FUZZ_CHECK(acct.in_use == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -160,9 +213,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         fe.rule, ref_status_name(rs));
             FUZZ_CHECK(po == ro);
             if (po == REPLAY_REPLAYED) {
+                struct header cur;
                 FUZZ_CHECK(pr.entries == rr.entries);
                 FUZZ_CHECK(pr.head_sequence == rr.head_sequence);
                 compare(&a, &b);
+                FUZZ_CHECK(header_decode(file + (pr.current_header == 1 ? VHDX_HEADER1_OFFSET
+                                                                         : VHDX_HEADER2_OFFSET),
+                                         HEADER_SIZE, &cur, NULL) == VHDX_OK);
+                compare_view(&cur, &mem, &b);
             }
         }
     }
