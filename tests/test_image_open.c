@@ -1652,6 +1652,144 @@ static void test_header_spare_content_damage_warns(void **state)
     ib_free(&img);
 }
 
+/* ---- Repairing spare copies (vhdx_repair) ---- */
+
+/* Opens the memfile writable, repairs, finishes; the result in *res. */
+static vhdx_status repair_file(struct memfile *m, vhdx_repair_result *res, vhdx_info *before,
+                               vhdx_info *after)
+{
+    vhdx_open_options o = opts();
+    vhdx_io io = io_borrow(&m->io);
+    vhdx_image *h = NULL;
+    vhdx_status st;
+    o.flags = VHDX_OPEN_WRITABLE;
+    test_sink_init(&ts);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, before), VHDX_OK);
+    st = vhdx_repair(h, res);
+    assert_status(vhdx_get_info(h, after), VHDX_OK);
+    vhdx_close(h);
+    return st;
+}
+
+static void check_file(struct memfile *m, vhdx_check_result *r)
+{
+    vhdx_open_options o = opts();
+    vhdx_io io = io_borrow(&m->io);
+    test_sink_init(&ts);
+    assert_status(vhdx_check(&io, &o, r), VHDX_OK);
+}
+
+static void test_repair_rewrites_spare_copies(void **state)
+{
+    struct ib_image img;
+    struct memfile m;
+    vhdx_repair_result res;
+    vhdx_check_result r;
+    vhdx_info before, after;
+    uint8_t *bytes, *again;
+    size_t len, len2;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    write_copy(&img, VHDX_REGION_TABLE2_OFFSET, add_unknown_required);
+    img.data[VHDX_HEADER1_OFFSET + 200] ^= 1; /* header 1, not current, fails its checksum */
+    mf_open(&m, img.data, img.len);
+    check_file(&m, &r);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 5);
+
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 1);
+    assert_int_equal(res.region_table_rewritten, 2);
+    /* A new FileWriteGuid (§3.3: before any change); the DataWriteGuid kept (no read changes). */
+    assert_string_not_equal(before.file_write_guid, after.file_write_guid);
+    assert_string_equal(before.data_write_guid, after.data_write_guid);
+    assert_string_equal(after.log_guid, "{00000000-0000-0000-0000-000000000000}");
+    check_file(&m, &r);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 0);
+    assert_int_equal(ts.sink.total, 0);
+    bytes = io_bytes(&m.io, &len);
+    assert_memory_equal(bytes + VHDX_REGION_TABLE1_OFFSET, bytes + VHDX_REGION_TABLE2_OFFSET,
+                        REGION_TABLE_SIZE);
+
+    /* Nothing left to repair: nothing is written. */
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 0);
+    assert_int_equal(res.region_table_rewritten, 0);
+    again = io_bytes(&m.io, &len2);
+    assert_int_equal(len, len2);
+    assert_memory_equal(bytes, again, len);
+    free(bytes);
+    free(again);
+    mf_free(&m);
+    ib_free(&img);
+}
+
+/* Copy 1 damaged, copy 2 in use: copy 1 is the one rewritten; a mismatch is repaired too. */
+static void test_repair_region_table_copy1_and_mismatch(void **state)
+{
+    struct ib_image img;
+    struct memfile m;
+    vhdx_repair_result res;
+    vhdx_check_result r;
+    vhdx_info before, after;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 100] ^= 1;
+    mf_open(&m, img.data, img.len);
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 0);
+    assert_int_equal(res.region_table_rewritten, 1);
+    check_file(&m, &r);
+    assert_int_equal(r.errors + r.warnings, 0);
+    mf_free(&m);
+    ib_free(&img);
+
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE2_OFFSET + 9] ^= 1; /* copy 2: 258 entries, a valid checksum */
+    assert_int_equal(ib_restamp_checksums(&img), 0);
+    mf_open(&m, img.data, img.len);
+    check_file(&m, &r);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy2_invalid");
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.region_table_rewritten, 2);
+    check_file(&m, &r);
+    assert_int_equal(r.errors + r.warnings, 0);
+    mf_free(&m);
+    ib_free(&img);
+}
+
+/* A spare header that breaks a field rule is rewritten; a read-only handle is refused. */
+static void test_repair_spare_header_fields_and_read_only_refusal(void **state)
+{
+    struct ib_image img;
+    struct memfile m;
+    vhdx_repair_result res;
+    vhdx_check_result r;
+    vhdx_info before, after;
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header_old.log_offset += 4096;
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    res.header_rewritten = 7;
+    assert_status(vhdx_repair(h, &res), VHDX_E_INVALID_ARG);
+    assert_int_equal(res.header_rewritten, 0);
+    vhdx_close(h);
+    assert_status(vhdx_repair(NULL, NULL), VHDX_E_INVALID_ARG);
+    mf_open(&m, img.data, img.len);
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 1);
+    assert_int_equal(res.region_table_rewritten, 0);
+    assert_true(after.header_sequence > before.header_sequence);
+    check_file(&m, &r);
+    assert_int_equal(r.errors + r.warnings, 0);
+    mf_free(&m);
+    ib_free(&img);
+}
+
 /* ---- Metadata ---- */
 
 static void test_metadata_region_over_limit(void **state)
@@ -1999,6 +2137,9 @@ int main(void)
         cmocka_unit_test(test_region_table_copy_in_use_is_strict),
         cmocka_unit_test(test_region_table_entry_count_flip_is_one_finding),
         cmocka_unit_test(test_header_spare_content_damage_warns),
+        cmocka_unit_test(test_repair_rewrites_spare_copies),
+        cmocka_unit_test(test_repair_region_table_copy1_and_mismatch),
+        cmocka_unit_test(test_repair_spare_header_fields_and_read_only_refusal),
         cmocka_unit_test(test_metadata_region_over_limit),
         cmocka_unit_test(test_metadata_item_over_limit),
         cmocka_unit_test(test_metadata_region_smaller_than_table),
