@@ -402,6 +402,60 @@ check(i["rules"] == [{"rule": "bat.entry.state", "count": 1048576, "listed": 999
 check(sum(r["count"] for r in i["rules"]) == i["errors"] + i["warnings"] + i["infos"], "rules add up")
 ' "a million bad BAT entries, JSON"
 
+# --- vhdx check -r all rewrites damaged spare copies (vhdx_repair) ---
+vhdx="$root/tools/vhdx"
+cp spare-rt.vhdx leaks.vhdx
+run "$vhdx" check -r leaks leaks.vhdx
+expect_rc 0 "check -r leaks on a damaged spare"
+cmp -s spare-rt.vhdx leaks.vhdx || fail "check -r leaks rewrote a spare copy"
+ok
+cp spare-rt.vhdx fixed-rt.vhdx
+printf '\xff' | dd of=fixed-rt.vhdx bs=1 seek=$((0x10000 + 100)) conv=notrunc status=none
+run "$verify" fixed-rt.vhdx
+expect_line "fixed-rt.vhdx: ok (5 warnings)" "$out" "two damaged spares before the repair"
+run "$vhdx" check -r all fixed-rt.vhdx
+expect_rc 0 "check -r all on damaged spares"
+expect_out "fixed-rt.vhdx: the log is clean, nothing to replay
+fixed-rt.vhdx: rewrote header 1 from header 2
+fixed-rt.vhdx: rewrote region table copy 2 from copy 1
+fixed-rt.vhdx: ok (0 warnings)
+  info    metadata_table.trailing_nonzero  at 0x2000c0: bytes after the last entry (from offset 192) are not zero; they are ignored and not re-encoded" "check -r all output"
+expect_empty "$err" "check -r all: nothing on standard error"
+cmp -s <(dd if=fixed-rt.vhdx bs=64K skip=3 count=1 status=none) \
+    <(dd if=fixed-rt.vhdx bs=64K skip=4 count=1 status=none) || fail "region table copies differ after the repair"
+ok
+# The disk reads the same; the repair changed no content.
+[ "$("$vhdx" read hv.vhdx 0 1M | sha256sum)" = "$("$vhdx" read fixed-rt.vhdx 0 1M | sha256sum)" ] ||
+    fail "the repair changed the disk"
+ok
+"$vhdx" info --json hv.vhdx >info-hv.json
+"$vhdx" info --json fixed-rt.vhdx >info-fixed.json
+python3 - info-hv.json info-fixed.json <<'EOF' || fail "DataWriteGuid changed by the repair"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+sys.exit(0 if a["data_write_guid"] == b["data_write_guid"] and a["file_write_guid"] != b["file_write_guid"] else 1)
+EOF
+ok
+run "$vhdx" check -r all fixed-rt.vhdx
+expect_out "fixed-rt.vhdx: the log is clean, nothing to replay
+fixed-rt.vhdx: ok (0 warnings)
+  info    metadata_table.trailing_nonzero  at 0x2000c0: bytes after the last entry (from offset 192) are not zero; they are ignored and not re-encoded" "check -r all with nothing to repair"
+# --json keeps standard output one document: the repair lines go to standard error.
+cp spare-rt.vhdx json-rt.vhdx
+run "$vhdx" check --json -r all json-rt.vhdx
+expect_rc 0 "check --json -r all"
+expect_line "json-rt.vhdx: rewrote region table copy 2 from copy 1" "$err" "repair line on stderr with --json"
+cp "$tmp/stdout" repair.json
+expect_json repair.json '
+check(doc["images"][0]["warnings"] == 0, "repaired: no warning")
+' "check --json -r all"
+# The copy in use broken: errors, not repaired, the file unchanged.
+cp used-rt.vhdx used-rt2.vhdx
+run "$vhdx" check -r all used-rt2.vhdx
+expect_rc 1 "check -r all on a broken copy in use"
+cmp -s used-rt.vhdx used-rt2.vhdx || fail "check -r all wrote an image whose copy in use is broken"
+ok
+
 # --- read-only: nothing was written ---
 after=$(sha256sum "${images[@]}")
 [ "$before" = "$after" ] || fail "images were modified"
