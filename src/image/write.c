@@ -1366,7 +1366,7 @@ vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
 
 vhdx_status vhdx_repair(vhdx_image *img, vhdx_repair_result *out)
 {
-    vhdx_repair_result local;
+    vhdx_repair_result local = {0, 0};
     vhdx_repair_result *res = out != NULL ? out : &local;
     memset(res, 0, sizeof(*res));
     if (img == NULL)
