@@ -323,7 +323,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     struct log_descriptor *descs = NULL;
     const uint8_t **payloads = NULL;
     uint8_t *buf = NULL;
-    size_t cap_desc = 0, cap_data = w->npages, k = 0, d = 0, len = 0, first;
+    size_t cap_desc = 0, cap_data = 0, k = 0, d = 0, len = 0, first;
     uint32_t log_length = img->header.log_length;
     struct log_entry_header hdr;
     vhdx_status st;
@@ -344,6 +344,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
 
     /* Zero ranges first, then each page: all-zero pages as zero descriptors (merged). */
     cap_desc = w->nzeros + w->npages;
+    cap_data = w->npages;
     descs = acct_alloc(&img->acct, cap_desc * sizeof(*descs), &st);
     if (descs != NULL && cap_data != 0)
         payloads = acct_alloc(&img->acct, cap_data * sizeof(*payloads), &st);
@@ -472,7 +473,7 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
         return VHDX_E_IO;
     w = acct_alloc(&img->acct, sizeof(*w), &st);
     if (w == NULL)
-        return st;
+        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
     memset(w, 0, sizeof(*w));
     img->file_size = size;
     w->file_end = round_up_mib(size);
@@ -1162,40 +1163,6 @@ static vhdx_status region_table_rewrite_spare(struct vhdx_image *img, int *rewri
     return st;
 }
 
-/*
- * vhdx_repair: the damaged spare copies the open found. The header update
- * that begins the session rewrites both header slots from the current
- * header (§3.4: the non-current slot first, flushed, then the current
- * one); the region table goes through the log; vhdx_finish makes it all
- * durable and empties the log.
- */
-static vhdx_status repair_spares(vhdx_image *img, vhdx_repair_result *res)
-{
-    struct writer *w;
-    bool header = img->spare_header_damaged;
-    vhdx_status st;
-
-    st = writer_get(img, &w);
-    if (st != VHDX_OK || img->unsealed ||
-        (!img->spare_header_damaged && !img->spare_region_table_damaged))
-        return st;
-    st = writer_begin_as(img, false, &w);
-    /* A session already begun rewrote both slots then: once more, from the current one. */
-    if (st == VHDX_OK && img->spare_header_damaged) {
-        struct header_change c = {NULL, NULL, NULL};
-        st = write_headers(img, &c);
-    }
-    if (st == VHDX_OK && header)
-        res->header_rewritten = 3 - img->current_header;
-    if (st == VHDX_OK && img->spare_region_table_damaged) {
-        st = region_table_rewrite_spare(img, &res->region_table_rewritten);
-        if (st == VHDX_OK)
-            img->spare_region_table_damaged = false;
-    }
-    if (st == VHDX_OK)
-        st = finish_session(img);
-    return st;
-}
 
 /* Copies the first `entries` BAT entries to a new BAT at new_off (not yet referenced). */
 static vhdx_status bat_copy(struct vhdx_image *img, uint64_t new_off, uint64_t entries)
@@ -1344,6 +1311,47 @@ static vhdx_status fail_on_resource_error(vhdx_image *img, vhdx_status st)
     return st;
 }
 
+/*
+ * vhdx_repair: the damaged spare copies the open found. The header update
+ * that begins the session rewrites both header slots from the current
+ * header (§3.4: the non-current slot first, flushed, then the current
+ * one); the region table goes through the log; vhdx_finish makes it all
+ * durable and empties the log.
+ */
+vhdx_status vhdx_repair(vhdx_image *img, vhdx_repair_result *out)
+{
+    vhdx_repair_result local = {0, 0};
+    vhdx_repair_result *res = out != NULL ? out : &local;
+    struct writer *w;
+    bool header;
+    vhdx_status st;
+
+    memset(res, 0, sizeof(*res));
+    if (img == NULL)
+        return VHDX_E_INVALID_ARG;
+    header = img->spare_header_damaged;
+    st = writer_get(img, &w);
+    if (st != VHDX_OK || img->unsealed ||
+        (!img->spare_header_damaged && !img->spare_region_table_damaged))
+        return fail_on_resource_error(img, st);
+    st = writer_begin_as(img, false, &w);
+    /* A session already begun rewrote both slots then: once more, from the current one. */
+    if (st == VHDX_OK && img->spare_header_damaged) {
+        struct header_change c = {NULL, NULL, NULL};
+        st = write_headers(img, &c);
+    }
+    if (st == VHDX_OK && header)
+        res->header_rewritten = 3 - img->current_header;
+    if (st == VHDX_OK && img->spare_region_table_damaged) {
+        st = region_table_rewrite_spare(img, &res->region_table_rewritten);
+        if (st == VHDX_OK)
+            img->spare_region_table_damaged = false;
+    }
+    if (st == VHDX_OK)
+        st = finish_session(img);
+    return fail_on_resource_error(img, st);
+}
+
 vhdx_status vhdx_write(vhdx_image *img, uint64_t offset, const void *data, size_t len)
 {
     return fail_on_resource_error(img, write_data(img, offset, data, len));
@@ -1362,16 +1370,6 @@ vhdx_status vhdx_discard(vhdx_image *img, uint64_t offset, uint64_t len, uint64_
 vhdx_status vhdx_resize(vhdx_image *img, uint64_t new_size, unsigned flags)
 {
     return fail_on_resource_error(img, resize_disk(img, new_size, flags));
-}
-
-vhdx_status vhdx_repair(vhdx_image *img, vhdx_repair_result *out)
-{
-    vhdx_repair_result local = {0, 0};
-    vhdx_repair_result *res = out != NULL ? out : &local;
-    memset(res, 0, sizeof(*res));
-    if (img == NULL)
-        return VHDX_E_INVALID_ARG;
-    return fail_on_resource_error(img, repair_spares(img, res));
 }
 
 vhdx_status vhdx_flush(vhdx_image *img)
