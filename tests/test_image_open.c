@@ -1760,6 +1760,40 @@ static void test_repair_region_table_copy1_and_mismatch(void **state)
     ib_free(&img);
 }
 
+/* A write after a repair, on the same handle, is a new session: it gets its new DataWriteGuid. */
+static void test_repair_then_write_changes_data_write_guid(void **state)
+{
+    static uint8_t sector[4096];
+    struct ib_image img;
+    struct memfile m;
+    vhdx_open_options o = opts();
+    vhdx_repair_result res;
+    vhdx_info a, b, c;
+    vhdx_image *h = NULL;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE2_OFFSET + 100] ^= 1;
+    mf_open(&m, img.data, img.len);
+    o.flags = VHDX_OPEN_WRITABLE;
+    io = io_borrow(&m.io);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &a), VHDX_OK);
+    assert_status(vhdx_repair(h, &res), VHDX_OK);
+    assert_int_equal(res.region_table_rewritten, 2);
+    assert_status(vhdx_get_info(h, &b), VHDX_OK);
+    assert_string_equal(a.data_write_guid, b.data_write_guid);
+    memset(sector, 0x5c, sizeof(sector));
+    assert_status(vhdx_write(h, 0, sector, sizeof(sector)), VHDX_OK);
+    assert_status(vhdx_finish(h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &c), VHDX_OK);
+    assert_string_not_equal(b.data_write_guid, c.data_write_guid);
+    assert_string_not_equal(b.file_write_guid, c.file_write_guid);
+    vhdx_close(h);
+    mf_free(&m);
+    ib_free(&img);
+}
+
 /* A spare header that breaks a field rule is rewritten; a read-only handle is refused. */
 static void test_repair_spare_header_fields_and_read_only_refusal(void **state)
 {
@@ -2139,6 +2173,7 @@ int main(void)
         cmocka_unit_test(test_header_spare_content_damage_warns),
         cmocka_unit_test(test_repair_rewrites_spare_copies),
         cmocka_unit_test(test_repair_region_table_copy1_and_mismatch),
+        cmocka_unit_test(test_repair_then_write_changes_data_write_guid),
         cmocka_unit_test(test_repair_spare_header_fields_and_read_only_refusal),
         cmocka_unit_test(test_metadata_region_over_limit),
         cmocka_unit_test(test_metadata_item_over_limit),
