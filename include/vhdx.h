@@ -413,6 +413,34 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_flush(vhdx_image *image);
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_finish(vhdx_image *image);
 
+/* What vhdx_repair rewrote (0: nothing). */
+typedef struct vhdx_repair_result {
+    int header_rewritten;       /* the header slot (1 or 2) rewritten from the current header */
+    int region_table_rewritten; /* the region table copy (1 or 2) rewritten from the one in use */
+} vhdx_repair_result;
+
+/*
+ * Repairs the damaged spare copies the open reported, as warnings
+ * (docs/RULES.md, "Spare copies"): a non-current header that is not valid
+ * or breaks a field rule (image.header.one_valid, image.header.spare_damaged)
+ * is rewritten from the current one by the header update of VHDX-FORMAT.md
+ * §3.4, done twice (non-current slot first, flushed, then the current one,
+ * flushed); a region table copy not in use that is damaged or differs from
+ * the one in use (image.region_table.copy1_invalid, .copy2_invalid,
+ * .mismatch) is rewritten from it, byte for byte, through the log (§4.4,
+ * §8.1). The session's header update gives the file a new FileWriteGuid;
+ * the DataWriteGuid is kept (nothing a read returns changes, and a
+ * differencing child names it). Ends with vhdx_finish: on VHDX_OK
+ * everything is durable and the log is empty; a crash at any point leaves
+ * an image that opens, with the spare either repaired or still reported.
+ * Nothing is written when there is nothing to repair. A copy in use that
+ * breaks a rule is an error, so such an image does not open and is not
+ * repaired here. Needs a handle opened with VHDX_OPEN_WRITABLE
+ * (VHDX_E_INVALID_ARG otherwise); failures leave it failed, as the writing
+ * calls do. out (may be NULL) says what was rewritten.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_repair(vhdx_image *image, vhdx_repair_result *out);
+
 #define VHDX_RESIZE_FORCE 1u /* shrink even when blocks past the new end hold data */
 
 /*

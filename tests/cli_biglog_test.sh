@@ -47,7 +47,10 @@ expect_rc() { [ "$rc" -eq "$1" ] || fail "$2: exit $rc, expected $1; stdout: $ou
 expect_line() { grep -qxF -- "$1" <<<"$2" || fail "$3: no line '$1' in:
 $2"; ok; }
 expect_rss() { [ "$rss" -le "$1" ] || fail "$2: peak RSS $rss KiB, more than $1 KiB"; ok; }
-sum() { sha256sum <"$1" | cut -d' ' -f1; }
+# What says a file is unchanged: size, allocation, change time (any write or
+# truncate sets it) and the first 64 MiB's digest (hashing a sparse TiB
+# would take the test's time).
+sum() { echo "$(stat -c '%s %b %Z.%z' "$1") $(head -c $((64 << 20)) "$1" | sha256sum | cut -d' ' -f1)"; }
 
 "$make" "$tmp" log-1m-one-entry log-64m-one-entry log-256m-one-entry log-4095m-one-entry \
     zero-128m zero-1024m zero-1048576m full-64m wide-64m hostile-zero-64g >/dev/null ||

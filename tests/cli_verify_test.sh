@@ -189,7 +189,7 @@ check(doc["version"] == 1, "version")
 imgs = doc["images"]
 check([i["path"] for i in imgs] == ["hv.vhdx", "d2v.vhdx", "bad-h2.vhdx", "bad-both.vhdx", "text.vhdx", "missing.vhdx"], "paths in order")
 check([i["verdict"] for i in imgs] == ["ok", "ok", "ok", "errors", "errors", "cannot_judge"], "verdicts")
-keys = {"path", "verdict", "reason", "errors", "warnings", "infos", "findings_omitted", "findings"}
+keys = {"path", "verdict", "reason", "errors", "warnings", "infos", "findings_omitted", "findings", "rules"}
 for i in imgs:
     check(keys <= set(i), "image keys of " + i["path"])
     check(i["errors"] == sum(f["severity"] == "error" for f in i["findings"]), "error count of " + i["path"])
@@ -271,6 +271,189 @@ expect_out "" "--parent-dir without a directory: no verdict"
     fail "--parent-dir without a directory: stderr is: $err"
 ok
 [ "$pd_before" = "$(sha256sum pd/base/p.vhdx pd/child/c.vhdx)" ] || fail "parent-dir images modified"
+ok
+
+# --- spare copies: one verdict policy (issue 18) ---
+# patch_rt FILE COPY EDIT: rewrites region table copy COPY (1 or 2) of FILE
+# with EDIT applied (python over `count` and `entries`, a list of
+# [guid, offset, length, required]) and its CRC-32C recomputed.
+patch_rt() {
+    python3 - "$1" "$2" "$3" <<'EOF'
+import struct, sys
+def crc32c(data):
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+path, copy, edit = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+at = (192 if copy == 1 else 256) * 1024
+with open(path, "r+b") as f:
+    f.seek(at)
+    t = bytearray(f.read(65536))
+    count = struct.unpack_from("<I", t, 8)[0]
+    entries = [[bytes(t[16 + 32 * i:32 + 32 * i])] + list(struct.unpack_from("<QII", t, 32 + 32 * i))
+               for i in range(count)]
+    META = bytes.fromhex("06a27c8b90479a4bb8fe575f050f886e")
+    exec(edit)
+    t[16:] = bytes(len(t) - 16)
+    struct.pack_into("<II", t, 8, count, 0)
+    for i, (g, o, l, r) in enumerate(entries):
+        t[16 + 32 * i:48 + 32 * i] = g + struct.pack("<QII", o, l, r)
+    struct.pack_into("<I", t, 4, 0)
+    struct.pack_into("<I", t, 4, crc32c(bytes(t)))
+    f.seek(at)
+    f.write(t)
+EOF
+}
+# Copy 2's metadata entry gets an unknown GUID, still required: copy 2 has
+# an unknown required region and no metadata region, with a valid checksum.
+cp hv.vhdx spare-rt.vhdx
+patch_rt spare-rt.vhdx 2 '
+for e in entries:
+    if e[0] == META:
+        e[0] = bytes(range(16)); e[3] = 1
+'
+run "$verify" spare-rt.vhdx
+expect_rc 0 "spare region table broken in content"
+expect_line "spare-rt.vhdx: ok (3 warnings)" "$out" "spare region table verdict"
+expect_line "  warning image.region_table.copy2_invalid  at 0x40000: region table copy 2 is damaged (region_table.entry.unknown_required and 1 more problem); copy 1 is used. Repairable: 'vhdx check -r all' rewrites it from copy 1" "$out" "spare region table summary"
+grep -q '^  warning region_table.entry.unknown_required  at 0x4' <<<"$out" || fail "unknown_required as a warning: $out"
+ok
+grep -q '^  warning region_table.metadata.missing  at 0x40000: ' <<<"$out" || fail "metadata.missing as a warning: $out"
+ok
+[ "$(grep -c '^  error' <<<"$out")" -eq 0 ] || fail "spare region table: no error expected: $out"
+ok
+[ "$(wc -l <<<"$out")" -eq 5 ] || fail "spare region table: 5 lines expected: $out"
+ok
+# The same damage in the copy in use (copy 1) is an error.
+cp hv.vhdx used-rt.vhdx
+patch_rt used-rt.vhdx 1 '
+for e in entries:
+    if e[0] == META:
+        e[0] = bytes(range(16)); e[3] = 1
+'
+run "$verify" used-rt.vhdx
+expect_rc 1 "region table in use broken in content"
+grep -q '^  error   region_table.entry.unknown_required  at 0x3' <<<"$out" || fail "unknown_required as an error: $out"
+ok
+grep -q '^  warning image.region_table.mismatch  at 0x40000: .*copy 2 passes every check: copy 1 is the broken one$' <<<"$out" ||
+    fail "mismatch names the broken copy: $out"
+ok
+
+# --- one flipped bit: region table copy 1's entry count 2 -> 258 ---
+cp hv.vhdx count-flip.vhdx
+patch_rt count-flip.vhdx 1 '
+count = 258
+entries += [[bytes(16), 0, 0, 0]] * 256
+'
+run "$verify" count-flip.vhdx
+expect_rc 1 "entry count flipped"
+expect_line "count-flip.vhdx: errors (1 error, 1 warning)" "$out" "entry count flipped verdict"
+expect_line "  error   region_table.entry_count.zero_entries  at 0x30008: entry count is 258, but entries 2 to 257 are all zero: the count is wrong (the table holds 2 entries)" "$out" "entry count finding"
+expect_line "  warning image.region_table.mismatch  at 0x40000: the two region table copies are valid but differ (copy 1 has 258 entries, copy 2 has 2); copy 1 is used, and copy 2 passes every check: copy 1 is the broken one" "$out" "entry count mismatch"
+[ "$(wc -l <<<"$out")" -eq 4 ] || fail "entry count flipped: 4 lines expected (verdict, error, warning, info): $out"
+ok
+
+# --- a million bad BAT entries: a short report, in bounded time ---
+"$root/tools/vhdx" create -o block_size=1M bat-bad.vhdx 1T >/dev/null
+python3 - bat-bad.vhdx <<'EOF'
+import struct, sys
+BAT = bytes.fromhex("6677c22d23f600429d64115e9bfd4a08")
+with open(sys.argv[1], "r+b") as f:
+    f.seek(192 * 1024)
+    rt = f.read(65536)
+    for i in range(struct.unpack_from("<I", rt, 8)[0]):
+        e = rt[16 + 32 * i:48 + 32 * i]
+        if e[:16] == BAT:
+            off, length = struct.unpack_from("<QI", e, 16)
+    f.seek(off)
+    f.write(struct.pack("<Q", 4) * (length // 8))  # every entry: reserved state 4
+EOF
+run timeout 60 "$verify" bat-bad.vhdx
+expect_rc 1 "a million bad BAT entries"
+expect_out "bat-bad.vhdx: errors (1048831 errors, 0 warnings)
+  error   bat.entry.state  at 0x300000: block 0 has reserved state 4
+  error   bat.entry.state  at 0x300008: block 1 has reserved state 4
+  error   bat.entry.state  at 0x300010: block 2 has reserved state 4
+  error   bat.entry.state  at 0x300018: block 3 has reserved state 4
+  error   bat.entry.state  at 0x300020: block 4 has reserved state 4
+  error   bat.entry.state  at 0x300028: block 5 has reserved state 4
+  error   bat.entry.state  at 0x300030: block 6 has reserved state 4
+  error   bat.entry.state  at 0x300038: block 7 has reserved state 4
+  error   bat.sb.state  at 0x308000: sector bitmap entry of chunk 0 has reserved state 4
+  error   bat.sb.state  at 0x310008: sector bitmap entry of chunk 1 has reserved state 4
+  ... and 1048568 more \`bat.entry.state\` findings
+  ... and 253 more \`bat.sb.state\` findings" "a million bad BAT entries: 8 of a rule, then one line"
+run timeout 60 "$verify" --json bat-bad.vhdx
+expect_rc 1 "a million bad BAT entries, JSON"
+cp "$tmp/stdout" bat.json
+expect_json bat.json '
+i = doc["images"][0]
+check(i["errors"] == 1048831 and len(i["findings"]) == 10000, "every finding counted, 10000 listed")
+check(i["findings_omitted"] == 1048831 - 10000, "the rest omitted")
+check(i["rules"] == [{"rule": "bat.entry.state", "count": 1048576, "listed": 9998},
+                     {"rule": "bat.sb.state", "count": 255, "listed": 2}], "per rule: counted and listed")
+check(sum(r["count"] for r in i["rules"]) == i["errors"] + i["warnings"] + i["infos"], "rules add up")
+' "a million bad BAT entries, JSON"
+
+# --- vhdx check -r all rewrites damaged spare copies (vhdx_repair) ---
+vhdx="$root/tools/vhdx"
+cp spare-rt.vhdx leaks.vhdx
+run "$vhdx" check -r leaks leaks.vhdx
+expect_rc 0 "check -r leaks on a damaged spare"
+cmp -s spare-rt.vhdx leaks.vhdx || fail "check -r leaks rewrote a spare copy"
+ok
+cp spare-rt.vhdx fixed-rt.vhdx
+printf '\xff' | dd of=fixed-rt.vhdx bs=1 seek=$((0x10000 + 100)) conv=notrunc status=none
+run "$verify" fixed-rt.vhdx
+expect_line "fixed-rt.vhdx: ok (5 warnings)" "$out" "two damaged spares before the repair"
+run "$vhdx" check -r all fixed-rt.vhdx
+expect_rc 0 "check -r all on damaged spares"
+expect_out "fixed-rt.vhdx: the log is clean, nothing to replay
+fixed-rt.vhdx: rewrote header 1 from header 2
+fixed-rt.vhdx: rewrote region table copy 2 from copy 1
+fixed-rt.vhdx: ok (0 warnings)
+  info    metadata_table.trailing_nonzero  at 0x2000c0: bytes after the last entry (from offset 192) are not zero; they are ignored and not re-encoded" "check -r all output"
+expect_empty "$err" "check -r all: nothing on standard error"
+cmp -s <(dd if=fixed-rt.vhdx bs=64K skip=3 count=1 status=none) \
+    <(dd if=fixed-rt.vhdx bs=64K skip=4 count=1 status=none) || fail "region table copies differ after the repair"
+ok
+# The disk reads the same; the repair changed no content.
+[ "$("$vhdx" read hv.vhdx 0 1M | sha256sum)" = "$("$vhdx" read fixed-rt.vhdx 0 1M | sha256sum)" ] ||
+    fail "the repair changed the disk"
+ok
+"$vhdx" info --json hv.vhdx >info-hv.json
+"$vhdx" info --json fixed-rt.vhdx >info-fixed.json
+python3 - info-hv.json info-fixed.json <<'EOF' || fail "DataWriteGuid changed by the repair"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+sys.exit(0 if a["data_write_guid"] == b["data_write_guid"] and a["file_write_guid"] != b["file_write_guid"] else 1)
+EOF
+ok
+run "$vhdx" check -r all fixed-rt.vhdx
+expect_out "fixed-rt.vhdx: the log is clean, nothing to replay
+fixed-rt.vhdx: ok (0 warnings)
+  info    metadata_table.trailing_nonzero  at 0x2000c0: bytes after the last entry (from offset 192) are not zero; they are ignored and not re-encoded" "check -r all with nothing to repair"
+# --json keeps standard output one document: the repair lines go to standard error.
+cp spare-rt.vhdx json-rt.vhdx
+run "$vhdx" check --json -r all json-rt.vhdx
+expect_rc 0 "check --json -r all"
+expect_line "json-rt.vhdx: rewrote region table copy 2 from copy 1" "$err" "repair line on stderr with --json"
+cp "$tmp/stdout" repair.json
+expect_json repair.json '
+check(doc["images"][0]["warnings"] == 0, "repaired: no warning")
+' "check --json -r all"
+# The copy in use broken: errors, not repaired, the file unchanged.
+cp used-rt.vhdx used-rt2.vhdx
+run "$vhdx" check -r all used-rt2.vhdx
+expect_rc 1 "check -r all on a broken copy in use"
+cmp -s used-rt.vhdx used-rt2.vhdx || fail "check -r all wrote an image whose copy in use is broken"
 ok
 
 # --- read-only: nothing was written ---

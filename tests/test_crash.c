@@ -27,8 +27,10 @@
  * write_zeroes of whole blocks; (e) resize growing past the BAT region
  * (the BAT moves); (f) a differencing child (sector bitmaps); (g) a
  * conversion; then a discard and a rewrite in one batch, a forced shrink,
- * a fixed image, 4 KiB sectors, writes after a replay; and with
- * CRASH_LONG=1 a batch larger than the log (several entries, the log
+ * a fixed image, 4 KiB sectors, writes after a replay; (i) vhdx_repair
+ * of damaged spare copies (a header, either region table copy), where
+ * once the repair is durable vhdx_check must find no warning either; and
+ * with CRASH_LONG=1 a batch larger than the log (several entries, the log
  * wraps). The last tests break recorded runs on purpose, to show that the
  * checker sees it.
  */
@@ -117,6 +119,9 @@ struct workload {
     uint64_t violations;
     uint64_t synced_only; /* violations that the SYNCED rule would have accepted */
     bool quiet;           /* the checker's own tests: violations expected, not printed */
+    /* Steps that, once durable, leave an image vhdx_check finds no warning in
+       (a repair's): 0 when the workload promises no such thing. */
+    size_t clean_from;
     struct crash_sim_options sim;
 };
 
@@ -330,6 +335,18 @@ static void wl_finish(struct workload *wl)
     end(wl);
     if (wl->image_from == SIZE_MAX)
         wl->image_from = wl->w.count; /* the seal */
+}
+
+/* vhdx_repair: no change of the disk; durable on return (it ends with vhdx_finish). */
+static void wl_repair(struct workload *wl, int header, int region_table)
+{
+    vhdx_repair_result r;
+    begin(wl, "vhdx_repair", true, STEP_OTHER);
+    assert_status(vhdx_repair(wl->img, &r), VHDX_OK);
+    end(wl);
+    assert_int_equal(r.header_rewritten, header);
+    assert_int_equal(r.region_table_rewritten, region_table);
+    wl->clean_from = wl->w.count;
 }
 
 /* ---- The model ---- */
@@ -630,6 +647,10 @@ static void judge_state(struct verdict *v)
             violation(v, "vhdx_check after the replay: %s, %zu errors, first %s: %s",
                       vhdx_status_name(s), res.errors, first_error_rule(&wl->ts),
                       first_error_message(&wl->ts));
+        else if (wl->clean_from != 0 && v->span.durable >= wl->clean_from && res.warnings != 0)
+            violation(v, "vhdx_check after a durable repair: %zu warnings, first %s: %s",
+                      res.warnings, wl->ts.sink.stored > 0 ? wl->ts.records[0].rule : "?",
+                      wl->ts.sink.stored > 0 ? wl->ts.records[0].message : "");
     }
     mf_free(&m);
 }
@@ -1198,6 +1219,109 @@ static void test_crash_4k_sectors(void **state)
     free(wl);
 }
 
+/* ---- (i) vhdx_repair of damaged spare copies ---- */
+
+/*
+ * An 8 MiB dynamic image holding data, finished, then damaged: a bit
+ * flipped in the non-current header (when damage_spare_header) and at
+ * file offset table_byte. Its bytes, what its disk reads and its current
+ * header, for a workload that repairs it.
+ */
+static uint8_t *damaged_image(bool damage_spare_header, uint64_t table_byte, size_t *len,
+                              uint8_t *disk, int *current)
+{
+    vhdx_create_options co = dynamic_options(8 * MiB);
+    vhdx_open_options o;
+    struct memfile m;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    uint8_t *bytes, *data;
+    vhdx_io io;
+    size_t n = 0;
+
+    bytes = create_image(&co, &n);
+    data = malloc((size_t)(64 * KiB));
+    assert_non_null(data);
+    for (size_t i = 0; i < 64 * KiB; i++)
+        data[i] = (uint8_t)(i * 7u + 1u);
+    mf_open(&m, bytes, n);
+    memset(&o, 0, sizeof(o));
+    o.flags = VHDX_OPEN_WRITABLE;
+    io = io_borrow(&m.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    assert_status(vhdx_write(img, 0, data, (size_t)(64 * KiB)), VHDX_OK);
+    assert_status(vhdx_write(img, 3 * MiB, data, (size_t)(4 * KiB)), VHDX_OK);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_status(vhdx_read(img, 0, disk, (size_t)(8 * MiB)), VHDX_OK);
+    vhdx_close(img);
+    free(data);
+    data = io_bytes(&m.io, len);
+    mf_free(&m);
+    free(bytes); /* the memfile's base: only once it is closed */
+    bytes = data;
+    *current = info.current_header;
+    if (damage_spare_header)
+        bytes[(info.current_header == 1 ? 128 : 64) * KiB + 300] ^= 0x10;
+    bytes[table_byte] ^= 0x10;
+    return bytes;
+}
+
+/* A workload that opens the damaged image writable, repairs it and closes it. */
+static struct workload *repair_workload(const char *name, bool spare_header, uint64_t table_byte,
+                                        int region_table)
+{
+    int current = 0;
+    struct workload *wl = wl_new();
+    uint8_t *disk = malloc((size_t)(8 * MiB));
+    uint8_t *bytes;
+    vhdx_check_result r;
+    struct memfile m;
+    vhdx_io io;
+    size_t len = 0;
+    assert_non_null(disk);
+    bytes = damaged_image(spare_header, table_byte, &len, disk, &current);
+    /* Damaged spares are warnings, never errors (the one verdict policy). */
+    mf_open(&m, bytes, len);
+    io = io_borrow(&m.io);
+    assert_status(vhdx_check(&io, NULL, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_true(r.warnings >= (spare_header ? 4u : 2u));
+    mf_free(&m);
+    wl_init(wl, name, bytes, len, 8 * MiB);
+    free(bytes);
+    wl_window(wl, 0, (size_t)(8 * MiB), disk);
+    free(disk);
+    wl_open(wl);
+    wl_repair(wl, spare_header ? 3 - current : 0, region_table);
+    wl_close(wl);
+    return wl;
+}
+
+/* The repair after a crash at any point: the image opens with no error, and once durable with no warning. */
+static void crash_repair(const char *name, bool spare_header, uint64_t table_byte,
+                         int region_table)
+{
+    struct workload *wl = repair_workload(name, spare_header, table_byte, region_table);
+    wl_run(wl, 80);
+    wl_free(wl);
+    free(wl);
+}
+
+/* The non-current header and region table copy 2 fail their checksums: both rewritten. */
+static void test_crash_repair_spare_header_and_table_copy2(void **state)
+{
+    (void)state;
+    crash_repair("repair header, table copy 2", true, 256 * KiB + 100, 2);
+}
+
+/* Region table copy 1 fails its checksum, so copy 2 is in use: copy 1 is rewritten from it. */
+static void test_crash_repair_table_copy1(void **state)
+{
+    (void)state;
+    crash_repair("repair table copy 1", false, 192 * KiB + 100, 1);
+}
+
 /* ---- A workload that starts from a crash: the open replays, then the writer goes on ---- */
 
 struct prefix_pick {
@@ -1450,6 +1574,28 @@ static void test_checker_sees_lost_log_entry(void **state)
     free(wl);
 }
 
+/* The repaired copy's page never reaches its place: once the repair is durable the spare is still damaged. */
+static void test_checker_sees_unrepaired_spare(void **state)
+{
+    struct workload *wl = repair_workload("tampered repair", false, 256 * KiB + 100, 2);
+    size_t n = 0, hit = 0;
+    struct io_op *ops = recorded_ops(wl, &n);
+    (void)state;
+    wl->quiet = true;
+    assert_untampered_clean(wl, ops, n);
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].kind == IO_OP_WRITE && ops[i].off == 256 * KiB) {
+            ops[i].len = 0;
+            ops[i].data = NULL;
+            hit++;
+        }
+    assert_int_equal(hit, 1);
+    assert_flagged(wl, ops, n, "region table copy 2 lost:");
+    free(ops);
+    wl_free(wl);
+    free(wl);
+}
+
 /* ---- Writer findings outside crash states ---- */
 
 /*
@@ -1527,10 +1673,13 @@ int main(void)
         cmocka_unit_test(test_crash_fixed_image),
         cmocka_unit_test(test_crash_4k_sectors),
         cmocka_unit_test(test_crash_writes_after_replay),
+        cmocka_unit_test(test_crash_repair_spare_header_and_table_copy2),
+        cmocka_unit_test(test_crash_repair_table_copy1),
         cmocka_unit_test(test_checker_sees_wrong_payload),
         cmocka_unit_test(test_checker_sees_missing_flushes),
         cmocka_unit_test(test_checker_sees_corrupt_bat),
         cmocka_unit_test(test_checker_sees_lost_log_entry),
+        cmocka_unit_test(test_checker_sees_unrepaired_spare),
         cmocka_unit_test(test_new_session_after_finish_gets_new_data_write_guid),
     };
     if (filter != NULL) {

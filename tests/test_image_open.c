@@ -1481,6 +1481,349 @@ static void test_region_table_copies_differ_warns(void **state)
     ib_free(&img);
 }
 
+/* Findings of one rule id the sink stored, any severity. */
+static size_t count_rule(const struct test_sink *t, const char *rule)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->sink.stored; i++)
+        if (strcmp(t->records[i].rule, rule) == 0)
+            n++;
+    return n;
+}
+
+/* Copy 2 of the region table: the builder's table with `edit` applied, a valid checksum. */
+static void write_copy(struct ib_image *img, uint64_t at, void (*edit)(struct region_table *))
+{
+    struct region_table *t = malloc(sizeof(*t));
+    assert_non_null(t);
+    *t = img->rt;
+    edit(t);
+    assert_status(region_table_encode(t, img->data + at, REGION_TABLE_SIZE), VHDX_OK);
+    free(t);
+}
+
+static void add_unknown_required(struct region_table *t)
+{
+    static const uint8_t d4[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    struct region_entry *e = &t->entries[t->entry_count++];
+    e->guid = guid_make(0x5151, 7, 7, d4);
+    e->file_offset = 64 * MiB; /* past the end of the file too: two problems */
+    e->length = (uint32_t)MiB;
+    e->required = 1;
+}
+
+static void drop_metadata(struct region_table *t)
+{
+    for (uint32_t i = 0; i < t->entry_count; i++)
+        if (guid_equal(&t->entries[i].guid, &VHDX_GUID_REGION_METADATA)) {
+            t->entries[i] = t->entries[t->entry_count - 1];
+            t->entry_count--;
+            return;
+        }
+    fail_msg("no metadata region to drop");
+}
+
+/*
+ * One verdict policy for spare copies: copy 2, valid checksum but broken
+ * content, is damage of the spare like a bad checksum is: warnings only,
+ * led by image.region_table.copy2_invalid naming the first rule broken.
+ */
+static void test_region_table_spare_content_damage_warns(void **state)
+{
+    struct ib_image img;
+    vhdx_check_result r;
+    vhdx_image *h;
+    const vhdx_diag *d;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    write_copy(&img, VHDX_REGION_TABLE2_OFFSET, add_unknown_required);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 3);
+    assert_int_equal(ts.sink.total, 3);
+    d = assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy2_invalid");
+    assert_int_equal(d->offset, VHDX_REGION_TABLE2_OFFSET);
+    assert_non_null(strstr(d->message, "(region_table.entry.past_eof and 1 more problem)"));
+    assert_non_null(strstr(d->message, "vhdx check -r all"));
+    assert_int_equal(strcmp(ts.records[0].rule, "image.region_table.copy2_invalid"), 0);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_UNSUPPORTED, "region_table.entry.unknown_required");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "region_table.entry.past_eof");
+    assert_int_equal(count_rule(&ts, "image.region_table.mismatch"), 0);
+    /* It opens, and copy 1 is what it reads. */
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_int_equal(ts.sink.errors, 0);
+    vhdx_close(h);
+
+    /* A required region missing from the spare: the same policy. */
+    write_copy(&img, VHDX_REGION_TABLE2_OFFSET, drop_metadata);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(ts.sink.total, 2);
+    d = assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy2_invalid");
+    assert_non_null(strstr(d->message, "(region_table.metadata.missing)"));
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_MISSING, "region_table.metadata.missing");
+    ib_free(&img);
+}
+
+/* The copy in use is judged strictly: copy 1 broken in content is an error, whatever copy 2 holds. */
+static void test_region_table_copy_in_use_is_strict(void **state)
+{
+    struct ib_image img;
+    vhdx_check_result r;
+    const vhdx_diag *d;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    write_copy(&img, VHDX_REGION_TABLE1_OFFSET, drop_metadata);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_int_equal(r.errors, 1);
+    assert_int_equal(r.warnings, 1);
+    assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_MISSING, "region_table.metadata.missing");
+    d = assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.mismatch");
+    assert_non_null(strstr(d->message, "copy 1 has 1 entries, copy 2 has 2"));
+    assert_non_null(strstr(d->message, "copy 1 is the broken one"));
+    ib_free(&img);
+}
+
+/*
+ * Copy 1's entry count 2 -> 258 (one bit), checksum recomputed: one error
+ * about the count, not three for each of the 256 zero entries.
+ */
+static void test_region_table_entry_count_flip_is_one_finding(void **state)
+{
+    struct ib_image img;
+    vhdx_check_result r;
+    const vhdx_diag *d;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    assert_int_equal(img.rt.entry_count, 2);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 9] ^= 1; /* 2 -> 258 */
+    assert_int_equal(ib_restamp_checksums(&img), 0);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_int_equal(r.errors, 1);
+    assert_int_equal(r.warnings, 1);
+    assert_int_equal(ts.sink.total, 2);
+    d = assert_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "region_table.entry_count.zero_entries");
+    assert_int_equal(d->offset, VHDX_REGION_TABLE1_OFFSET + 8);
+    assert_non_null(strstr(d->message, "entries 2 to 257 are all zero"));
+    d = assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.mismatch");
+    assert_non_null(strstr(d->message, "copy 1 has 258 entries, copy 2 has 2"));
+    /* The same flip in the spare copy: the same finding, as a warning. */
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE2_OFFSET + 9] ^= 1;
+    assert_int_equal(ib_restamp_checksums(&img), 0);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 2);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy2_invalid");
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_RANGE, "region_table.entry_count.zero_entries");
+    ib_free(&img);
+}
+
+/* The non-current header with a valid checksum but a broken field: a warning, like a torn one. */
+static void test_header_spare_content_damage_warns(void **state)
+{
+    struct ib_image img;
+    vhdx_check_result r;
+    vhdx_image *h;
+    vhdx_info info;
+    const vhdx_diag *d;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header_old.log_offset += 4096; /* header 1, not current: misaligned log */
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(check_img(&img, &r), VHDX_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 2);
+    assert_int_equal(ts.sink.total, 2);
+    d = assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.header.spare_damaged");
+    assert_int_equal(d->offset, VHDX_HEADER1_OFFSET);
+    assert_non_null(strstr(d->message, "header 1 (not current) is damaged (header.log_offset.alignment)"));
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_ALIGNMENT, "header.log_offset.alignment");
+    assert_status(open_img(&img, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &info), VHDX_OK);
+    assert_int_equal(info.current_header, 2);
+    vhdx_close(h);
+    /* The same damage in the current header is an error. */
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header.log_offset += 4096;
+    assert_int_equal(ib_refresh(&img), 0);
+    expect_open_error(&img, VHDX_E_ALIGNMENT, "header.log_offset.alignment");
+    assert_int_equal(count_rule(&ts, "image.header.spare_damaged"), 0);
+    ib_free(&img);
+}
+
+/* ---- Repairing spare copies (vhdx_repair) ---- */
+
+/* Opens the memfile writable, repairs, finishes; the result in *res. */
+static vhdx_status repair_file(struct memfile *m, vhdx_repair_result *res, vhdx_info *before,
+                               vhdx_info *after)
+{
+    vhdx_open_options o = opts();
+    vhdx_io io = io_borrow(&m->io);
+    vhdx_image *h = NULL;
+    vhdx_status st;
+    o.flags = VHDX_OPEN_WRITABLE;
+    test_sink_init(&ts);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, before), VHDX_OK);
+    st = vhdx_repair(h, res);
+    assert_status(vhdx_get_info(h, after), VHDX_OK);
+    vhdx_close(h);
+    return st;
+}
+
+static void check_file(struct memfile *m, vhdx_check_result *r)
+{
+    vhdx_open_options o = opts();
+    vhdx_io io = io_borrow(&m->io);
+    test_sink_init(&ts);
+    assert_status(vhdx_check(&io, &o, r), VHDX_OK);
+}
+
+static void test_repair_rewrites_spare_copies(void **state)
+{
+    struct ib_image img;
+    struct memfile m;
+    vhdx_repair_result res;
+    vhdx_check_result r;
+    vhdx_info before, after;
+    uint8_t *bytes, *again;
+    size_t len, len2;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    write_copy(&img, VHDX_REGION_TABLE2_OFFSET, add_unknown_required);
+    img.data[VHDX_HEADER1_OFFSET + 200] ^= 1; /* header 1, not current, fails its checksum */
+    mf_open(&m, img.data, img.len);
+    check_file(&m, &r);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 5);
+
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 1);
+    assert_int_equal(res.region_table_rewritten, 2);
+    /* A new FileWriteGuid (§3.3: before any change); the DataWriteGuid kept (no read changes). */
+    assert_string_not_equal(before.file_write_guid, after.file_write_guid);
+    assert_string_equal(before.data_write_guid, after.data_write_guid);
+    assert_string_equal(after.log_guid, "{00000000-0000-0000-0000-000000000000}");
+    check_file(&m, &r);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.warnings, 0);
+    assert_int_equal(ts.sink.total, 0);
+    bytes = io_bytes(&m.io, &len);
+    assert_memory_equal(bytes + VHDX_REGION_TABLE1_OFFSET, bytes + VHDX_REGION_TABLE2_OFFSET,
+                        REGION_TABLE_SIZE);
+
+    /* Nothing left to repair: nothing is written. */
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 0);
+    assert_int_equal(res.region_table_rewritten, 0);
+    again = io_bytes(&m.io, &len2);
+    assert_int_equal(len, len2);
+    assert_memory_equal(bytes, again, len);
+    free(bytes);
+    free(again);
+    mf_free(&m);
+    ib_free(&img);
+}
+
+/* Copy 1 damaged, copy 2 in use: copy 1 is the one rewritten; a mismatch is repaired too. */
+static void test_repair_region_table_copy1_and_mismatch(void **state)
+{
+    struct ib_image img;
+    struct memfile m;
+    vhdx_repair_result res;
+    vhdx_check_result r;
+    vhdx_info before, after;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE1_OFFSET + 100] ^= 1;
+    mf_open(&m, img.data, img.len);
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 0);
+    assert_int_equal(res.region_table_rewritten, 1);
+    check_file(&m, &r);
+    assert_int_equal(r.errors + r.warnings, 0);
+    mf_free(&m);
+    ib_free(&img);
+
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE2_OFFSET + 9] ^= 1; /* copy 2: 258 entries, a valid checksum */
+    assert_int_equal(ib_restamp_checksums(&img), 0);
+    mf_open(&m, img.data, img.len);
+    check_file(&m, &r);
+    assert_diag(&ts, VHDX_SEVERITY_WARNING, VHDX_E_CORRUPT, "image.region_table.copy2_invalid");
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.region_table_rewritten, 2);
+    check_file(&m, &r);
+    assert_int_equal(r.errors + r.warnings, 0);
+    mf_free(&m);
+    ib_free(&img);
+}
+
+/* A write after a repair, on the same handle, is a new session: it gets its new DataWriteGuid. */
+static void test_repair_then_write_changes_data_write_guid(void **state)
+{
+    static uint8_t sector[4096];
+    struct ib_image img;
+    struct memfile m;
+    vhdx_open_options o = opts();
+    vhdx_repair_result res;
+    vhdx_info a, b, c;
+    vhdx_image *h = NULL;
+    vhdx_io io;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.data[VHDX_REGION_TABLE2_OFFSET + 100] ^= 1;
+    mf_open(&m, img.data, img.len);
+    o.flags = VHDX_OPEN_WRITABLE;
+    io = io_borrow(&m.io);
+    assert_status(vhdx_open(&io, &o, &h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &a), VHDX_OK);
+    assert_status(vhdx_repair(h, &res), VHDX_OK);
+    assert_int_equal(res.region_table_rewritten, 2);
+    assert_status(vhdx_get_info(h, &b), VHDX_OK);
+    assert_string_equal(a.data_write_guid, b.data_write_guid);
+    memset(sector, 0x5c, sizeof(sector));
+    assert_status(vhdx_write(h, 0, sector, sizeof(sector)), VHDX_OK);
+    assert_status(vhdx_finish(h), VHDX_OK);
+    assert_status(vhdx_get_info(h, &c), VHDX_OK);
+    assert_string_not_equal(b.data_write_guid, c.data_write_guid);
+    assert_string_not_equal(b.file_write_guid, c.file_write_guid);
+    vhdx_close(h);
+    mf_free(&m);
+    ib_free(&img);
+}
+
+/* A spare header that breaks a field rule is rewritten; a read-only handle is refused. */
+static void test_repair_spare_header_fields_and_read_only_refusal(void **state)
+{
+    struct ib_image img;
+    struct memfile m;
+    vhdx_repair_result res;
+    vhdx_check_result r;
+    vhdx_info before, after;
+    vhdx_image *h = NULL;
+    (void)state;
+    build(&img, IB_DYNAMIC, 8 * MiB, (uint32_t)MiB);
+    img.header_old.log_offset += 4096;
+    assert_int_equal(ib_refresh(&img), 0);
+    assert_status(open_img(&img, &h), VHDX_OK);
+    res.header_rewritten = 7;
+    assert_status(vhdx_repair(h, &res), VHDX_E_INVALID_ARG);
+    assert_int_equal(res.header_rewritten, 0);
+    vhdx_close(h);
+    assert_status(vhdx_repair(NULL, NULL), VHDX_E_INVALID_ARG);
+    mf_open(&m, img.data, img.len);
+    assert_status(repair_file(&m, &res, &before, &after), VHDX_OK);
+    assert_int_equal(res.header_rewritten, 1);
+    assert_int_equal(res.region_table_rewritten, 0);
+    assert_true(after.header_sequence > before.header_sequence);
+    check_file(&m, &r);
+    assert_int_equal(r.errors + r.warnings, 0);
+    mf_free(&m);
+    ib_free(&img);
+}
+
 /* ---- Metadata ---- */
 
 static void test_metadata_region_over_limit(void **state)
@@ -1831,6 +2174,14 @@ int main(void)
         cmocka_unit_test(test_region_tables_none_valid),
         cmocka_unit_test(test_region_table_copy_invalid_warns),
         cmocka_unit_test(test_region_table_copies_differ_warns),
+        cmocka_unit_test(test_region_table_spare_content_damage_warns),
+        cmocka_unit_test(test_region_table_copy_in_use_is_strict),
+        cmocka_unit_test(test_region_table_entry_count_flip_is_one_finding),
+        cmocka_unit_test(test_header_spare_content_damage_warns),
+        cmocka_unit_test(test_repair_rewrites_spare_copies),
+        cmocka_unit_test(test_repair_region_table_copy1_and_mismatch),
+        cmocka_unit_test(test_repair_then_write_changes_data_write_guid),
+        cmocka_unit_test(test_repair_spare_header_fields_and_read_only_refusal),
         cmocka_unit_test(test_metadata_region_over_limit),
         cmocka_unit_test(test_metadata_item_over_limit),
         cmocka_unit_test(test_metadata_region_smaller_than_table),

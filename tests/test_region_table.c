@@ -171,6 +171,42 @@ static void test_region_table_length_zero(void **state)
     assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE, "region_table.entry.length.zero");
 }
 
+/*
+ * Entries that are all zero are an entry count past the entries written:
+ * one finding at the count, none of the rules each zero entry breaks
+ * (offset.range, length.zero, duplicate), wherever they sit.
+ */
+static void test_region_table_zero_entries_are_one_finding(void **state)
+{
+    const vhdx_diag *d;
+    (void)state;
+    sample(&table);
+    table.entry_count = 258;
+    assert_status(validate(&table), VHDX_E_RANGE);
+    d = assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE,
+                         "region_table.entry_count.zero_entries");
+    assert_int_equal(d->offset, 8);
+    assert_string_equal(d->message, "entry count is 258, but entries 2 to 257 are all zero: the "
+                                    "count is wrong (the table holds 2 entries)");
+    /* Zero entries between real ones: still one finding, worded for that. */
+    sample(&table);
+    table.entries[3] = table.entries[1];
+    table.entry_count = 4;
+    memset(&table.entries[1], 0, sizeof(table.entries[1]));
+    assert_status(validate(&table), VHDX_E_RANGE);
+    d = assert_only_diag(&ts, VHDX_SEVERITY_ERROR, VHDX_E_RANGE,
+                         "region_table.entry_count.zero_entries");
+    assert_string_equal(d->message,
+                        "entry count is 4, but 2 of the entries (the first is entry 1) are all zero");
+    /* An entry with only a zero GUID is not a zero entry: its own rules apply. */
+    sample(&table);
+    table.entry_count = 3;
+    table.entries[2].length = (uint32_t)MiB;
+    table.entries[2].file_offset = 4 * MiB;
+    assert_status(validate(&table), VHDX_OK);
+    assert_only_diag(&ts, VHDX_SEVERITY_INFO, VHDX_OK, "region_table.entry.unknown");
+}
+
 static void test_region_table_required_reserved_bits(void **state)
 {
     (void)state;
@@ -358,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_region_table_offset_in_header_section),
         cmocka_unit_test(test_region_table_length_alignment),
         cmocka_unit_test(test_region_table_length_zero),
+        cmocka_unit_test(test_region_table_zero_entries_are_one_finding),
         cmocka_unit_test(test_region_table_required_reserved_bits),
         cmocka_unit_test(test_region_table_overflow),
         cmocka_unit_test(test_region_table_past_eof),

@@ -262,12 +262,55 @@ void cli_findings_init(struct cli_findings *f)
 void cli_findings_free(struct cli_findings *f)
 {
     free(f->items);
+    free(f->rules);
     cli_findings_init(f);
+}
+
+/*
+ * The count of d's rule id, added when first seen; NULL when there is no
+ * room. The last one found is tried first: repeated damage comes in runs.
+ */
+static struct cli_rule_count *rule_count(struct cli_findings *f, const char *rule)
+{
+    if (rule == NULL)
+        rule = "(no rule)";
+    if (f->last_rule < f->nrules && strcmp(f->rules[f->last_rule].rule, rule) == 0)
+        return &f->rules[f->last_rule];
+    for (size_t i = 0; i < f->nrules; i++) {
+        if (strcmp(f->rules[i].rule, rule) == 0) {
+            f->last_rule = i;
+            return &f->rules[i];
+        }
+    }
+    if (f->nrules == f->rules_cap) {
+        size_t ncap = f->rules_cap == 0 ? 32 : f->rules_cap * 2;
+        struct cli_rule_count *n;
+        if (ncap > CLI_RULES_MAX)
+            ncap = CLI_RULES_MAX;
+        if (ncap <= f->rules_cap)
+            return NULL;
+        n = realloc(f->rules, ncap * sizeof(*n));
+        if (n == NULL)
+            return NULL;
+        f->rules = n;
+        f->rules_cap = ncap;
+    }
+    f->last_rule = f->nrules;
+    f->rules[f->nrules].rule = rule;
+    f->rules[f->nrules].count = 0;
+    f->rules[f->nrules].stored = 0;
+    return &f->rules[f->nrules++];
 }
 
 void cli_findings_collect(void *ctx, const vhdx_diag *d)
 {
     struct cli_findings *f = ctx;
+    struct cli_rule_count *rc = rule_count(f, d->rule);
+
+    if (rc != NULL)
+        rc->count++;
+    else
+        f->uncounted++;
 
     switch (d->severity) {
     case VHDX_SEVERITY_ERROR:
@@ -302,6 +345,8 @@ void cli_findings_collect(void *ctx, const vhdx_diag *d)
     /* The message is the library's fixed-size buffer: make sure it ends. */
     f->items[f->count].message[VHDX_DIAG_MESSAGE_MAX - 1] = '\0';
     f->count++;
+    if (rc != NULL)
+        rc->stored++;
 }
 
 void cli_diag_print_text(FILE *f, const vhdx_diag *d)
@@ -612,6 +657,50 @@ static const char *plural(size_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/* The index of a stored finding's rule in fs->rules, or fs->nrules when it has none. */
+static size_t rule_index(const struct cli_findings *fs, const char *rule)
+{
+    if (rule == NULL)
+        rule = "(no rule)";
+    for (size_t i = 0; i < fs->nrules; i++)
+        if (strcmp(fs->rules[i].rule, rule) == 0)
+            return i;
+    return fs->nrules;
+}
+
+/*
+ * The findings in the order made, at most CLI_TEXT_PER_RULE of each rule
+ * id; then one line per rule with more, and one for findings not counted
+ * by rule (none unless memory ran out).
+ */
+static void print_findings_capped(FILE *f, const struct cli_findings *fs)
+{
+    size_t *printed = fs->nrules != 0 ? calloc(fs->nrules, sizeof(*printed)) : NULL;
+    size_t shown = 0, folded = 0, total = fs->errors + fs->warnings + fs->infos;
+
+    for (size_t i = 0; i < fs->count; i++) {
+        size_t r = printed != NULL ? rule_index(fs, fs->items[i].rule) : fs->nrules;
+        if (r < fs->nrules && printed[r] >= CLI_TEXT_PER_RULE)
+            continue;
+        if (r < fs->nrules)
+            printed[r]++;
+        cli_diag_print_text(f, &fs->items[i]);
+        shown++;
+    }
+    for (size_t r = 0; printed != NULL && r < fs->nrules; r++) {
+        size_t more = fs->rules[r].count - printed[r];
+        if (more == 0)
+            continue;
+        fprintf(f, "  ... and %zu more `", more);
+        cli_text_safe(f, fs->rules[r].rule);
+        fprintf(f, "` finding%s\n", more == 1 ? "" : "s");
+        folded += more;
+    }
+    free(printed);
+    if (total > shown + folded)
+        fprintf(f, "  ... %zu more finding(s) not shown\n", total - shown - folded);
+}
+
 void cli_check_print_text(FILE *f, const struct cli_check *c, bool quiet)
 {
     if (quiet && c->verdict == CLI_VERDICT_OK)
@@ -634,10 +723,7 @@ void cli_check_print_text(FILE *f, const struct cli_check *c, bool quiet)
     }
     if (quiet)
         return;
-    for (size_t i = 0; i < c->findings.count; i++)
-        cli_diag_print_text(f, &c->findings.items[i]);
-    if (c->findings.omitted != 0)
-        fprintf(f, "  ... %zu more finding(s) not shown\n", c->findings.omitted);
+    print_findings_capped(f, &c->findings);
 }
 
 void cli_check_json_begin(FILE *f)
@@ -664,7 +750,16 @@ void cli_check_print_json(FILE *f, const struct cli_check *c, bool first)
         fputs(i == 0 ? "\n        " : ",\n        ", f);
         cli_diag_print_json(f, &c->findings.items[i]);
     }
-    fputs(c->findings.count != 0 ? "\n      ]\n    }" : "]\n    }", f);
+    fputs(c->findings.count != 0 ? "\n      ],\n" : "],\n", f);
+    /* Per rule id: how many there were and how many `findings` lists. */
+    fputs("      \"rules\": [", f);
+    for (size_t r = 0; r < c->findings.nrules; r++) {
+        const struct cli_rule_count *rc = &c->findings.rules[r];
+        fputs(r == 0 ? "\n        {\"rule\": " : ",\n        {\"rule\": ", f);
+        cli_json_string(f, rc->rule);
+        fprintf(f, ", \"count\": %zu, \"listed\": %zu}", rc->count, rc->stored);
+    }
+    fputs(c->findings.nrules != 0 ? "\n      ]\n    }" : "]\n    }", f);
 }
 
 void cli_check_json_end(FILE *f)

@@ -32,6 +32,17 @@ enum {
 /* Error findings printed when an image fails to open. */
 #define CLI_OPEN_ERRORS_SHOWN 20u
 
+/*
+ * Findings of one rule id printed in a text report; the rest of that rule
+ * are folded into one line "... and N more `rule` findings", as compilers
+ * do, so that one damage repeated a million times (a BAT) still gives a
+ * short report. The JSON report lists them (up to CLI_FINDINGS_MAX).
+ */
+#define CLI_TEXT_PER_RULE 8u
+
+/* Distinct rule ids counted per image (the library has fewer than 300). */
+#define CLI_RULES_MAX 1024u
+
 /* ---- Numbers ---- */
 
 /*
@@ -78,6 +89,13 @@ void cli_text_safe(FILE *f, const char *s);
 
 /* ---- Findings ---- */
 
+/* How many findings of one rule id an image gave, stored or not. */
+struct cli_rule_count {
+    const char *rule; /* the library's static string */
+    size_t count;
+    size_t stored;    /* of them, how many are in items */
+};
+
 struct cli_findings {
     vhdx_diag *items;
     size_t count;
@@ -86,6 +104,12 @@ struct cli_findings {
     size_t errors;
     size_t warnings;
     size_t infos;
+    /* Per rule id, in the order each was first seen (at most CLI_RULES_MAX). */
+    struct cli_rule_count *rules;
+    size_t nrules;
+    size_t rules_cap;
+    size_t last_rule; /* the rule the last finding had, tried first */
+    size_t uncounted; /* findings whose rule found no room in rules */
 };
 
 void cli_findings_init(struct cli_findings *f);

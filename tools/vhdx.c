@@ -362,6 +362,63 @@ static int cmd_info(int argc, char **argv)
 
 static int replay_in_place(const char *cmd, const char *path, bool dry, FILE *out);
 
+/*
+ * check -r all, after the replay: the damaged spare copies (a header, a
+ * region table copy) rewritten from the good ones by vhdx_repair. An
+ * image that does not open writable for its errors is left to the check
+ * that follows, which reports them; one that cannot be opened at all is
+ * exit 2. Prints one line per copy rewritten, nothing when none was.
+ */
+static int repair_spares(const char *path, FILE *out)
+{
+    struct cli_findings fs;
+    vhdx_open_options o;
+    vhdx_repair_result r;
+    vhdx_image *img = NULL;
+    vhdx_status st;
+    char reason[256];
+
+    cli_findings_init(&fs);
+    memset(&o, 0, sizeof(o));
+    /* The parent is not read: a repair changes none of the disk's content. */
+    o.flags = VHDX_OPEN_WRITABLE | VHDX_OPEN_NO_PARENT;
+    o.on_diag = cli_findings_collect;
+    o.diag_ctx = &fs;
+    st = vhdx_open_path(path, &o, &img);
+    if (st != VHDX_OK) {
+        int rc = fs.errors > 0 && cli_status_exit(st) != CLI_EXIT_USAGE ? CLI_EXIT_INVALID
+                                                                         : CLI_EXIT_USAGE;
+        cli_findings_free(&fs);
+        if (rc == CLI_EXIT_INVALID)
+            return CLI_EXIT_OK; /* the check reports the errors; nothing was written */
+        cli_open_failure_reason(path, st, reason, sizeof(reason));
+        fprintf(stderr, PROG " check: ");
+        cli_text_safe(stderr, path);
+        fprintf(stderr, ": cannot open for writing: %s\n", reason);
+        return CLI_EXIT_USAGE;
+    }
+    st = vhdx_repair(img, &r);
+    vhdx_close(img);
+    cli_findings_free(&fs);
+    if (st != VHDX_OK) {
+        fprintf(stderr, PROG " check: ");
+        cli_text_safe(stderr, path);
+        fprintf(stderr, ": repairing the spare copies failed: %s\n", vhdx_strerror(st));
+        return CLI_EXIT_USAGE;
+    }
+    if (r.header_rewritten != 0) {
+        cli_text_safe(out, path);
+        fprintf(out, ": rewrote header %d from header %d\n", r.header_rewritten,
+                3 - r.header_rewritten);
+    }
+    if (r.region_table_rewritten != 0) {
+        cli_text_safe(out, path);
+        fprintf(out, ": rewrote region table copy %d from copy %d\n", r.region_table_rewritten,
+                3 - r.region_table_rewritten);
+    }
+    return CLI_EXIT_OK;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -395,10 +452,12 @@ static int cmd_check(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if (repair != NULL) {
-        /* The one repair there is: replaying a dirty log into the file. */
+        /* Both levels replay a dirty log into the file; `all` also mends spare copies. */
         rc = replay_in_place("check", argv[optind], false, json ? stderr : stdout);
+        if (rc == CLI_EXIT_OK && strcmp(repair, "all") == 0)
+            rc = repair_spares(argv[optind], json ? stderr : stdout);
         if (rc != CLI_EXIT_OK)
-            return rc;
+            return finish_stdout(rc);
     }
     cli_check_run(argv[optind], &chk);
     if (json) {
@@ -2504,8 +2563,12 @@ static int replay_in_place(const char *cmd, const char *path, bool dry, FILE *ou
                 path, r.entries, r.descriptors, r.tail_sequence, r.head_sequence,
                 r.file_size_before, r.file_size_after);
     }
-    /* What made entries invalid or stopped the replay (warnings and errors). */
-    for (size_t i = 0; i < fs.count; i++)
+    /*
+     * What made entries invalid or stopped the replay (warnings and errors).
+     * A clean log has nothing to explain: a damaged spare header is the
+     * check's to report (and check -r all's to repair), not the replay's.
+     */
+    for (size_t i = 0; i < fs.count && (st != VHDX_OK || r.dirty); i++)
         if (fs.items[i].severity != VHDX_SEVERITY_INFO)
             cli_diag_print_text(stderr, &fs.items[i]);
     cli_findings_free(&fs);
@@ -2584,7 +2647,8 @@ static const struct command commands[] = {
      "  --json  print one JSON object (docs/verify-json.md)\n"
      "  --max-memory SIZE  the most memory the library may hold while reading\n"
      "                    the image (default 64M); an image that needs more is\n"
-     "                    not judged (exit 2)\n"     "\n"
+     "                    not judged (exit 2)\n"
+     "\n"
      "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error, or\n"
      "a limit reached.\n"},
     {"check", cmd_check, "usage: vhdx check [--json] [-r leaks|all] [--max-memory SIZE] IMAGE\n",
@@ -2595,11 +2659,13 @@ static const struct command commands[] = {
      "  --json            print one JSON document (docs/verify-json.md)\n"
      "  -r leaks|all      repair first, writing to IMAGE: a dirty log is replayed\n"
      "                    into the file and the headers updated (as 'vhdx replay');\n"
-     "                    then the replayed image is checked. Both levels do the\n"
-     "                    same: the log is the only thing this version repairs\n"
+     "                    with 'all', a damaged spare header or region table copy\n"
+     "                    is then rewritten from the good one (vhdx_repair). Then\n"
+     "                    the repaired image is checked\n"
      "  --max-memory SIZE  the most memory the library may hold while reading\n"
      "                    the image (default 64M); an image that needs more is\n"
-     "                    not judged (exit 2)\n"     "\n"
+     "                    not judged (exit 2)\n"
+     "\n"
      "Exit status: 0 no errors (warnings allowed), 1 the image has errors,\n"
      "2 usage or I/O error, or a limit reached (the image could not be judged).\n"},
     {"map", cmd_map, "usage: vhdx map [--json] [--max-memory SIZE] IMAGE\n",
@@ -2613,7 +2679,8 @@ static const struct command commands[] = {
      "  --json  print a JSON array of extent objects (docs/verify-json.md)\n"
      "  --max-memory SIZE  the most memory the library may hold while reading\n"
      "                    the image (default 64M); an image that needs more is\n"
-     "                    not judged (exit 2)\n"     "\n"
+     "                    not judged (exit 2)\n"
+     "\n"
      "Exit status: 0 success, 1 the image is invalid, 2 usage or I/O error, or\n"
      "a limit reached.\n"},
     {"read", cmd_read, "usage: vhdx read [--max-memory SIZE] IMAGE OFFSET LENGTH > FILE\n",
@@ -2623,7 +2690,8 @@ static const struct command commands[] = {
      "\n"
      "  --max-memory SIZE  the most memory the library may hold while reading\n"
      "                    the image (default 64M); an image that needs more is\n"
-     "                    not judged (exit 2)\n"     "\n"
+     "                    not judged (exit 2)\n"
+     "\n"
      "Exit status: 0 success; 1 the image is invalid (it does not open, or a\n"
      "structure needed for the range is corrupt); 2 usage error (including a\n"
      "range beyond the virtual size) or I/O error.\n"},

@@ -198,6 +198,11 @@ static int by_guid_cmp(const void *a, const void *b, void *arg)
     return x < y ? -1 : x > y;
 }
 
+static bool entry_is_zero(const struct region_entry *e)
+{
+    return guid_is_nil(&e->guid) && e->file_offset == 0 && e->length == 0 && e->required == 0;
+}
+
 static uint64_t entry_end(const struct region_table *t, uint16_t i)
 {
     return t->entries[i].file_offset + t->entries[i].length;
@@ -210,7 +215,7 @@ vhdx_status region_table_validate(const struct region_table *t,
     const struct guid *required_guids[2] = {&VHDX_GUID_REGION_BAT, &VHDX_GUID_REGION_METADATA};
     uint16_t refs[REGION_TABLE_MAX_ENTRIES];    /* usable extents, to sort by start */
     uint16_t by_guid[REGION_TABLE_MAX_ENTRIES]; /* every entry, to sort by GUID */
-    uint32_t nrefs = 0;
+    uint32_t nrefs = 0, nguid = 0, nzero = 0, first_zero = 0, last_real = 0;
     vhdx_status first = VHDX_OK;
     uint32_t count = t->entry_count;
 
@@ -219,16 +224,46 @@ vhdx_status region_table_validate(const struct region_table *t,
                           "entry count %u exceeds the maximum of %u", count,
                           REGION_TABLE_MAX_ENTRIES);
 
+    /*
+     * Entries that are all zero are not regions: an EntryCount larger than
+     * the entries written (one flipped bit turns 2 into 258). The count is
+     * the finding, once, rather than every rule each zero entry breaks.
+     */
+    for (uint32_t i = 0; i < count; i++) {
+        if (entry_is_zero(&t->entries[i])) {
+            if (nzero++ == 0)
+                first_zero = i;
+        } else {
+            last_real = i + 1;
+        }
+    }
+    if (nzero > 0) {
+        if (first_zero == last_real && nzero == count - last_real)
+            first = status_first(first, DIAG_ERROR(d, VHDX_E_RANGE,
+                                                   "region_table.entry_count.zero_entries",
+                                                   STRUCT_NAME, 8,
+                                                   "entry count is %u, but entries %u to %u are all zero: the count is wrong (the table holds %u entries)",
+                                                   count, first_zero, count - 1, last_real));
+        else
+            first = status_first(first, DIAG_ERROR(d, VHDX_E_RANGE,
+                                                   "region_table.entry_count.zero_entries",
+                                                   STRUCT_NAME, 8,
+                                                   "entry count is %u, but %u of the entries (the first is entry %u) are all zero",
+                                                   count, nzero, first_zero));
+    }
+
     for (uint32_t i = 0; i < count; i++) {
         const struct region_entry *e = &t->entries[i];
+        if (entry_is_zero(e))
+            continue;
         if (validate_entry(e, i, ctx, d, &first))
             refs[nrefs++] = (uint16_t)i;
-        by_guid[i] = (uint16_t)i;
+        by_guid[nguid++] = (uint16_t)i;
     }
 
     /* §4.2: the GUID MUST be unique within the table. Sort indices by GUID. */
-    qsort_r(by_guid, count, sizeof(by_guid[0]), by_guid_cmp, (void *)(uintptr_t)t);
-    for (uint32_t k = 1; k < count; k++) {
+    qsort_r(by_guid, nguid, sizeof(by_guid[0]), by_guid_cmp, (void *)(uintptr_t)t);
+    for (uint32_t k = 1; k < nguid; k++) {
         uint32_t i = by_guid[k], j = by_guid[k - 1];
         if (guid_equal(&t->entries[i].guid, &t->entries[j].guid))
             first = status_first(first, DIAG_ERROR(d, VHDX_E_DUPLICATE,

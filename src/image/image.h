@@ -46,11 +46,17 @@ struct vhdx_image {
     /* Built by vhdx_create_open and not yet sealed: the file has no
        signature, and the writer changes metadata in place, without the log. */
     bool unsealed;
+    /* What vhdx_repair mends: the other header is damaged (not valid, or its
+       fields break a rule); the region table copy not in use is damaged or
+       differs while the one in use is sound. */
+    bool spare_header_damaged;
+    bool spare_region_table_damaged;
 
     uint64_t file_size;
     struct file_identifier identifier;
     struct header header;
     int current_header; /* 1 or 2 */
+    int region_table_used; /* 1 or 2 */
 
     /* The log (§8.7): what the open did with a dirty one. */
     int log_replay_mode;          /* VHDX_LOG_CLEAN, _REPLAYED_IN_MEMORY, _REPLAYED_IN_PLACE */

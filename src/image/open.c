@@ -72,6 +72,27 @@ static void release_findings(struct vhdx_image *img, const struct held_findings 
     diag_forward(sink_at(img, 0), &h->sink, demote);
 }
 
+/*
+ * What is wrong with a spare copy, for the warning that leads its report:
+ * the rule id of its first error, and how many more problems it has.
+ */
+static void describe_damage(const struct held_findings *h, char *buf, size_t cap)
+{
+    const char *rule = "damaged";
+    size_t more = h->sink.errors > 0 ? h->sink.errors - 1 : 0;
+    for (size_t i = 0; i < h->sink.stored; i++) {
+        if (h->records[i].severity == VHDX_SEVERITY_ERROR) {
+            rule = h->records[i].rule;
+            break;
+        }
+    }
+    /* Text for people: a buffer too small cuts it short, which is all it can do. */
+    if (more == 0)
+        (void)snprintf(buf, cap, "%s", rule);
+    else
+        (void)snprintf(buf, cap, "%s and %zu more problem%s", rule, more, more == 1 ? "" : "s");
+}
+
 vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf, size_t len)
 {
     size_t got = 0;
@@ -187,7 +208,23 @@ static vhdx_status load_headers(struct vhdx_image *img)
             valid[i] = false;
         }
     }
-    /* A damaged header is only a warning while the other one is valid. */
+    /*
+     * One rule for both redundant structures: the copy a reader uses is
+     * judged strictly; the spare's damage, of any kind, is a warning that
+     * leads with what is wrong, then the details as warnings. A damaged
+     * header is that while the other one is valid.
+     */
+    if (valid[0] != valid[1]) {
+        int bad = valid[0] ? 1 : 0;
+        char what[96];
+        describe_damage(&held[bad], what, sizeof(what));
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.one_valid", IMAGE,
+                        offsets[bad],
+                        "header %d is not valid (%s); header %d is used. Repairable: "
+                        "'vhdx check -r all' rewrites it from header %d",
+                        bad + 1, what, 2 - bad, 2 - bad);
+        img->spare_header_damaged = true;
+    }
     release_findings(img, &held[0], valid[1]);
     release_findings(img, &held[1], valid[0]);
 
@@ -213,9 +250,6 @@ static vhdx_status load_headers(struct vhdx_image *img)
         }
     } else if (valid[0] || valid[1]) {
         cur = valid[0] ? 0 : 1;
-        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.one_valid", IMAGE,
-                        offsets[1 - cur], "header %d is not valid; header %d is used", 2 - cur,
-                        cur + 1);
     } else {
         st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.none_valid", IMAGE,
                         VHDX_HEADER1_OFFSET, "neither header is valid");
@@ -224,6 +258,29 @@ static vhdx_status load_headers(struct vhdx_image *img)
     img->header = h[cur];
     img->current_header = cur + 1;
     st = header_validate(&img->header, img->file_size, sink_at(img, offsets[cur]));
+    /*
+     * The non-current header, when valid and not the same bytes: its field
+     * rules too, as warnings. Readers never use it (§3.2), but it is what
+     * the next header update overwrites first, and a damaged spare is
+     * damage all the same.
+     */
+    if (valid[1 - cur] && memcmp(buf[0], buf[1], HEADER_SIZE) != 0) {
+        struct held_findings spare;
+        int other = 1 - cur;
+        status_ignore(header_validate(&h[other], img->file_size,
+                                      hold_at(&spare, offsets[other]))); /* findings below */
+        if (spare.sink.errors > 0) {
+            char what[96];
+            describe_damage(&spare, what, sizeof(what));
+            (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.header.spare_damaged", IMAGE,
+                            offsets[other],
+                            "header %d (not current) is damaged (%s); header %d is used. "
+                            "Repairable: 'vhdx check -r all' rewrites it from header %d",
+                            other + 1, what, cur + 1, cur + 1);
+            img->spare_header_damaged = true;
+        }
+        release_findings(img, &spare, true);
+    }
 out:
     for (int i = 0; i < 2; i++)
         acct_free(&img->acct, buf[i], HEADER_SIZE);
@@ -294,6 +351,44 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
 
 /* ---- 4. Region tables ---- */
 
+/* Where two valid copies first differ, for the mismatch warning. */
+static void describe_difference(const struct region_table *used, int used_no,
+                                const struct region_table *spare, int spare_no, char *buf,
+                                size_t cap)
+{
+    uint32_t n = used->entry_count < spare->entry_count ? used->entry_count : spare->entry_count;
+    /* Text for people: a buffer too small cuts it short, which is all it can do. */
+    if (used->entry_count != spare->entry_count) {
+        (void)snprintf(buf, cap, "copy %d has %u entries, copy %d has %u", used_no,
+                       used->entry_count, spare_no, spare->entry_count);
+        return;
+    }
+    for (uint32_t i = 0; i < n && i < REGION_TABLE_MAX_ENTRIES; i++) {
+        const struct region_entry *x = &used->entries[i], *y = &spare->entries[i];
+        const char *field = !guid_equal(&x->guid, &y->guid) ? "GUID"
+                            : x->file_offset != y->file_offset ? "offset"
+                            : x->length != y->length           ? "length"
+                            : x->required != y->required       ? "required flag"
+                                                               : NULL;
+        if (field != NULL) {
+            (void)snprintf(buf, cap, "entry %u differs in its %s", i, field);
+            return;
+        }
+    }
+    (void)snprintf(buf, cap, "the header's reserved field differs");
+}
+
+/*
+ * §4.5: two copies. Which one a reader uses is decided by signature and
+ * checksum alone: copy 1 when it decodes, else copy 2 (openvmm; QEMU reads
+ * copy 1 only, libvhdi never compares them). Hyper-V is not documented to
+ * prefer copy 2 in any case (VHDX-FORMAT.md §4.5, §13), so neither do we.
+ * The copy in use is judged strictly; the spare copy's damage, of any kind
+ * (checksum, signature or the rules of its entries), is one warning naming
+ * what is wrong, followed by its findings as warnings, and the image is
+ * repairable (vhdx_repair rewrites the spare from the copy in use). Two
+ * valid copies that differ are a warning naming where.
+ */
 static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
 {
     static const uint64_t offsets[2] = {VHDX_REGION_TABLE1_OFFSET, VHDX_REGION_TABLE2_OFFSET};
@@ -301,10 +396,11 @@ static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
     bool valid[2] = {false, false};
     struct region_table_context ctx = {img->file_size, img->header.log_offset,
                                        img->header.log_length};
-    vhdx_status st = VHDX_OK, vst[2] = {VHDX_OK, VHDX_OK};
+    vhdx_status st = VHDX_OK;
     struct held_findings held[2];
     const struct region_entry *bat, *meta;
-    int use;
+    bool same;
+    int use, spare;
 
     for (int i = 0; i < 2; i++) {
         uint8_t *buf;
@@ -323,36 +419,45 @@ static vhdx_status load_region_tables(struct vhdx_image *img, bool check_mode)
                                        hold_at(&held[i], offsets[i])) == VHDX_OK;
         acct_free(&img->acct, buf, REGION_TABLE_SIZE);
     }
-    /* A copy that fails to decode is only a warning while the other one serves. */
-    release_findings(img, &held[0], valid[1]);
-    release_findings(img, &held[1], valid[0]);
-    /* Identical copies are checked once, so each problem is reported once. */
-    for (int i = 0; i < 2; i++) {
-        if (valid[i] && !(i == 1 && valid[0] && region_table_equal(t[0], t[1])))
-            vst[i] = region_table_validate(t[i], &ctx, sink_at(img, offsets[i]));
-    }
-    if (valid[0] && valid[1] && region_table_equal(t[0], t[1]))
-        vst[1] = vst[0];
-    /* §4.5: copy 1 when it is valid, else copy 2 (openvmm); report a mismatch. */
     if (!valid[0] && !valid[1]) {
+        release_findings(img, &held[0], false);
+        release_findings(img, &held[1], false);
         st = DIAG_ERROR(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.none_valid", IMAGE,
                         VHDX_REGION_TABLE1_OFFSET, "neither region table copy is valid");
         goto out;
     }
     use = valid[0] ? 0 : 1;
-    if (!valid[0])
-        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.copy1_invalid", IMAGE,
-                        VHDX_REGION_TABLE1_OFFSET,
-                        "region table copy 1 is not valid; copy 2 is used");
-    else if (!valid[1])
-        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.copy2_invalid", IMAGE,
-                        VHDX_REGION_TABLE2_OFFSET,
-                        "region table copy 2 is not valid; copy 1 is used");
-    else if (!region_table_equal(t[0], t[1]))
+    spare = 1 - use;
+    same = valid[spare] && region_table_equal(t[0], t[1]);
+    /* The copy in use, strictly; identical copies are checked once, so each problem shows once. */
+    st = region_table_validate(t[use], &ctx, sink_at(img, offsets[use]));
+    if (valid[spare] && !same)
+        status_ignore(region_table_validate(t[spare], &ctx, hold_at(&held[spare], offsets[spare])));
+    img->region_table_used = use + 1;
+    if (!valid[spare] || held[spare].sink.errors > 0) {
+        char what[96];
+        describe_damage(&held[spare], what, sizeof(what));
+        (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT,
+                        spare == 0 ? "image.region_table.copy1_invalid"
+                                   : "image.region_table.copy2_invalid",
+                        IMAGE,
+                        offsets[spare],
+                        "region table copy %d is damaged (%s); copy %d is used. Repairable: "
+                        "'vhdx check -r all' rewrites it from copy %d",
+                        spare + 1, what, use + 1, use + 1);
+        img->spare_region_table_damaged = true;
+    } else if (!same) {
+        char where[96];
+        describe_difference(t[use], use + 1, t[spare], spare + 1, where, sizeof(where));
         (void)DIAG_WARN(sink_at(img, 0), VHDX_E_CORRUPT, "image.region_table.mismatch", IMAGE,
-                        VHDX_REGION_TABLE2_OFFSET,
-                        "the two region table copies are valid but differ; copy 1 is used");
-    st = vst[use];
+                        offsets[spare],
+                        "the two region table copies are valid but differ (%s); copy %d is used%s",
+                        where, use + 1,
+                        st == VHDX_OK ? ". Repairable: 'vhdx check -r all' rewrites copy 2 from copy 1"
+                                      : ", and copy 2 passes every check: copy 1 is the broken one");
+        img->spare_region_table_damaged = st == VHDX_OK;
+    }
+    release_findings(img, &held[spare], true);
     bat = region_table_find(t[use], &VHDX_GUID_REGION_BAT);
     meta = region_table_find(t[use], &VHDX_GUID_REGION_METADATA);
     if (bat != NULL)

@@ -57,7 +57,8 @@ struct zero_range {
 };
 
 struct writer {
-    bool guids_done; /* the headers carry this handle's FileWriteGuid and DataWriteGuid */
+    bool guids_done; /* the headers carry this session's FileWriteGuid */
+    bool data_guid_done; /* and its DataWriteGuid (not for a repair alone, §3.3) */
     bool log_named;  /* the headers carry log_guid: the log session is open */
     struct guid log_guid;
     uint64_t seq;      /* sequence number of the last entry written in the log session */
@@ -289,7 +290,11 @@ static vhdx_status write_headers(struct vhdx_image *img, const struct header_cha
 {
     img->sink.base = 0;
     vhdx_status st = log_update_headers(&img->io, img->current_header, c, &img->header, &img->sink);
-    return st == VHDX_OK ? VHDX_OK : fail(img, st);
+    if (st != VHDX_OK)
+        return fail(img, st);
+    /* Both slots now hold the current header's bytes, a damaged spare's included. */
+    img->spare_header_damaged = false;
+    return VHDX_OK;
 }
 
 /* Writes the batch to its places in the file and empties it. */
@@ -318,7 +323,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     struct log_descriptor *descs = NULL;
     const uint8_t **payloads = NULL;
     uint8_t *buf = NULL;
-    size_t cap_desc = 0, cap_data = w->npages, k = 0, d = 0, len = 0, first;
+    size_t cap_desc = 0, cap_data = 0, k = 0, d = 0, len = 0, first;
     uint32_t log_length = img->header.log_length;
     struct log_entry_header hdr;
     vhdx_status st;
@@ -339,6 +344,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
 
     /* Zero ranges first, then each page: all-zero pages as zero descriptors (merged). */
     cap_desc = w->nzeros + w->npages;
+    cap_data = w->npages;
     descs = acct_alloc(&img->acct, cap_desc * sizeof(*descs), &st);
     if (descs != NULL && cap_data != 0)
         payloads = acct_alloc(&img->acct, cap_data * sizeof(*payloads), &st);
@@ -467,7 +473,7 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
         return VHDX_E_IO;
     w = acct_alloc(&img->acct, sizeof(*w), &st);
     if (w == NULL)
-        return st;
+        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
     memset(w, 0, sizeof(*w));
     img->file_size = size;
     w->file_end = round_up_mib(size);
@@ -486,23 +492,45 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
 
 /*
  * Before the first change of a session (the handle's first, or the first
- * after vhdx_finish): both headers get a new FileWriteGuid and a new
- * DataWriteGuid (§3.3: every change this API makes is user-visible).
+ * after vhdx_finish): both headers get a new FileWriteGuid (§3.3: before
+ * any change of the file). A user-visible change (every one vhdx_write
+ * and friends make) also needs a new DataWriteGuid, once per session; a
+ * repair of a spare copy is not one: it changes no byte a read of the
+ * disk returns, and a differencing child's parent_linkage names the
+ * DataWriteGuid, so a repair keeps it.
  */
-static vhdx_status writer_begin(struct vhdx_image *img, struct writer **out)
+static vhdx_status writer_begin_as(struct vhdx_image *img, bool user_visible,
+                                   struct writer **out)
 {
     struct guid fwg, dwg;
-    struct header_change c = {&fwg, &dwg, NULL};
+    struct header_change c = {NULL, NULL, NULL};
+    struct writer *w;
     vhdx_status st = writer_get(img, out);
     /* An unsealed image's headers are new: vhdx_create_open generated its GUIDs. */
-    if (st != VHDX_OK || (*out)->guids_done || img->unsealed)
+    if (st != VHDX_OK || img->unsealed)
         return st;
-    guid_generate(&fwg);
-    guid_generate(&dwg);
+    w = *out;
+    if (w->guids_done && (w->data_guid_done || !user_visible))
+        return VHDX_OK;
+    if (!w->guids_done) {
+        guid_generate(&fwg);
+        c.file_write = &fwg;
+    }
+    if (user_visible) {
+        guid_generate(&dwg);
+        c.data_write = &dwg;
+    }
     st = write_headers(img, &c);
-    if (st == VHDX_OK)
-        (*out)->guids_done = true;
+    if (st == VHDX_OK) {
+        w->guids_done = true;
+        w->data_guid_done = w->data_guid_done || user_visible;
+    }
     return st;
+}
+
+static vhdx_status writer_begin(struct vhdx_image *img, struct writer **out)
+{
+    return writer_begin_as(img, true, out);
 }
 
 /*
@@ -608,6 +636,7 @@ static vhdx_status finish_session(vhdx_image *img)
     }
     /* The session is over: a later change is a new one, with new GUIDs. */
     w->guids_done = false;
+    w->data_guid_done = false;
     /* Only with LogGuid 0: an entry's FlushedFileOffset may name the old size. */
     return w->released ? trim_tail(img) : VHDX_OK;
 }
@@ -1103,6 +1132,38 @@ static vhdx_status regions_move_bat(struct vhdx_image *img, uint64_t off, uint32
     return st;
 }
 
+/*
+ * The spare region table copy rewritten from the copy in use, byte for
+ * byte (reserved bytes included, which its checksum covers): the pages
+ * that differ, through the batch, so through the log (§4.4: changes to
+ * the region table MUST go through the log; §8.1).
+ */
+static vhdx_status region_table_rewrite_spare(struct vhdx_image *img, int *rewritten)
+{
+    static const uint64_t copies[2] = {VHDX_REGION_TABLE1_OFFSET, VHDX_REGION_TABLE2_OFFSET};
+    int use = img->region_table_used == 2 ? 1 : 0;
+    uint8_t *buf, *cur;
+    vhdx_status st;
+
+    buf = acct_alloc(&img->acct, 2 * (size_t)REGION_TABLE_SIZE, &st);
+    if (buf == NULL)
+        return st;
+    cur = buf + REGION_TABLE_SIZE;
+    st = image_read_exact(img, copies[use], buf, REGION_TABLE_SIZE);
+    if (st == VHDX_OK)
+        st = image_read_exact(img, copies[1 - use], cur, REGION_TABLE_SIZE);
+    if (st == VHDX_OK)
+        st = txn_reserve(img, REGION_TABLE_SIZE / PAGE);
+    for (uint32_t p = 0; p < REGION_TABLE_SIZE && st == VHDX_OK; p += PAGE)
+        if (memcmp(buf + p, cur + p, PAGE) != 0)
+            st = txn_write(img, copies[1 - use] + p, buf + p, PAGE);
+    acct_free(&img->acct, buf, 2 * (size_t)REGION_TABLE_SIZE);
+    if (st == VHDX_OK)
+        *rewritten = 2 - use;
+    return st;
+}
+
+
 /* Copies the first `entries` BAT entries to a new BAT at new_off (not yet referenced). */
 static vhdx_status bat_copy(struct vhdx_image *img, uint64_t new_off, uint64_t entries)
 {
@@ -1248,6 +1309,47 @@ static vhdx_status fail_on_resource_error(vhdx_image *img, vhdx_status st)
     if (img != NULL && (st == VHDX_E_NOMEM || st == VHDX_E_LIMIT || st == VHDX_E_IO))
         img->failed = true;
     return st;
+}
+
+/*
+ * vhdx_repair: the damaged spare copies the open found. The header update
+ * that begins the session rewrites both header slots from the current
+ * header (§3.4: the non-current slot first, flushed, then the current
+ * one); the region table goes through the log; vhdx_finish makes it all
+ * durable and empties the log.
+ */
+vhdx_status vhdx_repair(vhdx_image *img, vhdx_repair_result *out)
+{
+    vhdx_repair_result local = {0, 0};
+    vhdx_repair_result *res = out != NULL ? out : &local;
+    struct writer *w;
+    bool header;
+    vhdx_status st;
+
+    memset(res, 0, sizeof(*res));
+    if (img == NULL)
+        return VHDX_E_INVALID_ARG;
+    header = img->spare_header_damaged;
+    st = writer_get(img, &w);
+    if (st != VHDX_OK || img->unsealed ||
+        (!img->spare_header_damaged && !img->spare_region_table_damaged))
+        return fail_on_resource_error(img, st);
+    st = writer_begin_as(img, false, &w);
+    /* A session already begun rewrote both slots then: once more, from the current one. */
+    if (st == VHDX_OK && img->spare_header_damaged) {
+        struct header_change c = {NULL, NULL, NULL};
+        st = write_headers(img, &c);
+    }
+    if (st == VHDX_OK && header)
+        res->header_rewritten = 3 - img->current_header;
+    if (st == VHDX_OK && img->spare_region_table_damaged) {
+        st = region_table_rewrite_spare(img, &res->region_table_rewritten);
+        if (st == VHDX_OK)
+            img->spare_region_table_damaged = false;
+    }
+    if (st == VHDX_OK)
+        st = finish_session(img);
+    return fail_on_resource_error(img, st);
 }
 
 vhdx_status vhdx_write(vhdx_image *img, uint64_t offset, const void *data, size_t len)
