@@ -20,6 +20,7 @@ several threads). Different images run in parallel. A file object given to
 thread; do not use one file object from two images in different threads.
 """
 import collections
+import errno as _errno
 import io
 import os
 
@@ -28,7 +29,7 @@ from . import _vhdx
 __all__ = [
     "open", "create", "verify", "check", "Image", "Info", "Extent", "Finding", "Report",
     "Error", "CorruptImageError", "UnsupportedError", "LimitError", "OutOfMemoryError",
-    "BackendIOError", "InvalidArgumentError", "BadStateError",
+    "BackendIOError", "InvalidArgumentError", "BadStateError", "NotFoundError",
     "FIXED", "DYNAMIC", "DIFFERENCING", "__version__",
 ]
 
@@ -66,8 +67,11 @@ class Error(OSError):
     object's own methods is chained as __cause__.
     """
 
+    #: the errno this class carries (None: a fault of the image, not of the system)
+    errno_value = None
+
     def __init__(self, status, status_name, text, rule, offset, message, findings):
-        super().__init__(status, message)
+        super().__init__(self.errno_value, message)
         self.status = status
         self.status_name = status_name
         self.text = text
@@ -94,6 +98,12 @@ class UnsupportedError(CorruptImageError):
     """A required feature this implementation does not know (E_UNSUPPORTED)."""
 
 
+class NotFoundError(CorruptImageError, FileNotFoundError):
+    """The file (or a parent the locator names) does not exist (E_MISSING without a rule)."""
+
+    errno_value = _errno.ENOENT
+
+
 class LimitError(Error):
     """A configured limit (max_memory, ...) would be exceeded (E_LIMIT)."""
 
@@ -101,14 +111,20 @@ class LimitError(Error):
 class OutOfMemoryError(Error):
     """The allocator failed (E_NOMEM)."""
 
+    errno_value = _errno.ENOMEM
+
 
 class BackendIOError(Error):
     """The file (or the file object) failed (E_IO); a file object's exception is the cause."""
+
+    errno_value = _errno.EIO
 
 
 class InvalidArgumentError(Error, ValueError):
     """The caller passed an invalid argument (E_INVALID_ARG), or read/wrote out of range (E_RANGE
     on an open image)."""
+
+    errno_value = _errno.EINVAL
 
 
 class BadStateError(Error):
@@ -127,6 +143,10 @@ _CLASS_BY_NAME = {
 
 def _make_error(status, status_name, text, rule, offset, message, findings):
     cls = _CLASS_BY_NAME.get(status_name, CorruptImageError)
+    if status_name == "E_RANGE" and not findings:
+        cls = InvalidArgumentError  # a request past the end, not a field of the file
+    if status_name == "E_MISSING" and (rule is None or rule == "image.parent.not_found"):
+        cls = NotFoundError
     return cls(status, status_name, text, rule, offset, message, findings)
 
 
@@ -244,6 +264,8 @@ class Image(io.RawIOBase):
         if size is None or size < 0:
             size = self._size - self._pos
         n = max(0, min(size, self._size - self._pos))
+        if n == 0:
+            return b""
         data = self._h.read(self._pos, n)
         self._pos += n
         return data
@@ -255,7 +277,7 @@ class Image(io.RawIOBase):
         """Reads size bytes at a virtual offset, leaving the position alone (short at the end)."""
         self._checkClosed()
         n = max(0, min(size, self._size - offset))
-        return self._h.read(offset, n)
+        return self._h.read(offset, n) if n else b""
 
     def readinto_at(self, offset, b):
         """readinto at a virtual offset, leaving the position alone."""
@@ -312,8 +334,10 @@ class Image(io.RawIOBase):
             if self._mode == "r+" and not self._h.closed:
                 self._h.finish()
         finally:
-            self._h.close()
-            super().close()
+            try:
+                super().close()  # calls flush() on the still open handle
+            finally:
+                self._h.close()
 
     def fileno(self):
         raise io.UnsupportedOperation("a VHDX virtual disk has no file descriptor")

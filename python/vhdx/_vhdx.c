@@ -227,7 +227,9 @@ static vhdx_status pyio_write(void *ctx, const void *buf, size_t len, uint64_t o
     while (st == VHDX_OK && done < len) {
         PyObject *mv, *r;
         Py_ssize_t n;
-        mv = PyMemoryView_FromMemory((char *)buf + done, (Py_ssize_t)(len - done), PyBUF_READ);
+        /* PyBUF_READ: the view never writes; the API just lacks const. */
+        mv = PyMemoryView_FromMemory((char *)(uintptr_t)buf + done, (Py_ssize_t)(len - done),
+                                     PyBUF_READ);
         if (mv == NULL) {
             pyio_keep_exc(p);
             st = VHDX_E_IO;
@@ -321,6 +323,13 @@ static vhdx_status pyio_truncate(void *ctx, uint64_t size)
         Py_DECREF(r);
     }
     PyGILState_Release(g);
+    if (st == VHDX_OK) {
+        /* io.BytesIO.truncate never extends: a zero byte at the new end does. */
+        uint64_t now = 0;
+        st = pyio_size(ctx, &now);
+        if (st == VHDX_OK && now < size)
+            st = pyio_write(ctx, "", 1, size - 1);
+    }
     return st;
 }
 

@@ -223,6 +223,8 @@ class file(object):
         if size < 0:
             raise ValueError("pyvhdi_file_read_buffer: invalid read size value less than zero.")
         n = max(0, min(size, media - self._offset))
+        if n == 0:
+            return b""
         data = self._img.read(self._offset, n)
         self._offset += n
         return data
