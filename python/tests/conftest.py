@@ -77,3 +77,13 @@ def tool(*args, **kw):
 @pytest.fixture
 def tmp(tmp_path):
     return tmp_path
+
+
+def sampled(ranges, size, limit=64 << 20):
+    """The ranges to compare through the slower file-object path: all of a small
+    disk; of a larger one, 4 MiB at its start, middle and end and 1 MiB at a third."""
+    if ranges is not None or size <= limit:
+        return ranges or [(0, size)]
+    mid = (size // 2) & ~0xFFFFF
+    third = (size // 3) & ~0xFFFFF
+    return [(0, 4 << 20), (third, 1 << 20), (mid, 4 << 20), (size - (4 << 20), 4 << 20)]
