@@ -13,6 +13,14 @@
 # Usage: nbdkit/nbdkit_test.sh PLUGIN.so VHDX VHDX_VERIFY MAKE_DIRTY
 # Last line: "nbdkit_test: N passed, M failed"; non-zero exit on any failure.
 set -u
+if [ "$#" -ne 4 ]; then
+    echo "usage: nbdkit/nbdkit_test.sh PLUGIN.so VHDX VHDX_VERIFY MAKE_DIRTY" >&2
+    echo "nbdkit_test: 0 passed, 1 failed"
+    exit 2
+fi
+for f in "$@"; do
+    [ -x "$f" ] || { echo "nbdkit_test: missing $f" >&2; echo "nbdkit_test: 0 passed, 1 failed"; exit 1; }
+done
 plugin=$(realpath "$1")
 vhdx=$(realpath "$2")
 verify=$(realpath "$3")
@@ -122,8 +130,15 @@ check "corrupt image: vhdx-verify refuses it too" sh -c "! '$verify' --quiet a/b
 nbdkit -U - "$plugin" file="$PWD/w.vhdx" --run 'qemu-io -f raw \
     -c "write -P 0xa5 0 3M" -c "write -z 1M 512k" -c "write -P 0x11 8M 4M" \
     -c "discard 10M 1M" -c "write -f -P 0x22 20M 64k" -c "write -z -u 40M 2M" \
-    -c "write -P 0x33 40M 4k" "$uri"' >/dev/null 2>err.txt
+    -c "write -P 0x33 40M 4k" -c "write -z 30M 1M" -c "write -z -u 32M 1M" \
+    "$uri"' >/dev/null 2>err.txt
 check "qemu-io writes over NBD succeed" test $? -eq 0
+# A zero request with may_trim changes whole blocks to the ZERO state: nothing is
+# allocated. (Without may_trim the plugin writes zeros as data; the library itself
+# may record an all-zero whole block as ZERO, which reads the same.)
+kind_at() { "$vhdx" map --json w.vhdx | sed -n "s/.*\"offset\": $1, \"length\": [0-9]*, \"kind\": \"\([a-z]*\)\".*\"bat_state\": \"\([A-Z_]*\)\".*/\1 \2/p"; }
+check "zero with may_trim: 32M is a ZERO block ($(kind_at 33554432))" \
+    test "$(kind_at 33554432)" = "zero ZERO"
 check "vhdx-verify passes after the writes" "$verify" --quiet w.vhdx
 check "qemu-img check passes after the writes" qemu-img check -q w.vhdx
 python3 - <<'EOF'

@@ -43,6 +43,11 @@ VHDX_SOURCE_DIR="$root" VHDX_CFLAGS="$cflags" \
     "$work/venv/bin/pip" install -q --no-build-isolation --no-index "$work/src" \
     >"$work/pip.log" 2>&1 || { grep -E "error|warning" "$work/pip.log" | tail -20 >&2; fail "pip install failed"; }
 
+if [ "$asan" -eq 1 ]; then
+    so=$(find "$work/venv" -name '_vhdx*.so' | head -n 1)
+    nm -D "$so" | grep -q ' U __asan_report_load' || fail "the extension is not built with ASan"
+fi
+
 mkdir -p "$work/ib" "$work/dirty" "$work/samples"
 "$bin/tests/ib_make" "$work/ib" >/dev/null || fail "ib_make failed"
 "$bin/tests/make_dirty" "$work/dirty" >/dev/null || fail "make_dirty failed"

@@ -9,6 +9,10 @@ import subprocess
 
 import pytest
 
+# Under tools/python_test.sh --asan this process runs with libasan preloaded; the
+# tools the tests start (qemu-img, qemu-io, vhdx) must not inherit it.
+os.environ.pop("LD_PRELOAD", None)
+
 
 def _env_dir(name):
     d = os.environ.get(name)
