@@ -45,7 +45,7 @@ VHDX_SOURCE_DIR="$root" VHDX_CFLAGS="$cflags" \
 
 if [ "$asan" -eq 1 ]; then
     so=$(find "$work/venv" -name '_vhdx*.so' | head -n 1)
-    nm -D "$so" | grep -q ' U __asan_report_load' || fail "the extension is not built with ASan"
+    nm -D "$so" | grep ' U __asan_report_load' >/dev/null || fail "the extension is not built with ASan"
 fi
 
 mkdir -p "$work/ib" "$work/dirty" "$work/samples"
