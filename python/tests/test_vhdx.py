@@ -390,3 +390,25 @@ def test_ten_thousand_handles_leave_rss_flat():
     grown = _rss_kib() - start
     assert grown < 2048, "RSS grew by %d KiB over 10,000 opens" % grown
     assert sys.getrefcount(fobj) == refs
+
+
+def test_archive_member_as_file_object(tmp):
+    import zipfile
+    row = BY_NAME["dyn_bs2_50m_qemu_log2m"]
+    archive = tmp / "images.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.write(row["path"], "disk.vhdx")
+    model = open(row["raw"], "rb").read()
+    with zipfile.ZipFile(archive) as z, z.open("disk.vhdx") as member:
+        with vhdx.open(member) as img:
+            assert img.info.type == "dynamic"
+            assert img.read_at(0, 4 << 20) == model[:4 << 20]
+            assert img.read_at(len(model) - 65536, 65536) == model[-65536:]
+
+
+def test_image_check_equals_module_check():
+    path = SAMPLES[0]
+    with vhdx.open(path) as img:
+        findings = img.check()
+    assert findings == vhdx.check(path).findings
+    assert [f.rule for f in findings] == [f.rule for f in vhdx.verify(path).findings]
