@@ -412,3 +412,32 @@ def test_image_check_equals_module_check():
         findings = img.check()
     assert findings == vhdx.check(path).findings
     assert [f.rule for f in findings] == [f.rule for f in vhdx.verify(path).findings]
+
+
+@pytest.mark.skipif(os.environ.get("VHDX_TEST_ASAN") == "1", reason="RSS is ASan's under ASan")
+def test_failed_opens_and_chained_exceptions_leave_rss_flat():
+    junk = io.BytesIO(b"\x01" * (2 << 20))
+
+    class Exploding(io.BytesIO):
+        def read(self, n=-1):
+            raise RuntimeError("boom")
+
+    boom = Exploding(b"\0" * (2 << 20))
+
+    def cycle(n):
+        for _ in range(n):
+            for src in (junk, boom):
+                try:
+                    vhdx.open(src)
+                except vhdx.Error:
+                    pass
+
+    cycle(500)
+    gc.collect()
+    start = _rss_kib()
+    refs = (sys.getrefcount(junk), sys.getrefcount(boom))
+    cycle(5000)
+    gc.collect()
+    grown = _rss_kib() - start
+    assert grown < 2048, "RSS grew by %d KiB over 10,000 failed opens" % grown
+    assert (sys.getrefcount(junk), sys.getrefcount(boom)) == refs
