@@ -173,10 +173,25 @@ check "nbdinfo --map agrees with vhdx map (written image)" map_agrees "$PWD/w.vh
 check "nbdinfo --map agrees with vhdx map (hyperv-dynamic-1G)" map_agrees "$work/hyperv-dynamic-1G.vhdx"
 check "nbdinfo --map agrees with vhdx map (differencing child)" map_agrees "$PWD/a/top.vhdx"
 
-# ---- the read-only export refuses writes
-nbdkit -r -U - "$plugin" file="$PWD/w.vhdx" --run 'qemu-io -f raw -c "write 0 512" "$uri"' \
+# ---- the read-only export refuses writes (advertised read-only: the client refuses)
+head -c 1048576 /dev/zero >zeros.bin
+nbdkit -r -U - "$plugin" file="$PWD/w.vhdx" --run \
+    'nbdinfo --json "$uri" | grep -q "\"is_read_only\": true" && ! nbdcopy zeros.bin "$uri"' \
     >/dev/null 2>&1
-check "a read-only export refuses writes" test $? -ne 0
+check "a read-only export is read-only and refuses writes" test $? -eq 0
+check "the read-only export left the image as written" sh -c "qemu-img convert -O raw w.vhdx w.got3 && cmp -s w.want w.got3"
+
+# ---- limits and I/O errors
+nbdkit -r -U - "$plugin" file="$work/hyperv-dynamic-1G.vhdx" max-memory=4K --run 'true' \
+    2>err.txt
+check "max-memory=4K: refused at start with E_LIMIT" grep -q "E_LIMIT" err.txt
+cp w.vhdx t.vhdx # data at 8M lies past the first 2 MiB of the file
+# The connection opens the image; the file is cut short under it, then read.
+nbdkit -r -U - "$plugin" file="$PWD/t.vhdx" --run \
+    '(sleep 1; truncate -s 2M t.vhdx) & qemu-io -r -f raw -c "sleep 2000" -c "read 8M 64k" "$uri"' \
+    >out.txt 2>&1
+check "a read the file can no longer serve fails with EIO at the client" \
+    grep -q "Input/output error" out.txt
 
 # ---- SIGKILL during a stream of writes: the image still verifies
 "$vhdx" create -o subformat=dynamic,block_size=1M k.vhdx 256M >/dev/null
