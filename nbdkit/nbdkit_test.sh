@@ -157,6 +157,61 @@ check "the written bytes read back through qemu-img" cmp -s w.want w.got
 nbdkit -r -U - "$plugin" file="$PWD/w.vhdx" --run 'nbdcopy "$uri" w.got2'
 check "the written bytes read back through the export" cmp -s w.want w.got2
 
+# ---- exact request flags with nbdsh (python3-libnbd): fast_zero, may_trim, FUA, trim
+"$vhdx" create -o subformat=dynamic,block_size=1M f.vhdx 16M >/dev/null
+"$vhdx" create -o subformat=fixed,block_size=1M fx.vhdx 8M >/dev/null
+cat >flags.py <<'EOF2'
+import os
+def expect_enotsup(what, fn):
+    try:
+        fn()
+    except nbd.Error as e:
+        print(what, "ENOTSUP" if e.errno == "ENOTSUP" else "error %s" % e.errno)
+    else:
+        print(what, "done")
+if os.environ["FLAGS_IMAGE"] == "fixed":
+    expect_enotsup("fixed aligned fast zero:", lambda: h.zero(1048576, 0, nbd.CMD_FLAG_FAST_ZERO))
+    h.zero(1048576, 0)
+    print("fixed zero:", h.pread(4, 0) == bytes(4))
+else:
+    h.pwrite(b"x" * 4194304, 0)
+    expect_enotsup("no_hole fast zero:",
+                   lambda: h.zero(1048576, 0, nbd.CMD_FLAG_FAST_ZERO | nbd.CMD_FLAG_NO_HOLE))
+    expect_enotsup("unaligned fast zero:", lambda: h.zero(512, 1048576, nbd.CMD_FLAG_FAST_ZERO))
+    expect_enotsup("aligned fast zero:", lambda: h.zero(1048576, 2097152, nbd.CMD_FLAG_FAST_ZERO))
+    h.zero(1048576, 0, nbd.CMD_FLAG_NO_HOLE)
+    h.pwrite(b"y" * 512, 3145728 + 512, nbd.CMD_FLAG_FUA)
+    h.trim(1048576, 1048576)
+    print("reads:", bytes(h.pread(2, 0)), bytes(h.pread(2, 1048576)), bytes(h.pread(2, 1048576 + 512)),
+          bytes(h.pread(2, 2097152)), bytes(h.pread(2, 3145728)), bytes(h.pread(2, 3145728 + 512)))
+EOF2
+# nbdsh runs `python3`: Debian's, which has the nbd module.
+PATH="/usr/bin:$PATH" FLAGS_IMAGE=dynamic nbdkit -U - "$plugin" file="$PWD/f.vhdx" --run \
+    'nbdsh -u "$uri" -c "exec(open(\"flags.py\").read())"' >flags.out 2>&1
+PATH="/usr/bin:$PATH" FLAGS_IMAGE=fixed nbdkit -U - "$plugin" file="$PWD/fx.vhdx" --run \
+    'nbdsh -u "$uri" -c "exec(open(\"flags.py\").read())"' >>flags.out 2>&1
+cat >flags.want <<'EOF2'
+no_hole fast zero: ENOTSUP
+unaligned fast zero: ENOTSUP
+aligned fast zero: done
+reads: b'\x00\x00' b'\x00\x00' b'\x00\x00' b'\x00\x00' b'xx' b'yy'
+fixed aligned fast zero: ENOTSUP
+fixed zero: True
+EOF2
+check "nbdsh: fast_zero refused unless whole blocks of a non-fixed image may be trimmed" \
+    cmp -s flags.want flags.out
+cmp -s flags.want flags.out || diff flags.want flags.out | head -n 10
+"$vhdx" map f.vhdx >f.map
+cat >f.map.want <<'EOF2'
+0x0 0x100000 zero (ZERO)
+0x100000 0x100000 zero (UNMAPPED)
+0x200000 0x100000 zero (ZERO)
+0x300000 0x100000 data file 0x700000 (FULLY_PRESENT)
+0x400000 0xc00000 zero (NOT_PRESENT)
+EOF2
+check "nbdsh: trim unmaps the whole block, fast zero makes it ZERO (vhdx map)" cmp -s f.map.want f.map
+check "nbdsh: vhdx-verify passes after the flag tests" "$verify" --quiet f.vhdx fx.vhdx
+
 # ---- nbdinfo --map agrees with vhdx map (runs merged by kind: data, or zero = hole,zero)
 map_agrees() {
     local image=$1
