@@ -441,3 +441,20 @@ def test_failed_opens_and_chained_exceptions_leave_rss_flat():
     grown = _rss_kib() - start
     assert grown < 2048, "RSS grew by %d KiB over 10,000 failed opens" % grown
     assert (sys.getrefcount(junk), sys.getrefcount(boom)) == refs
+
+
+def test_writable_real_file_object_is_flushed_and_checked_by_qemu(tmp):
+    path = str(tmp / "f.vhdx")
+    vhdx.create(path, 16 << 20, block_size=1 << 20)
+    with open(path, "r+b") as f:
+        with vhdx.open(f, "r+") as img:
+            img.seek(5 << 20)
+            img.write(b"\x5a" * 8192)
+            img.flush()
+            img.discard(0, 4 << 20)
+        assert not f.closed  # the caller's file object stays the caller's
+    subprocess.run(["qemu-img", "check", "-q", path], check=True)
+    subprocess.run(["qemu-img", "convert", "-O", "raw", path, str(tmp / "f.raw")], check=True)
+    raw = (tmp / "f.raw").read_bytes()
+    assert raw[5 << 20:(5 << 20) + 8192] == b"\x5a" * 8192
+    assert raw.count(0) == len(raw) - 8192

@@ -273,14 +273,19 @@ static vhdx_status pyio_flush(void *ctx)
         if (r == NULL) {
             PyErr_Clear();
         } else {
-            int fd = PyLong_AsLong(r) > INT_MAX ? -1 : (int)PyLong_AsLong(r);
+            long v = PyLong_AsLong(r);
             Py_DECREF(r);
-            if (PyErr_Occurred())
+            if (PyErr_Occurred()) {
                 PyErr_Clear();
-            else if (fd >= 0 && fsync(fd) != 0) {
-                PyErr_SetFromErrno(PyExc_OSError);
-                pyio_keep_exc(p);
-                st = VHDX_E_IO;
+            } else if (v >= 0 && v <= INT_MAX) {
+                int rc;
+                Py_BEGIN_ALLOW_THREADS rc = fsync((int)v);
+                Py_END_ALLOW_THREADS
+                if (rc != 0) {
+                    PyErr_SetFromErrno(PyExc_OSError);
+                    pyio_keep_exc(p);
+                    st = VHDX_E_IO;
+                }
             }
         }
     }
