@@ -218,3 +218,42 @@ def test_set_parent_twice_and_corrupt_image():
         pyvhdi.open_file_object(io.BytesIO(b"vhdxfile" + bytes(2 << 20)))
     assert e.value.rule == "image.header.none_valid"
     assert "header.signature" in [f.rule for f in e.value.findings]
+
+
+class DfvfsStyleFileIO(object):
+    """The shape of dfvfs's file_io.FileIO: read, seek returning None, get_offset,
+    get_size, and no tell."""
+
+    def __init__(self, path):
+        self._f = open(path, "rb")
+
+    def read(self, size=None):
+        return self._f.read(size)
+
+    def seek(self, offset, whence=0):
+        self._f.seek(offset, whence)
+
+    def get_offset(self):
+        return self._f.tell()
+
+    def get_size(self):
+        return os.fstat(self._f.fileno()).st_size
+
+    def close(self):
+        self._f.close()
+
+
+def test_dfvfs_file_io_objects_open_with_both_modules():
+    row = BY_NAME["diff512_child"]
+    parent_row = BY_NAME["diff512_base"]
+    with open(row["raw"], "rb") as m:
+        model = m.read()
+    for module in (pyvhdi, debian):
+        fio, pio = DfvfsStyleFileIO(row["path"]), DfvfsStyleFileIO(parent_row["path"])
+        child, parent = module.file(), module.file()
+        child.open_file_object(fio)
+        parent.open_file_object(pio)
+        child.set_parent(parent)
+        assert child.read_buffer_at_offset(len(model), 0) == model, module.__name__
+        fio.close()
+        pio.close()

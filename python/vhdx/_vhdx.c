@@ -298,7 +298,20 @@ static vhdx_status pyio_size(void *ctx, uint64_t *size)
     struct pyio *p = ctx;
     PyGILState_STATE g = PyGILState_Ensure();
     vhdx_status st = VHDX_OK;
-    PyObject *r = PyObject_CallMethod(p->obj, "seek", "ii", 0, 2);
+    PyObject *r;
+    /*
+     * dfvfs's file objects have get_size() and a seek() that returns None
+     * (libbfio asks them the same way); io objects return the new offset.
+     */
+    if (PyObject_HasAttrString(p->obj, "get_size")) {
+        r = PyObject_CallMethod(p->obj, "get_size", NULL);
+    } else {
+        r = PyObject_CallMethod(p->obj, "seek", "ii", 0, 2);
+        if (r == Py_None) {
+            Py_DECREF(r);
+            r = PyObject_CallMethod(p->obj, "tell", NULL);
+        }
+    }
     if (r != NULL) {
         unsigned long long v = PyLong_AsUnsignedLongLong(r);
         Py_DECREF(r);
