@@ -458,3 +458,41 @@ def test_writable_real_file_object_is_flushed_and_checked_by_qemu(tmp):
     raw = (tmp / "f.raw").read_bytes()
     assert raw[5 << 20:(5 << 20) + 8192] == b"\x5a" * 8192
     assert raw.count(0) == len(raw) - 8192
+
+
+def test_the_gil_is_released_while_the_library_reads():
+    import time
+    row = BY_NAME["fixed4k_bs256_300m_ovmm"]
+    img = vhdx.open(row["path"])
+    handle = img._h  # the C call itself, without Python code around it
+    state = {"count": 0, "stop": False, "during": 0, "call_time": 0.0}
+
+    def reader():
+        for _ in range(3):
+            before = state["count"]
+            t = time.perf_counter()
+            handle.read(0, 128 << 20)  # one library call of 128 MiB
+            state["call_time"] += time.perf_counter() - t
+            state["during"] += state["count"] - before
+        state["stop"] = True
+
+    # The loop's own rate, alone.
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 0.05:
+        n += 1
+    rate = n / (time.perf_counter() - t0)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # the GIL changes hands at most every 0.1 ms otherwise
+    try:
+        t = threading.Thread(target=reader)
+        t.start()
+        while not state["stop"]:
+            state["count"] += 1
+            time.perf_counter()
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+        img.close()
+    # Held through each call, the loop could count only in the switch windows before
+    # them (under a millisecond); released, it counts through the calls.
+    assert state["during"] > 0.1 * rate * state["call_time"], (state, rate)

@@ -105,7 +105,12 @@ def _guid(text):
 
 
 class file(object):
-    """pyvhdi file object (wraps libvhdi_file_t)"""
+    """pyvhdi file object (wraps libvhdi_file_t)
+
+    Thread safety: calls on one file run one at a time (the image's lock), with
+    the GIL released while the library reads; the read offset is shared, so
+    threads sharing a file use read_buffer_at_offset. A file object given to
+    open_file_object must not be shared with files used by other threads."""
 
     def __init__(self, *args, **kwargs):
         self._img = None
