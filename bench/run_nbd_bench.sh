@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 work=$(mktemp -d "${TMPDIR:-/tmp}/nbd_bench.XXXXXX")
 qpid=
-trap '[ -z "$qpid" ] || kill "$qpid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'if [ -n "$qpid" ]; then kill "$qpid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 cd "$root"
 bazel build --noshow_progress -c opt //nbdkit:nbdkit-vhdx-plugin >&2
 plugin="$(bazel info -c opt bazel-bin)/nbdkit/nbdkit-vhdx-plugin.so"
