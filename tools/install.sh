@@ -7,6 +7,7 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: tools/install.sh [--prefix DIR] [--destdir DIR] [--libdir DIR]
+                        [--plugindir DIR | --no-nbdkit]
 
 Builds the release configuration with Bazel:
   bazel build --config=release //:vhdx //:libvhdx.so \
@@ -19,6 +20,11 @@ and installs under DESTDIR/PREFIX:
   LIBDIR/libvhdx.so                      and the link the linker finds
   bin/vhdx bin/vhdx-verify bin/vhdx-dump   the tools
   LIBDIR/pkgconfig/vhdx.pc             pkg-config file (from vhdx.pc.in)
+and, when nbdkit is installed (nbdkit, nbdkit-plugin-dev), builds
+  bazel build -c opt //nbdkit:nbdkit-vhdx-plugin
+and installs
+  PLUGINDIR/nbdkit-vhdx-plugin.so      so that `nbdkit vhdx file=DISK.vhdx` works
+                                       (PLUGINDIR: nbdkit --dump-config's plugindir)
 and prints each file it installed.
 
 Options:
@@ -27,13 +33,16 @@ Options:
                  packages; the installed files still name PREFIX (default:
                  $DESTDIR, else none)
   --libdir DIR   library directory (absolute; default PREFIX/lib)
+  --plugindir DIR  where the nbdkit plugin goes (absolute; default: nbdkit's plugindir)
+  --no-nbdkit    do not build or install the nbdkit plugin
   -h, --help     print this help
 
 Environment:
   VHDX_PREBUILT=DIR  install the artifacts found in DIR instead of building:
                      DIR laid out like bazel-bin (DIR/libvhdx.a or
                      DIR/libvhdx.pic.a, DIR/libvhdx.so, DIR/tools/vhdx,
-                     DIR/tools/vhdx-verify, DIR/tools/vhdx-dump), for a
+                     DIR/tools/vhdx-verify, DIR/tools/vhdx-dump, and
+                     DIR/nbdkit/nbdkit-vhdx-plugin.so if present), for a
                      packager who built already
                      (VHDX_PREBUILT="$(bazel info --config=release bazel-bin)")
 
@@ -48,7 +57,7 @@ die() {
 
 usage_error() {
     echo "install.sh: $*" >&2
-    echo "usage: tools/install.sh [--prefix DIR] [--destdir DIR] [--libdir DIR]" >&2
+    echo "usage: tools/install.sh [--prefix DIR] [--destdir DIR] [--libdir DIR] [--plugindir DIR | --no-nbdkit]" >&2
     exit 2
 }
 
@@ -70,21 +79,26 @@ trim_slashes() {
 prefix=/usr/local
 destdir="${DESTDIR:-}"
 libdir=
+plugindir=
+nbdkit_plugin=1
 while [ "$#" -gt 0 ]; do
     case "$1" in
     -h | --help)
         usage
         exit 0
         ;;
-    --prefix | --destdir | --libdir)
+    --prefix | --destdir | --libdir | --plugindir)
         [ "$#" -ge 2 ] || usage_error "$1 needs a value"
         case "$1" in
         --prefix) prefix="$2" ;;
         --destdir) destdir="$2" ;;
         --libdir) libdir="$2" ;;
+        --plugindir) plugindir="$2" ;;
         esac
         shift 2
         ;;
+    --plugindir=*) plugindir="${1#*=}"; shift ;;
+    --no-nbdkit) nbdkit_plugin=0; shift ;;
     --prefix=*) prefix="${1#*=}"; shift ;;
     --destdir=*) destdir="${1#*=}"; shift ;;
     --libdir=*) libdir="${1#*=}"; shift ;;
@@ -109,6 +123,19 @@ for p in "$prefix" "$libdir"; do
     *[[:space:]]*) usage_error "paths with blanks cannot go into vhdx.pc: $p" ;;
     esac
 done
+case "$plugindir" in
+"" | /*) ;;
+*) usage_error "--plugindir must be absolute: $plugindir" ;;
+esac
+if [ "$nbdkit_plugin" -eq 1 ] && [ -z "$plugindir" ]; then
+    if command -v nbdkit >/dev/null; then
+        plugindir=$(nbdkit --dump-config | sed -n 's/^plugindir=//p')
+        [ -n "$plugindir" ] || die "nbdkit --dump-config printed no plugindir"
+    else
+        echo "install.sh: nbdkit is not installed: the nbdkit plugin is skipped" >&2
+        nbdkit_plugin=0
+    fi
+fi
 if [ -n "$destdir" ]; then
     destdir=$(trim_slashes "$(absolute "$destdir")")
     [ "$destdir" != / ] || destdir=
@@ -141,7 +168,20 @@ else
     echo "install.sh: bazel build --config=release ${targets[*]}" >&2
     bazel build --config=release "${targets[@]}" || die "the release build failed"
     bin=$(bazel info --config=release bazel-bin) || die "bazel info bazel-bin failed"
+    if [ "$nbdkit_plugin" -eq 1 ]; then
+        # A shared object nbdkit loads: -c opt, not the release configuration's -pie.
+        echo "install.sh: bazel build -c opt //nbdkit:nbdkit-vhdx-plugin" >&2
+        bazel build -c opt //nbdkit:nbdkit-vhdx-plugin ||
+            die "the nbdkit plugin's build failed (apt-get install nbdkit-plugin-dev?)"
+        plugin_bin=$(bazel info -c opt bazel-bin) || die "bazel info bazel-bin failed"
+    fi
     bazel shutdown >/dev/null 2>&1 || true
+fi
+plugin_so="${plugin_bin:-$bin}/nbdkit/nbdkit-vhdx-plugin.so"
+if [ "$nbdkit_plugin" -eq 1 ] && [ ! -f "$plugin_so" ]; then
+    [ -n "$prebuilt" ] || die "missing build artifact: $plugin_so"
+    echo "install.sh: no $plugin_so among the prebuilt artifacts: the nbdkit plugin is skipped" >&2
+    nbdkit_plugin=0
 fi
 
 static="$bin/libvhdx.a"
@@ -192,4 +232,7 @@ while IFS= read -r line || [ -n "$line" ]; do
 done <vhdx.pc.in >"$pc"
 ! grep -q '@[A-Z]*@' "$pc" || die "vhdx.pc.in has a placeholder this script does not know"
 put 0644 "$pc" "$pcdir/vhdx.pc"
+if [ "$nbdkit_plugin" -eq 1 ]; then
+    put 0755 "$plugin_so" "${plugindir%/}/nbdkit-vhdx-plugin.so"
+fi
 echo "install.sh: vhdx $version installed under ${destdir}${prefix}" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Static analysis of the library and the tools:
+# Static analysis of the library, the tools and the nbdkit plugin:
 #   clang-tidy  the bugprone, cert and misc checks (.clang-tidy);
 #   cppcheck    its warning, portability and performance checks;
 #   scan-build  clang's static analyzer (in place of clang-tidy's clang-analyzer
@@ -27,7 +27,7 @@ if [ "$missing" -ne 0 ]; then
 fi
 
 shopt -s nullglob
-files=(src/*/*.c tools/*.c examples/*.c)
+files=(src/*/*.c tools/*.c examples/*.c nbdkit/*.c)
 shopt -u nullglob
 CFLAGS=(-std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Itests)
 # A finding as both tools print it: FILE:LINE:COLUMN: warning|error: ...

@@ -5,7 +5,9 @@ set -euo pipefail
 
 PACKAGES=(bazel-bootstrap libcmocka-dev uuid-dev clang libclang-rt-14-dev afl++
           qemu-utils libvhdi-utils python3-libvhdi bzip2 zip python3 time
-          clang-tidy cppcheck clang-tools binutils llvm-14)
+          clang-tidy cppcheck clang-tools binutils llvm-14
+          python3-dev python3-venv python3-setuptools python3-pytest
+          nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

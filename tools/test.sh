@@ -13,6 +13,10 @@
 #                                         then the same under MemorySanitizer)
 #   9. tools/coverage.sh                 (line and branch coverage of src/ from the unit
 #                                         tests and the corpora; fails under 90% / 80%)
+#  10. tools/python_test.sh              (the Python package: pytest, beside Debian's pyvhdi)
+#  11. tools/python_test.sh --asan       (the same, the extension built with ASan + UBSan)
+#  12. nbdkit/nbdkit_test.sh             (the nbdkit plugin over a Unix socket: nbdcopy,
+#                                         qemu-img, qemu-io, nbdinfo --map, SIGKILL)
 # Ends with one line "N passed, M failed" counting test cases.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -70,9 +74,35 @@ step "fuzzing-mode regression replay (ASan+UBSan)" fuzz/regress.sh
 step "fuzzing-mode regression replay (MSan)" env REGRESS_SANITIZER=memory fuzz/regress.sh
 step "coverage of src/ (lines >= 90%, branches >= 80%)" tools/coverage.sh
 
+# Steps whose scripts end with "NAME: N passed, M failed": their cases are counted.
+count_script() {
+    local log p f
+    log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    p=$(tail -n 1 "$log" | sed -n 's/^[a-z_]*: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    f=$(tail -n 1 "$log" | sed -n 's/^[a-z_]*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    rm -f "$log"
+    [ -n "$p" ] || { p=0; f=1; }
+    cases_passed=$((cases_passed + p))
+    cases_failed=$((cases_failed + f))
+    [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]
+}
+step "Python package (pytest, beside Debian's pyvhdi)" count_script tools/python_test.sh
+step "Python package under ASan + UBSan" count_script tools/python_test.sh --asan
+nbdkit_step() {
+    bazel build "${BAZEL_FLAGS[@]}" //nbdkit:nbdkit-vhdx-plugin //tools:vhdx //tools:vhdx-verify \
+        //tests:make_dirty || return 1
+    local bin
+    bin=$(bazel info bazel-bin) || return 1
+    count_script nbdkit/nbdkit_test.sh "$bin/nbdkit/nbdkit-vhdx-plugin.so" "$bin/tools/vhdx" \
+        "$bin/tools/vhdx-verify" "$bin/tests/make_dirty"
+}
+step "nbdkit plugin (nbdcopy, qemu-io, nbdinfo over a Unix socket)" nbdkit_step
+
 bazel shutdown >/dev/null 2>&1 || true
 echo "steps: $passed passed, $failed failed"
-echo "test cases (plain + ASan/UBSan, cmocka cases, regression inputs, CLI checks): $cases_passed passed, $cases_failed failed"
+echo "test cases (plain + ASan/UBSan, cmocka cases, regression inputs, CLI checks, Python, nbdkit): $cases_passed passed, $cases_failed failed"
 # The closing line counts test cases; any failed step counts as a failure too.
 echo "$cases_passed passed, $((cases_failed + failed)) failed"
 [ "$failed" -eq 0 ] && [ "$cases_failed" -eq 0 ]
