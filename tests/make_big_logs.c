@@ -17,7 +17,7 @@
  *                       descriptor clearing NN MiB of payload from its start
  *                       (NN up to 1048576: 1 TiB)
  *   full-NNm            a fixed disk; an NN MiB log whose active sequence fills
- *                       it (but one sector) with entries of 126 data
+ *                       it (but 1 MiB) with entries of 126 data
  *                       descriptors (127 sectors each), each writing its own
  *                       payload page (pattern below)
  *   wide-NNm            the same with entries of 255 data descriptors (3
@@ -226,7 +226,8 @@ static void zero_range(const char *path, uint64_t mib)
 
 /*
  * Entries of `per` data descriptors each, back to back from log offset 0,
- * as many as fit leaving one sector free; all one active sequence.
+ * as many as fit leaving 1 MiB free (qemu-img 7.2 searches a log with a
+ * single free sector forever); all one active sequence.
  */
 static void full_log(const char *path, uint32_t log_mib, uint32_t per)
 {
@@ -235,7 +236,7 @@ static void full_log(const char *path, uint32_t log_mib, uint32_t per)
     uint8_t *pages = malloc(255 * SEC);
     const uint8_t *pp[255];
     const uint32_t len = (uint32_t)log_entry_length_for(per, per);
-    uint32_t entries = (log_mib * (uint32_t)MiB - SEC) / len;
+    uint32_t entries = (log_mib - 1) * (uint32_t)MiB / len;
     if (pages == NULL)
         die("out of memory");
     create(path, VHDX_DISK_FIXED, (uint64_t)log_mib * MiB + 64 * MiB, log_mib * (uint32_t)MiB,

@@ -1119,6 +1119,101 @@ static void test_log_changed_while_read(void **state)
     dirty_free(&d);
 }
 
+/* A memory file that counts the bytes read inside [from, to). */
+struct counted_file {
+    const struct ib_image *img;
+    uint64_t from, to;
+    uint64_t bytes;
+};
+
+static vhdx_status counted_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct counted_file *c = ctx;
+    if (off >= c->img->len) {
+        *got = 0;
+        return VHDX_OK;
+    }
+    *got = len < c->img->len - off ? len : (size_t)(c->img->len - off);
+    memcpy(buf, c->img->data + off, *got);
+    if (off < c->to && off + *got > c->from) {
+        uint64_t a = off > c->from ? off : c->from;
+        uint64_t b = off + *got < c->to ? off + *got : c->to;
+        c->bytes += b - a;
+    }
+    return VHDX_OK;
+}
+
+static vhdx_status counted_size(void *ctx, uint64_t *size)
+{
+    *size = ((const struct counted_file *)ctx)->img->len;
+    return VHDX_OK;
+}
+
+/*
+ * The hostile log: every one of its 4096 sectors (16 MiB) is an entry
+ * header with the log's GUID claiming 254 zero descriptors, so each one's
+ * check reads a second sector, which is the next entry's header. The search
+ * reads the log about twice (the scan, the checks through their own
+ * window), plus one window for each of the 8 entries reported broken:
+ * linear, never a sector per entry per sector.
+ */
+static void test_hostile_loge_log_is_linear(void **state)
+{
+    static const uint8_t d4[8] = {0x10, 0x6C, 0, 0, 0, 0, 0, 11};
+    struct guid g = guid_make(0x106C000Bu, 1, 2, d4);
+    struct ib_params p;
+    struct ib_image img;
+    struct counted_file c;
+    vhdx_open_options o;
+    vhdx_image *h = NULL;
+    vhdx_io io;
+    uint8_t *log;
+    (void)state;
+    memset(&p, 0, sizeof(p));
+    p.type = IB_DYNAMIC;
+    p.virtual_size = 8 * MiB;
+    p.block_size = (uint32_t)MiB;
+    p.log_length = 16 * (uint32_t)MiB;
+    assert_int_equal(ib_build(&p, &img), 0);
+    assert_int_equal(ib_set_log_guid(&img, &g), 0);
+    log = img.data + img.log_offset;
+    for (uint32_t off = 0; off < img.log_length; off += 4096) {
+        struct log_entry_header eh;
+        memset(&eh, 0, sizeof(eh));
+        eh.entry_length = 2 * 4096;
+        eh.sequence_number = 1 + off / 4096;
+        eh.tail = off;
+        eh.descriptor_count = 254;
+        eh.log_guid = g;
+        assert_status(log_entry_header_encode(&eh, log + off, 4096), VHDX_OK);
+        for (uint32_t i = 0; i < 126; i++) {
+            struct log_descriptor z;
+            memset(&z, 0, sizeof(z));
+            z.kind = LOG_DESCRIPTOR_ZERO;
+            z.file_offset = img.len - 4096;
+            z.zero_length = 4096;
+            z.sequence_number = eh.sequence_number;
+            assert_status(log_descriptor_encode(&z, log + off + 64 + 32 * i, 32), VHDX_OK);
+        }
+    }
+    memset(&c, 0, sizeof(c));
+    c.img = &img;
+    c.from = img.log_offset;
+    c.to = img.log_offset + img.log_length;
+    memset(&io, 0, sizeof(io));
+    io.ctx = &c;
+    io.read = counted_read;
+    io.size = counted_size;
+    o = opts();
+    assert_status(vhdx_open(&io, &o, &h), VHDX_E_CORRUPT);
+    assert_int_equal(ts.sink.errors, 1);
+    assert_int_equal(ts.sink.infos, 1); /* log.entry.invalid_more: 4088 more */
+    print_message("the search read %llu bytes of a %u-byte log\n", (unsigned long long)c.bytes,
+                  img.log_length);
+    assert_true(c.bytes <= 2ull * img.log_length + 8ull * 256 * 1024);
+    ib_free(&img);
+}
+
 static void test_flushed_offset_beyond_file_is_truncation(void **state)
 {
     struct dirty_image d;
@@ -1213,6 +1308,7 @@ int main(void)
         cmocka_unit_test(test_no_valid_sequence),
         cmocka_unit_test(test_tail_outside_sequence),
         cmocka_unit_test(test_flushed_offset_beyond_file_is_truncation),
+        cmocka_unit_test(test_hostile_loge_log_is_linear),
         cmocka_unit_test(test_descriptor_past_end_refused),
         cmocka_unit_test(test_descriptor_past_end_more_counted),
         cmocka_unit_test(test_log_changed_while_read),
