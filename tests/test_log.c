@@ -758,18 +758,21 @@ static void test_many_descriptors_view_is_compact(void **state)
     ib_free(&img);
 }
 
+/* The image's bytes at off, as a read callback gives them: short at the end. */
+static void serve(const struct ib_image *img, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    *got = off >= img->len ? 0 : len < img->len - off ? len : (size_t)(img->len - off);
+    if (*got > 0)
+        memcpy(buf, img->data + off, *got);
+}
+
 /* A failing back end while reading the log: log.read. */
 static vhdx_status failing_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
 {
     const struct ib_image *img = ctx;
     if (off >= img->log_offset && off < img->log_offset + img->log_length)
         return VHDX_E_IO;
-    if (off >= img->len) {
-        *got = 0;
-        return VHDX_OK;
-    }
-    *got = len < img->len - off ? len : (size_t)(img->len - off);
-    memcpy(buf, img->data + off, *got);
+    serve(img, buf, len, off, got);
     return VHDX_OK;
 }
 
@@ -1070,12 +1073,7 @@ static vhdx_status changing_read(void *ctx, void *buf, size_t len, uint64_t off,
 {
     struct changing_file *c = ctx;
     const struct ib_image *img = c->img;
-    if (off >= img->len) {
-        *got = 0;
-        return VHDX_OK;
-    }
-    *got = len < img->len - off ? len : (size_t)(img->len - off);
-    memcpy(buf, img->data + off, *got);
+    serve(img, buf, len, off, got);
     if (off <= img->log_offset && off + *got > img->log_offset + 64 &&
         ++c->reads_of_entry > 2)
         memcpy((uint8_t *)buf + (img->log_offset - off) + 64, "XXXX", 4); /* descriptor 0 */
@@ -1129,12 +1127,7 @@ struct counted_file {
 static vhdx_status counted_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
 {
     struct counted_file *c = ctx;
-    if (off >= c->img->len) {
-        *got = 0;
-        return VHDX_OK;
-    }
-    *got = len < c->img->len - off ? len : (size_t)(c->img->len - off);
-    memcpy(buf, c->img->data + off, *got);
+    serve(c->img, buf, len, off, got);
     if (off < c->to && off + *got > c->from) {
         uint64_t a = off > c->from ? off : c->from;
         uint64_t b = off + *got < c->to ? off + *got : c->to;
