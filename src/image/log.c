@@ -203,43 +203,65 @@ static void report_broken_entry(struct log_window *w, uint32_t p, const struct g
 }
 
 /*
+ * The sector at p for the scan: from the entry window when a check has
+ * just read it there (checks run ahead of the scan), else the scan's own.
+ */
+static const uint8_t *scan_sector(struct log_window *scan_w, const struct log_window *entry_w,
+                                  uint32_t p)
+{
+    if (entry_w->len != 0 && p >= entry_w->start && p - entry_w->start <= entry_w->len - LOG_SECTOR)
+        return entry_w->buf + (p - entry_w->start);
+    return window_sector(scan_w, p);
+}
+
+/*
  * 1. Every valid entry, in offset order (docs/REPLAY.md, rules 1-11). The
- * scan window reads each sector once to look for `loge`; the entry window
- * checks an entry that begins there in one pass that stops at its first
- * bad sector. Only the first sector of an entry can begin with `loge`, so
- * the sectors one check walks are walked by no other: linear in the log.
+ * scan looks at each sector for `loge`; the entry window checks an entry
+ * that begins there in one pass that stops at its first bad sector. Only
+ * the first sector of an entry can begin with `loge`, so the sectors one
+ * check walks are walked by no other: linear in the log. For the same
+ * reason no entry begins inside a valid entry, and the scan goes on after
+ * it: a valid log is read once.
  */
 static vhdx_status scan_log(struct log_window *scan_w, struct log_window *entry_w,
                             const struct header *h, struct scan *s, struct diag_sink *sink)
 {
     struct log_sector_source src = window_source(entry_w);
-    uint32_t reported = 0, broken = 0;
+    uint32_t reported = 0, broken = 0, p = 0;
 
-    for (uint32_t p = 0; p < h->log_length; p += LOG_SECTOR) {
-        const uint8_t *sec = window_sector(scan_w, p);
+    while (p < h->log_length) {
+        const uint8_t *sec = scan_sector(scan_w, entry_w, p);
+        uint8_t head[48];
         struct log_entry_view v;
         vhdx_status st;
         if (sec == NULL)
             return read_failure(sink, h->log_offset, h->log_length);
-        if (memcmp(sec, "loge", 4) != 0)
+        if (memcmp(sec, "loge", 4) != 0) {
+            p += LOG_SECTOR;
             continue;
+        }
+        memcpy(head, sec, sizeof(head)); /* the check may move the window under sec */
         st = log_entry_check_source(&src, h->log_length, p, &h->log_guid, h->log_offset,
                                     LOG_CHECK_FIRST_FAILURE, &v, NULL);
         if (st == VHDX_E_IO || entry_w->failed)
             return read_failure(sink, h->log_offset, h->log_length);
         if (st == VHDX_OK) {
+            uint64_t next = (uint64_t)p + v.header.entry_length;
             st = scan_push(s, &v);
             if (st != VHDX_OK)
                 return limit_error(sink, st, h->log_length);
+            /* An entry that wraps ends in sectors the scan has seen already. */
+            p = next < h->log_length ? (uint32_t)next : h->log_length;
             continue;
         }
+        p += LOG_SECTOR;
         /* Entries of earlier log sessions carry another GUID: not worth a word. */
-        if (memcmp(sec + 32, h->log_guid.b, 16) != 0)
+        if (memcmp(head + 32, h->log_guid.b, 16) != 0)
             continue;
         broken++;
         if (reported < LOG_REPORT_MAX) {
             reported++;
-            report_broken_entry(entry_w, p, &h->log_guid, sink);
+            report_broken_entry(entry_w, p - LOG_SECTOR, &h->log_guid, sink);
             if (entry_w->failed)
                 return read_failure(sink, h->log_offset, h->log_length);
         }
@@ -374,6 +396,7 @@ vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *io, unsign
                                                                  pe->entry_offset, i);
             const uint8_t *sec = window_sector(&dw, pos - pos % LOG_SECTOR);
             const uint8_t *data = NULL;
+            uint8_t *payload = NULL;
             struct log_plan_item item;
             if (sec == NULL) {
                 st = read_failure(sink, plan->log_offset, plan->log_length);
@@ -413,9 +436,18 @@ vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *io, unsign
                         st = changed_error(plan, dpos, sink);
                         break;
                     }
+                    /*
+                     * The payload, rebuilt where the sector lies in the walk's
+                     * own window (§8.6): no copy. The walk reads each data
+                     * sector once, so the window never serves it again.
+                     */
+                    payload = sw.buf + (size_t)(data - sw.buf);
+                    le64_store_no_bounds_check(payload, item.desc.leading_bytes);
+                    le32_store_no_bounds_check(payload + LOG_DATA_SECTOR_LOW_OFFSET,
+                                               item.desc.trailing_bytes);
                 }
             }
-            item.data_sector = data;
+            item.payload = payload;
             st = visit(ctx, &item);
         }
     }
@@ -641,13 +673,10 @@ static vhdx_status apply_item(void *ctx, const struct log_plan_item *it)
 {
     struct apply_ctx *ac = ctx;
     vhdx_status st;
-    if (it->desc.kind == LOG_DESCRIPTOR_DATA) {
-        uint8_t page[LOG_SECTOR];
-        log_data_sector_rebuild(&it->desc, it->data_sector, page);
-        st = ac->target->write(ac->target->ctx, page, LOG_SECTOR, it->desc.file_offset);
-    } else {
+    if (it->desc.kind == LOG_DESCRIPTOR_DATA)
+        st = ac->target->write(ac->target->ctx, it->payload, LOG_SECTOR, it->desc.file_offset);
+    else
         st = io_zero_through(ac->target, it->desc.file_offset, it->desc.zero_length);
-    }
     return st == VHDX_OK ? VHDX_OK : apply_failure(ac->sink, st, it->desc.file_offset);
 }
 

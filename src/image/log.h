@@ -88,12 +88,17 @@ struct log_plan_item {
     struct log_descriptor desc;
     uint64_t descriptor_file_offset;
     uint64_t data_file_offset; /* data descriptors: where the data sector lies in the file */
-    const uint8_t *data_sector; /* with LOG_WALK_DATA: its 4096 bytes, valid during the call */
+    /*
+     * With LOG_WALK_DATA, data descriptors: the 4096 bytes the descriptor
+     * writes (its data sector with LeadingBytes and TrailingBytes put back,
+     * §8.6), valid during the call.
+     */
+    const uint8_t *payload;
 };
 
 typedef vhdx_status (*log_plan_visit_fn)(void *ctx, const struct log_plan_item *item);
 
-/* log_plan_walk flag: read each data sector too (else only its position is given). */
+/* log_plan_walk flag: read each data sector and give its payload (else only its position). */
 #define LOG_WALK_DATA 1u
 
 /*
