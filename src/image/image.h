@@ -35,8 +35,8 @@ struct bat_cache {
 };
 
 struct vhdx_image {
-    vhdx_io io;      /* the file, or the overlay replaying a dirty log over it */
-    vhdx_io base_io; /* the file under the overlay (ctx NULL when there is none) */
+    vhdx_io io;      /* the file, or the view replaying a dirty log over it (io/replaymap) */
+    vhdx_io base_io; /* the file under the view (ctx NULL when there is none) */
     struct alloc_acct acct;
     vhdx_limits limits;
     vhdx_open_options options;

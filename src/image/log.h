@@ -1,6 +1,6 @@
 /*
  * The log (VHDX-FORMAT.md §8.7): finding the active sequence of a dirty
- * log, applying it to a file or to an in-memory overlay, and the header
+ * log, applying it to a file or making a read-only view of it, and the header
  * update that marks the log empty. The exact result is defined in
  * docs/REPLAY.md; src/refreplay/ is an independent engine computing the
  * same, and the two are compared by `vhdx replay-diff` and fuzz/replay_diff.
@@ -116,7 +116,7 @@ MUST_USE vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *i
  * in-place replay): every descriptor in order (zero ranges through the
  * target's zero operation where it has one), then the extension to the
  * head's LastFileOffset, then a flush. Failures of the target are reported
- * as `log.apply.io` / `log.limit.overlay`.
+ * as `log.apply.io` (`log.limit.overlay` for a target that runs out of memory).
  */
 MUST_USE vhdx_status log_plan_apply(const struct log_plan *plan, const vhdx_io *source,
                                     vhdx_io *target, struct diag_sink *sink);

@@ -28,7 +28,6 @@
 #include "image/image.h"
 #include "image/log.h"
 #include "image/space_map.h"
-#include "io/overlay.h"
 #include "io/path.h"
 
 static const char IMAGE[] = "image";
