@@ -671,7 +671,7 @@ static void test_log_memory_limit(void **state)
 {
     vhdx_limits lim = vhdx_limits_default();
     (void)state;
-    lim.max_memory = 512 * 1024; /* less than the 1 MiB log */
+    lim.max_memory = 192 * 1024; /* less than the search's 256 KiB window */
     expect_limit_refusal(0, &lim, "log.limit.memory");
 }
 

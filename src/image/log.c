@@ -69,16 +69,22 @@ static void window_close(struct log_window *w)
     w->acct = NULL;
 }
 
-/* The sector at log offset off (a multiple of 4096 below the log length), or NULL. */
-static const uint8_t *window_sector(void *ctx, uint32_t off)
+/*
+ * The sector at log offset off (a multiple of 4096 below the log length),
+ * or NULL. A refill reads up to `want` bytes from off (at least the sector,
+ * at most the window), so a reader that needs a few sectors does not read a
+ * whole window for them.
+ */
+static const uint8_t *window_sector_want(struct log_window *w, uint32_t off, uint32_t want)
 {
-    struct log_window *w = ctx;
     uint32_t n;
     size_t done = 0;
 
     if (w->len != 0 && off >= w->start && off - w->start <= w->len - LOG_SECTOR)
         return w->buf + (off - w->start);
     n = w->log_length - off < w->cap ? w->log_length - off : w->cap;
+    if (want >= LOG_SECTOR && want < n)
+        n = want;
     w->len = 0;
     while (done < n) {
         size_t got = 0;
@@ -93,6 +99,12 @@ static const uint8_t *window_sector(void *ctx, uint32_t off)
     w->start = off;
     w->len = n;
     return w->buf;
+}
+
+/* The sector at log offset off, refilling a whole window when it must. */
+static const uint8_t *window_sector(void *ctx, uint32_t off)
+{
+    return window_sector_want(ctx, off, UINT32_MAX);
 }
 
 static struct log_sector_source window_source(struct log_window *w)
@@ -203,34 +215,22 @@ static void report_broken_entry(struct log_window *w, uint32_t p, const struct g
 }
 
 /*
- * The sector at p for the scan: from the entry window when a check has
- * just read it there (checks run ahead of the scan), else the scan's own.
- */
-static const uint8_t *scan_sector(struct log_window *scan_w, const struct log_window *entry_w,
-                                  uint32_t p)
-{
-    if (entry_w->len != 0 && p >= entry_w->start && p - entry_w->start <= entry_w->len - LOG_SECTOR)
-        return entry_w->buf + (p - entry_w->start);
-    return window_sector(scan_w, p);
-}
-
-/*
  * 1. Every valid entry, in offset order (docs/REPLAY.md, rules 1-11). The
- * scan looks at each sector for `loge`; the entry window checks an entry
- * that begins there in one pass that stops at its first bad sector. Only
- * the first sector of an entry can begin with `loge`, so the sectors one
- * check walks are walked by no other: linear in the log. For the same
- * reason no entry begins inside a valid entry, and the scan goes on after
- * it: a valid log is read once.
+ * scan looks at each sector for `loge`, then checks an entry that begins
+ * there in one pass that stops at its first bad sector, through the same
+ * window: it reads on from where the scan is. Only the first sector of an
+ * entry can begin with `loge`, so the sectors one check walks are walked by
+ * no other: linear in the log. For the same reason no entry begins inside a
+ * valid entry, and the scan goes on after it: a valid log is read once.
  */
-static vhdx_status scan_log(struct log_window *scan_w, struct log_window *entry_w,
-                            const struct header *h, struct scan *s, struct diag_sink *sink)
+static vhdx_status scan_log(struct log_window *entry_w, const struct header *h, struct scan *s,
+                            struct diag_sink *sink)
 {
     struct log_sector_source src = window_source(entry_w);
     uint32_t reported = 0, broken = 0, p = 0;
 
     while (p < h->log_length) {
-        const uint8_t *sec = scan_sector(scan_w, entry_w, p);
+        const uint8_t *sec = window_sector(entry_w, p);
         uint8_t head[48];
         struct log_entry_view v;
         vhdx_status st;
@@ -394,7 +394,13 @@ vhdx_status log_plan_walk(const struct log_plan *plan, const vhdx_io *io, unsign
         for (uint32_t i = 0; i < pe->descriptor_count && st == VHDX_OK; i++) {
             uint32_t pos = (uint32_t)log_entry_descriptor_offset(plan->log_length,
                                                                  pe->entry_offset, i);
-            const uint8_t *sec = window_sector(&dw, pos - pos % LOG_SECTOR);
+            /* Descriptor sectors: read this one and the entry's others after it, no more. */
+            uint32_t k = (uint32_t)(i < LOG_DESCRIPTORS_FIRST_SECTOR
+                                        ? 0
+                                        : 1 + (i - LOG_DESCRIPTORS_FIRST_SECTOR) /
+                                                  LOG_DESCRIPTORS_PER_SECTOR);
+            const uint8_t *sec = window_sector_want(&dw, pos - pos % LOG_SECTOR,
+                                                    (pe->descriptor_sectors - k) * LOG_SECTOR);
             const uint8_t *data = NULL;
             uint8_t *payload = NULL;
             struct log_plan_item item;
@@ -520,7 +526,7 @@ vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, uint64_t fi
                           uint32_t max_log_length, struct alloc_acct *acct,
                           struct diag_sink *sink, struct log_plan *plan)
 {
-    struct log_window scan_w, entry_w;
+    struct log_window entry_w;
     struct scan s;
     vhdx_status st;
     uint32_t best_head = 0, best_tail = 0, count = 1;
@@ -548,16 +554,10 @@ vhdx_status log_plan_load(const vhdx_io *io, const struct header *h, uint64_t fi
 
     memset(&s, 0, sizeof(s));
     s.acct = acct;
-    st = window_open(&scan_w, io, acct, h->log_offset, h->log_length);
+    st = window_open(&entry_w, io, acct, h->log_offset, h->log_length);
     if (st != VHDX_OK)
         return limit_error(sink, st, h->log_length);
-    st = window_open(&entry_w, io, acct, h->log_offset, h->log_length);
-    if (st != VHDX_OK) {
-        window_close(&scan_w);
-        return limit_error(sink, st, h->log_length);
-    }
-    st = scan_log(&scan_w, &entry_w, h, &s, sink);
-    window_close(&scan_w);
+    st = scan_log(&entry_w, h, &s, sink);
     if (st != VHDX_OK) {
         window_close(&entry_w);
         scan_free(&s);

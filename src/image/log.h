@@ -67,10 +67,11 @@ struct log_plan {
  * errors; `log.limit.memory` (VHDX_E_LIMIT / VHDX_E_NOMEM) means the image
  * could not be judged within the memory limit.
  *
- * Cost: the log is read through two 256 KiB windows, each sector once by the
- * scan and at most once more by the check of the one entry whose sectors
- * it is (plus the few entries reported broken); the active sequence's
- * header and descriptor sectors are read once more. Memory: the windows,
+ * Cost: the log is read through one 256 KiB window, the scan and the checks
+ * going forward together: each sector is read about once, at most twice
+ * (plus the few entries reported broken); the active sequence's header and
+ * descriptor sectors are read once more, no more than they are. Memory: the
+ * window,
  * 32 bytes per valid entry while searching, 40 per entry of the active
  * sequence after: never the log's bytes. On success the caller owns *plan
  * (log_plan_free).
