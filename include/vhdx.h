@@ -16,9 +16,9 @@ extern "C" {
 #endif
 
 #define VHDX_VERSION_MAJOR 0
-#define VHDX_VERSION_MINOR 1
+#define VHDX_VERSION_MINOR 2
 #define VHDX_VERSION_PATCH 0
-#define VHDX_VERSION_STRING "0.1.0"
+#define VHDX_VERSION_STRING "0.2.0"
 
 #if defined(__GNUC__)
 #define VHDX_API __attribute__((visibility("default")))
@@ -89,7 +89,8 @@ typedef enum vhdx_status {
     VHDX_E_IO = 18,         /* the I/O back end failed */
     VHDX_E_INVALID_ARG = 19,/* the caller passed an invalid argument */
     VHDX_E_BAD_STATE = 20,  /* the handle is in a failed state */
-    VHDX_STATUS_COUNT_ = 21
+    VHDX_E_CANCELLED = 21,  /* a progress callback asked the call to stop */
+    VHDX_STATUS_COUNT_ = 22
 } vhdx_status;
 
 /* A short, constant, human-readable name of the status ("checksum mismatch"). */
@@ -160,6 +161,18 @@ typedef struct vhdx_limits {
 #define VHDX_MAX_PARENT_DEPTH 64
 
 VHDX_API vhdx_limits vhdx_limits_default(void);
+
+/*
+ * Progress of a long call (vhdx_convert, vhdx_export_raw, vhdx_commit,
+ * vhdx_check, vhdx_replay and the in-place replay of a writable open):
+ * `done` of `total` units of work, bytes unless the call says otherwise.
+ * Called with done == 0 first and done == total last when the call gets
+ * that far; done never decreases and total does not change within a call.
+ * Returning non-zero cancels: the call stops at the next safe point and
+ * returns VHDX_E_CANCELLED, leaving nothing a reader would accept as
+ * complete (each call says what it leaves).
+ */
+typedef int (*vhdx_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
 VHDX_API const char *vhdx_version(void);
 
@@ -246,6 +259,10 @@ typedef struct vhdx_open_options {
     /* Every finding made while opening (and by vhdx_check), as it is made. */
     void (*on_diag)(void *ctx, const vhdx_diag *d);
     void *diag_ctx;
+    /* vhdx_check, vhdx_replay and the in-place replay of a writable open:
+       progress and cancellation (NULL: none). */
+    vhdx_progress_fn progress;
+    void *progress_ctx;
 } vhdx_open_options;
 
 /*
@@ -534,6 +551,141 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_open_path(const char *path,
                                                          const vhdx_create_options *options,
                                                          const vhdx_open_options *open_options,
                                                          vhdx_image **out);
+
+/* ------------------------------------------------------------------------
+ * Converting, exporting and committing (docs/API.md, "Whole-disk copies")
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Receives the virtual disk from vhdx_export_raw: len bytes of it at
+ * virtual offset `offset`, in increasing offset order. Ranges never passed
+ * read as zeros. Returns VHDX_OK, or a status that stops the export and is
+ * returned by it.
+ */
+typedef vhdx_status (*vhdx_sink_fn)(void *ctx, uint64_t offset, const void *buf, size_t len);
+
+#define VHDX_EXPORT_NO_SYNC 1u /* fd target: skip the final fsync */
+
+typedef struct vhdx_export_options {
+    unsigned flags;
+    vhdx_sink_fn sink;          /* used when vhdx_export_raw gets fd < 0 */
+    void *sink_ctx;
+    vhdx_progress_fn progress;  /* bytes of the virtual disk done (NULL: none) */
+    void *progress_ctx;
+} vhdx_export_options;
+
+/*
+ * Writes the virtual disk of an open image (any kind: a differencing one
+ * reads through its chain, a dirty one through its replayed view) as raw
+ * bytes. With fd >= 0: into that file from offset 0, which must be empty
+ * or hold nothing that must be kept; ranges that read as zeros (ZERO
+ * extents, and data that is all zeros) are left as holes, the file is
+ * sized to the virtual size and flushed (unless VHDX_EXPORT_NO_SYNC).
+ * With fd < 0: into options->sink, which gets only the ranges that are
+ * not zeros. options may be NULL with fd >= 0. Uses the image's allocator
+ * and holds at most about 4 MiB, within its max_memory. A cancelled or
+ * failed export leaves the fd target with part of the disk: the caller
+ * removes it. The image stays usable.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_export_raw(vhdx_image *image, int fd,
+                                                   const vhdx_export_options *options);
+
+/* What vhdx_convert reads. */
+typedef enum vhdx_source_kind {
+    VHDX_SOURCE_IMAGE = 0, /* an open image, of any kind, read through its chain */
+    VHDX_SOURCE_FD = 1,    /* raw bytes from a file or block device (SEEK_DATA/SEEK_HOLE) */
+    VHDX_SOURCE_IO = 2     /* raw bytes from a back end */
+} vhdx_source_kind;
+
+typedef struct vhdx_source {
+    vhdx_source_kind kind;
+    vhdx_image *image; /* IMAGE: borrowed */
+    int fd;            /* FD: borrowed, read with pread */
+    vhdx_io *io;       /* IO: borrowed */
+} vhdx_source;
+
+typedef struct vhdx_convert_options {
+    /*
+     * The new image. virtual_size 0: the source's size, rounded up to the
+     * logical sector size (the rest reads as zeros). block_size and the
+     * sector sizes 0: an image source's own, else vhdx_create's defaults.
+     * type VHDX_DISK_DIFFERENCING: a child of create.parent (with its
+     * locator paths) holding only the sectors where the source differs
+     * from the parent; its size is the parent's, which the source's must
+     * not exceed.
+     */
+    vhdx_create_options create;
+    vhdx_progress_fn progress;    /* bytes of the virtual disk done (NULL: none) */
+    void *progress_ctx;
+} vhdx_convert_options;
+
+/*
+ * Builds a new image holding the bytes of `src` in the empty file behind
+ * dst (borrowed, not closed). Only the ranges of the source that may hold
+ * data are read (ZERO extents of an image, holes of a sparse file are
+ * skipped) and of those only the sectors that are not all zeros are
+ * written, so a block that gets no data stays unallocated. The file is
+ * built unsealed (vhdx_create_open): no reader accepts it until it is
+ * complete and sealed, so a failure, a cancel (VHDX_E_CANCELLED) or a
+ * crash at any point leaves a file every reader refuses, which the caller
+ * removes. On VHDX_OK everything is durable. open_options (may be NULL)
+ * give the limits, allocator and findings of the new image's handle.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_convert(const vhdx_source *src, vhdx_io *dst,
+                                                const vhdx_convert_options *options,
+                                                const vhdx_open_options *open_options);
+
+/*
+ * vhdx_convert into a new file at `path` (VHDX_E_DUPLICATE when it exists,
+ * VHDX_E_MISSING when its directory does not; a differencing target gets
+ * its locator's relative path from create.parent_relative_path, or, when
+ * that is NULL, from parent_path, relative to the new file's directory).
+ * parent_path names the parent of a differencing target (NULL otherwise),
+ * opened read-only with open_options. On failure or cancel the file is
+ * removed; on success the file and its directory are flushed.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_convert_path(const vhdx_source *src, const char *path,
+                                                     const vhdx_convert_options *options,
+                                                     const char *parent_path,
+                                                     const vhdx_open_options *open_options);
+
+/* What vhdx_commit did. */
+typedef struct vhdx_commit_result {
+    uint64_t data_bytes;   /* bytes of the child's data written into the parent */
+    uint64_t zero_bytes;   /* bytes the child's ZERO blocks made zero in the parent */
+    int resumed;           /* the parent already carried this commit's identity */
+} vhdx_commit_result;
+
+typedef struct vhdx_commit_options {
+    vhdx_progress_fn progress;  /* bytes of the virtual disk done (NULL: none) */
+    void *progress_ctx;
+} vhdx_commit_options;
+
+/*
+ * Merges a differencing child into its parent (docs/API.md, "Commit"):
+ * every range the child holds of its own is written into the parent, so
+ * that afterwards the parent alone reads what the chain read. Crash-safe
+ * and resumable: at every point of an interrupted commit the chain
+ * child->parent reads its pre-commit content, and calling vhdx_commit
+ * again finishes the work. child and parent are borrowed back ends of the
+ * two files (both need write, flush and truncate); open_options (may be
+ * NULL) give the limits, allocator and findings for both. A cancel
+ * (VHDX_E_CANCELLED) stops as an interruption does.
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_commit(vhdx_io *child, vhdx_io *parent,
+                                               const vhdx_commit_options *options,
+                                               const vhdx_open_options *open_options,
+                                               vhdx_commit_result *out);
+
+/*
+ * vhdx_commit of the file at `path` into the parent its locator names,
+ * found as vhdx_open_path finds it (open_options->parent_dirs). *parent_path
+ * (may be NULL) receives the parent's path, to free with free().
+ */
+VHDX_API VHDX_MUST_USE vhdx_status vhdx_commit_path(const char *path,
+                                                    const vhdx_commit_options *options,
+                                                    const vhdx_open_options *open_options,
+                                                    char **parent_path, vhdx_commit_result *out);
 
 /* ------------------------------------------------------------------------
  * The log (VHDX-FORMAT.md §8.7; the exact result: docs/REPLAY.md)

@@ -41,7 +41,7 @@ extra = shlex.split(os.environ.get("VHDX_CFLAGS", ""))
 
 setup(
     name="vhdx",
-    version="0.1.0",
+    version="0.2.0",
     description="VHDX (Hyper-V virtual disk) reader and writer over libvhdx, with a pyvhdi drop-in",
     license="MIT",
     packages=["vhdx"],

@@ -25,6 +25,7 @@ static const char *const status_messages[VHDX_STATUS_COUNT_] = {
     [VHDX_E_IO] = "I/O error",
     [VHDX_E_INVALID_ARG] = "invalid argument",
     [VHDX_E_BAD_STATE] = "handle in failed state",
+    [VHDX_E_CANCELLED] = "cancelled",
 };
 
 static const char *const status_names[VHDX_STATUS_COUNT_] = {
@@ -49,6 +50,7 @@ static const char *const status_names[VHDX_STATUS_COUNT_] = {
     [VHDX_E_IO] = "E_IO",
     [VHDX_E_INVALID_ARG] = "E_INVALID_ARG",
     [VHDX_E_BAD_STATE] = "E_BAD_STATE",
+    [VHDX_E_CANCELLED] = "E_CANCELLED",
 };
 
 const char *vhdx_strerror(vhdx_status status)
