@@ -531,9 +531,11 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_path(const char *path,
  * vhdx_finish leaves the file unsealed. So a crash or failure at any point
  * before the seal leaves a file every reader refuses, never an image with
  * part of its content; the whole build costs two flushes.
- * Differencing images are refused (VHDX_E_UNSUPPORTED): create them with
- * vhdx_create_path. open_options (may be NULL) are used for the open, with
- * VHDX_OPEN_WRITABLE added.
+ * A differencing image (options->parent and parent_relative_path set) is
+ * opened without its parent (VHDX_OPEN_NO_PARENT): it can be written, and
+ * its reads of sectors it does not hold fail; reopen it after the seal to
+ * read through the chain. open_options (may be NULL) are used for the
+ * open, with VHDX_OPEN_WRITABLE added.
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_create_open(vhdx_io *io,
                                                     const vhdx_create_options *options,
@@ -619,6 +621,18 @@ typedef struct vhdx_convert_options {
     void *progress_ctx;
 } vhdx_convert_options;
 
+/* What vhdx_convert did, and where it failed. */
+typedef struct vhdx_convert_result {
+    uint64_t data_bytes;    /* bytes written into the new image */
+    int failed_side;        /* on failure: VHDX_SIDE_SOURCE or _TARGET (0: neither, e.g. an
+                               argument or the creation) */
+    uint64_t failed_offset; /* virtual offset of the failed read or write, or VHDX_OFFSET_NONE */
+    int sys_errno;          /* errno of the failed system call of an FD source (else 0) */
+} vhdx_convert_result;
+
+#define VHDX_SIDE_SOURCE 1
+#define VHDX_SIDE_TARGET 2
+
 /*
  * Builds a new image holding the bytes of `src` in the empty file behind
  * dst (borrowed, not closed). Only the ranges of the source that may hold
@@ -630,10 +644,13 @@ typedef struct vhdx_convert_options {
  * crash at any point leaves a file every reader refuses, which the caller
  * removes. On VHDX_OK everything is durable. open_options (may be NULL)
  * give the limits, allocator and findings of the new image's handle.
+ * out (may be NULL) says what was written, and on failure which side
+ * failed where.
  */
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_convert(const vhdx_source *src, vhdx_io *dst,
                                                 const vhdx_convert_options *options,
-                                                const vhdx_open_options *open_options);
+                                                const vhdx_open_options *open_options,
+                                                vhdx_convert_result *out);
 
 /*
  * vhdx_convert into a new file at `path` (VHDX_E_DUPLICATE when it exists,
@@ -647,7 +664,8 @@ VHDX_API VHDX_MUST_USE vhdx_status vhdx_convert(const vhdx_source *src, vhdx_io 
 VHDX_API VHDX_MUST_USE vhdx_status vhdx_convert_path(const vhdx_source *src, const char *path,
                                                      const vhdx_convert_options *options,
                                                      const char *parent_path,
-                                                     const vhdx_open_options *open_options);
+                                                     const vhdx_open_options *open_options,
+                                                     vhdx_convert_result *out);
 
 /* What vhdx_commit did. */
 typedef struct vhdx_commit_result {

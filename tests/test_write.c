@@ -469,8 +469,9 @@ static void test_create_open_unfinished_stays_refused(void **state)
     /* Refusals. */
     mf_init(&m);
     g = io_borrow(&m.io);
-    c.type = VHDX_DISK_DIFFERENCING;
-    assert_status(vhdx_create_open(&g, &c, NULL, &img), VHDX_E_UNSUPPORTED);
+    c.type = VHDX_DISK_DIFFERENCING; /* without a parent */
+    assert_status(vhdx_create_open(&g, &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
     c.type = VHDX_DISK_DYNAMIC;
     g = io_borrow(&m.io);
     assert_status(vhdx_create_open(&g, &c, NULL, NULL), VHDX_E_INVALID_ARG);
@@ -520,9 +521,11 @@ static void test_create_open_path(void **state)
     vhdx_close(img);
     o = opts(0);
     assert_status(vhdx_open_path(path, &o, &img), VHDX_E_SIGNATURE);
-    c.type = VHDX_DISK_DIFFERENCING;
-    assert_status(vhdx_create_open_path(missing, &c, NULL, &img), VHDX_E_UNSUPPORTED);
     assert_int_equal(unlink(path), 0);
+    c.type = VHDX_DISK_DIFFERENCING; /* without a parent: nothing is left */
+    assert_status(vhdx_create_open_path(path, &c, NULL, &img), VHDX_E_INVALID_ARG);
+    assert_null(img);
+    assert_int_equal(access(path, F_OK), -1);
     assert_int_equal(rmdir(dir), 0);
 }
 

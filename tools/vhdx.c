@@ -42,9 +42,6 @@
 /* Reads and writes of the virtual disk go in pieces of this size. */
 #define IO_CHUNK (4u << 20)
 
-/* convert leaves holes for all-zero pieces of this size (aligned on the disk). */
-#define HOLE_GRAIN 4096u
-
 struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -775,38 +772,32 @@ static void progress_end(struct progress *p)
         fputc('\n', stderr);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+/* The library's progress callback: the -p display. Never cancels. */
+static int show_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+    struct progress *p = ctx;
+    p->total = total;
+    progress_update(p, done);
+    return 0;
 }
 
 /*
- * Writes buf (disk bytes at disk offset off) to fd, skipping every piece
- * that is all zeros: pieces end at multiples of HOLE_GRAIN on the disk, so
- * the skipped ones stay holes in the sparse output.
+ * The raw DST of convert, as vhdx_export_raw's sink: pwrite at the disk
+ * offset, remembering why a write failed (the library says only E_IO).
  */
-static int write_sparse(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-    size_t pos = 0, run = 0;
-    bool in_run = false;
+struct raw_sink {
+    int fd;
+    int error; /* errno of the failed write, 0 while none failed */
+};
 
-    while (pos < len) {
-        size_t piece = HOLE_GRAIN - (size_t)((off + pos) % HOLE_GRAIN);
-        if (piece > len - pos)
-            piece = len - pos;
-        if (all_zero(buf + pos, piece)) {
-            if (in_run && pwrite_all(fd, buf + run, pos - run, off + run) != 0)
-                return -1;
-            in_run = false;
-        } else if (!in_run) {
-            run = pos;
-            in_run = true;
-        }
-        pos += piece;
+static vhdx_status raw_sink_write(void *ctx, uint64_t offset, const void *buf, size_t len)
+{
+    struct raw_sink *r = ctx;
+    if (pwrite_all(r->fd, buf, len, offset) != 0) {
+        r->error = errno != 0 ? errno : EIO;
+        return VHDX_E_IO;
     }
-    if (in_run && pwrite_all(fd, buf + run, len - run, off + run) != 0)
-        return -1;
-    return 0;
+    return VHDX_OK;
 }
 
 /*
@@ -877,50 +868,38 @@ static int destination_error(const char *dst, const char *what)
     return CLI_EXIT_USAGE;
 }
 
-/* Copies the whole virtual disk to fd, leaving holes for zeros. */
+/* Copies the whole virtual disk to fd (vhdx_export_raw), leaving holes for zeros. */
 static int convert_to_raw(const char *src, vhdx_image *img, const struct cli_findings *fs,
                           uint64_t size, int fd, const char *dst, struct progress *pg)
 {
-    uint8_t *buf = malloc(IO_CHUNK);
-    int rc = CLI_EXIT_OK;
+    struct raw_sink sink = {fd, 0};
+    vhdx_export_options eo;
+    size_t before = fs->count;
+    vhdx_status st;
 
-    if (buf == NULL) {
-        fprintf(stderr, PROG " convert: out of memory\n");
-        return CLI_EXIT_USAGE;
+    memset(&eo, 0, sizeof(eo));
+    eo.sink = raw_sink_write;
+    eo.sink_ctx = &sink;
+    if (pg->on) {
+        eo.progress = show_progress;
+        eo.progress_ctx = pg;
     }
-    progress_update(pg, 0);
-    for (uint64_t off = 0; rc == CLI_EXIT_OK && off < size;) {
-        vhdx_extent e;
-        uint64_t end;
-        rc = map_at(src, img, fs, off, size, &e);
-        if (rc != CLI_EXIT_OK)
-            break;
-        end = off + e.length;
-        /* Only ZERO extents become holes; PARENT extents are read through the chain. */
-        if (e.kind == VHDX_EXTENT_ZERO) {
-            off = end;
-            progress_update(pg, off);
-            continue;
-        }
-        while (off < end) {
-            size_t n = end - off < IO_CHUNK ? (size_t)(end - off) : IO_CHUNK;
-            rc = read_disk(src, img, fs, off, buf, n);
-            if (rc != CLI_EXIT_OK)
-                break;
-            if (write_sparse(fd, buf, n, off) != 0) {
-                rc = destination_error(dst, "write");
-                break;
-            }
-            off += n;
-            progress_update(pg, off);
-        }
+    st = vhdx_export_raw(img, -1, &eo);
+    if (st != VHDX_OK && sink.error != 0) {
+        errno = sink.error;
+        return destination_error(dst, "write");
     }
-    free(buf);
-    if (rc == CLI_EXIT_OK && ftruncate(fd, (off_t)size) != 0)
-        rc = destination_error(dst, "setting the size");
-    if (rc == CLI_EXIT_OK && fsync(fd) != 0)
-        rc = destination_error(dst, "flush");
-    return rc;
+    if (st != VHDX_OK) {
+        image_message(src);
+        fprintf(stderr, "cannot read the virtual disk: %s\n", vhdx_strerror(st));
+        print_new_errors(fs, before);
+        return cli_status_exit(st);
+    }
+    if (ftruncate(fd, (off_t)size) != 0)
+        return destination_error(dst, "setting the size");
+    if (fsync(fd) != 0)
+        return destination_error(dst, "flush");
+    return CLI_EXIT_OK;
 }
 
 /* ---- opening images for writing, reporting failures ---- */
@@ -1837,179 +1816,13 @@ static int cmd_resize(int argc, char **argv)
 
 /* ---- convert -O vhdx ---- */
 
-/* Consecutive data blocks are written with one vhdx_write of up to this much
- * (or one block, when blocks are larger). */
-#define RUN_BYTES ((size_t)32 << 20)
-
 struct source {
     const char *path;
     int fd;                  /* a raw SRC, else -1 */
     vhdx_image *img;         /* a VHDX SRC, else NULL */
     struct cli_findings *fs; /* the VHDX SRC's findings */
     uint64_t size;           /* the bytes SRC has: the raw file's size, or the virtual size */
-    vhdx_extent ext;         /* VHDX: the extent mapped last (length 0: none yet) */
 };
-
-/* Makes s->ext the extent of the VHDX SRC that holds off (mapped again only when needed). */
-static int source_extent(struct source *s, uint64_t off)
-{
-    if (s->ext.length != 0 && off >= s->ext.offset && off - s->ext.offset < s->ext.length)
-        return CLI_EXIT_OK;
-    return map_at(s->path, s->img, s->fs, off, s->size, &s->ext);
-}
-
-/*
- * Finds the first range of [pos, end) of SRC that may hold data: *ds..*de,
- * in whole logical sectors of lss bytes (pos and end are multiples of it).
- * Everything else in [pos, end) reads as zeros without reading it: ZERO
- * extents of a VHDX, holes of a sparse raw file, the padding after a raw
- * file's end. *ds == end when there is no data.
- */
-static int source_next_data(struct source *s, uint64_t pos, uint64_t end, uint32_t lss,
-                            uint64_t *ds, uint64_t *de)
-{
-    off_t d, h;
-
-    *ds = *de = end;
-    if (s->img != NULL) {
-        /* Extents hold whole sectors: skip the ZERO ones, then take the rest up to a ZERO one. */
-        uint64_t off = pos;
-        int rc = CLI_EXIT_OK;
-        while (off < end && (rc = source_extent(s, off)) == CLI_EXIT_OK &&
-               s->ext.kind == VHDX_EXTENT_ZERO)
-            off = s->ext.offset + s->ext.length;
-        if (rc != CLI_EXIT_OK || off >= end)
-            return rc;
-        *ds = off;
-        while (off < end && (rc = source_extent(s, off)) == CLI_EXIT_OK &&
-               s->ext.kind != VHDX_EXTENT_ZERO)
-            off = s->ext.offset + s->ext.length;
-        *de = off < end ? off : end;
-        return rc;
-    }
-    if (pos >= s->size)
-        return CLI_EXIT_OK;
-    d = lseek(s->fd, (off_t)pos, SEEK_DATA);
-    if (d < 0) {
-        if (errno == ENXIO)
-            return CLI_EXIT_OK; /* no data from pos to the end of the file */
-        /* No SEEK_DATA (or a device): all of it may be data. */
-        *ds = pos;
-        *de = end;
-        return CLI_EXIT_OK;
-    }
-    if ((uint64_t)d >= end)
-        return CLI_EXIT_OK;
-    h = lseek(s->fd, d, SEEK_HOLE);
-    *ds = (uint64_t)d / lss * lss;
-    if (*ds < pos)
-        *ds = pos;
-    if (h < 0 || (uint64_t)h >= end || (uint64_t)h >= s->size)
-        *de = end;
-    else
-        *de = ((uint64_t)h + lss - 1) / lss * lss;
-    if (*de > end)
-        *de = end;
-    return CLI_EXIT_OK;
-}
-
-/* Reads [off, off + len) of SRC; a raw SRC's bytes past its end are zeros. */
-static int source_read(struct source *s, uint64_t off, uint8_t *buf, size_t len)
-{
-    size_t got = 0, have;
-
-    if (s->img != NULL)
-        return read_disk(s->path, s->img, s->fs, off, buf, len);
-    have = off >= s->size ? 0 : s->size - off < len ? (size_t)(s->size - off) : len;
-    while (got < have) {
-        ssize_t n = pread(s->fd, buf + got, have - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            fputs(PROG " convert: ", stderr);
-            print_path(stderr, s->path);
-            fprintf(stderr, ": read at 0x%" PRIx64 ": %s\n", off + got,
-                    n < 0 ? strerror(errno) : "the file is shorter than it was");
-            return CLI_EXIT_USAGE;
-        }
-        got += (size_t)n;
-    }
-    memset(buf + have, 0, len - have);
-    return CLI_EXIT_OK;
-}
-
-/* Writes the run of data blocks collected in buf and empties it. */
-static int write_run(const char *dst, vhdx_image *out, const struct cli_findings *ofs,
-                     uint64_t start, const uint8_t *buf, size_t *len)
-{
-    size_t before = ofs->count;
-    vhdx_status st = vhdx_write(out, start, buf, *len);
-    *len = 0;
-    if (st != VHDX_OK)
-        return write_failure(dst, "write", start, st, ofs, before);
-    return CLI_EXIT_OK;
-}
-
-/*
- * Copies SRC into the new image `out`: only the ranges of SRC that may hold
- * data are read (source_next_data), and of those only the ones that are not
- * all zeros are written, in runs of consecutive data of up to RUN_BYTES.
- * A block that gets no data stays unallocated.
- */
-static int copy_to_vhdx(struct source *s, uint64_t vsize, const char *dst, vhdx_image *out,
-                        const struct cli_findings *ofs, uint32_t block, uint32_t lss,
-                        struct progress *pg)
-{
-    size_t cap = block >= RUN_BYTES ? block : RUN_BYTES / block * block;
-    uint8_t *buf = malloc(cap);
-    uint64_t run_start = 0, off = 0;
-    size_t run_len = 0;
-    int rc = CLI_EXIT_OK;
-
-    if (buf == NULL) {
-        fprintf(stderr, PROG " convert: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
-    progress_update(pg, 0);
-    while (rc == CLI_EXIT_OK && off < vsize) {
-        uint64_t end = vsize - off < block ? vsize : off + block;
-        uint64_t pos = off;
-        while (pos < end) {
-            uint64_t ds, de;
-            size_t n;
-            rc = source_next_data(s, pos, end, lss, &ds, &de);
-            if (rc != CLI_EXIT_OK || ds >= end)
-                break;
-            n = (size_t)(de - ds);
-            /* A gap, or no room left, ends the run. */
-            if (run_len != 0 && (ds != run_start + run_len || run_len + n > cap)) {
-                rc = write_run(dst, out, ofs, run_start, buf, &run_len);
-                if (rc != CLI_EXIT_OK)
-                    break;
-            }
-            if (n > cap - run_len)
-                n = cap - run_len;
-            rc = source_read(s, ds, buf + run_len, n);
-            if (rc != CLI_EXIT_OK)
-                break;
-            if (all_zero(buf + run_len, n)) {
-                if (run_len != 0)
-                    rc = write_run(dst, out, ofs, run_start, buf, &run_len);
-            } else {
-                if (run_len == 0)
-                    run_start = ds;
-                run_len += n;
-            }
-            pos = ds + n;
-        }
-        off = end;
-        progress_update(pg, off);
-    }
-    if (rc == CLI_EXIT_OK && run_len != 0)
-        rc = write_run(dst, out, ofs, run_start, buf, &run_len);
-    free(buf);
-    return rc;
-}
 
 /*
  * Opens SRC for convert -O vhdx: a VHDX (by its signature) read-only
@@ -2097,37 +1910,58 @@ static void close_source(struct source *s, vhdx_info *info)
     s->fd = -1;
 }
 
+/* Reports a failed vhdx_convert_path by the side that failed; returns the exit status. */
+static int convert_failure(const struct source *s, const char *dst, vhdx_status st,
+                           const vhdx_convert_result *res, const struct cli_findings *ofs,
+                           size_t obefore, size_t sbefore)
+{
+    if (res->failed_side == VHDX_SIDE_TARGET && res->failed_offset == VHDX_OFFSET_NONE) {
+        image_message(dst);
+        fprintf(stderr, "cannot finish writing (flush and close the log): %s\n",
+                vhdx_strerror(st));
+        print_new_errors(ofs, obefore);
+        return cli_status_exit(st);
+    }
+    if (res->failed_side == VHDX_SIDE_TARGET)
+        return write_failure(dst, "write", res->failed_offset, st, ofs, obefore);
+    if (s->img != NULL) {
+        image_message(s->path);
+        fprintf(stderr, "cannot read the virtual disk at 0x%" PRIx64 ": %s\n",
+                res->failed_offset, vhdx_strerror(st));
+        print_new_errors(s->fs, sbefore);
+        return cli_status_exit(st);
+    }
+    fputs(PROG " convert: ", stderr);
+    print_path(stderr, s->path);
+    fprintf(stderr, ": read at 0x%" PRIx64 ": %s\n", res->failed_offset,
+            res->sys_errno != 0 ? strerror(res->sys_errno) : vhdx_strerror(st));
+    return CLI_EXIT_USAGE;
+}
+
 static int convert_to_vhdx(const char *src, const char *dst, struct create_settings *set,
                            bool progress)
 {
     struct progress pg = {progress, !isatty(STDERR_FILENO), 0, -1, 0};
     struct source s;
     struct cli_findings ofs;
-    vhdx_create_options co;
-    vhdx_image *out = NULL;
-    vhdx_info *info = NULL, *oinfo = NULL;
-    uint64_t vsize = 0;
+    vhdx_convert_options co;
+    vhdx_convert_result res;
+    vhdx_source vs;
+    vhdx_info *info = NULL;
     uint32_t lss;
     int rc;
 
     cli_findings_init(&ofs);
     rc = open_source(&s, src, &info);
     memset(&co, 0, sizeof(co));
-    co.type = set->type;
-    co.block_size = set->block_size;
-    co.log_size = set->log_size;
-    co.logical_sector_size = set->logical_sector_size;
-    co.physical_sector_size = set->physical_sector_size;
-    if (rc == CLI_EXIT_OK && s.img != NULL) {
-        /* A VHDX SRC gives its own geometry unless -o says otherwise. */
-        if (!set->given[KEY_BLOCK_SIZE])
-            co.block_size = info->block_size;
-        if (!set->given[KEY_LOGICAL_SECTOR_SIZE])
-            co.logical_sector_size = info->logical_sector_size;
-        if (!set->given[KEY_PHYSICAL_SECTOR_SIZE])
-            co.physical_sector_size = info->physical_sector_size;
-    }
-    lss = co.logical_sector_size != 0 ? co.logical_sector_size : 512u;
+    co.create.type = set->type;
+    co.create.block_size = set->block_size;
+    co.create.log_size = set->log_size;
+    co.create.logical_sector_size = set->logical_sector_size;
+    co.create.physical_sector_size = set->physical_sector_size;
+    if (rc == CLI_EXIT_OK && s.img != NULL && !set->given[KEY_LOGICAL_SECTOR_SIZE])
+        co.create.logical_sector_size = info->logical_sector_size;
+    lss = co.create.logical_sector_size != 0 ? co.create.logical_sector_size : 512u;
     if (rc == CLI_EXIT_OK && s.size == 0) {
         fputs(PROG " convert: ", stderr);
         print_path(stderr, src);
@@ -2139,64 +1973,58 @@ static int convert_to_vhdx(const char *src, const char *dst, struct create_setti
         fprintf(stderr, ": SRC has %" PRIu64 " bytes, more than 64T, the largest VHDX disk\n",
                 s.size);
         rc = CLI_EXIT_USAGE;
-    } else if (rc == CLI_EXIT_OK) {
-        vsize = (s.size + lss - 1) / lss * lss;
-        if (vsize != s.size) {
-            fputs(PROG " convert: ", stderr);
-            print_path(stderr, src);
-            fprintf(stderr,
-                    ": %" PRIu64 " bytes is not a multiple of the logical sector size %" PRIu32
-                    ": the virtual disk is %" PRIu64 " bytes, the rest padded with zeros\n",
-                    s.size, lss, vsize);
-        }
+    } else if (rc == CLI_EXIT_OK && s.size % lss != 0) {
+        fputs(PROG " convert: ", stderr);
+        print_path(stderr, src);
+        fprintf(stderr,
+                ": %" PRIu64 " bytes is not a multiple of the logical sector size %" PRIu32
+                ": the virtual disk is %" PRIu64 " bytes, the rest padded with zeros\n",
+                s.size, lss, (s.size + lss - 1) / lss * lss);
     }
-    co.virtual_size = vsize;
     if (rc == CLI_EXIT_OK) {
         rc = refuse_existing(dst);
         if (rc < 0)
             rc = CLI_EXIT_OK;
     }
     if (rc == CLI_EXIT_OK) {
-        /* Built unsealed: no reader accepts DST until vhdx_finish seals it. */
+        /* Built unsealed: no reader accepts DST until it is complete. */
         vhdx_limits limits = writing_limits();
         vhdx_open_options oo;
+        size_t sbefore = s.fs != NULL ? s.fs->count : 0;
         vhdx_status st;
         memset(&oo, 0, sizeof(oo));
         oo.limits = &limits;
         oo.on_diag = cli_findings_collect;
         oo.diag_ctx = &ofs;
-        st = vhdx_create_open_path(dst, &co, &oo, &out);
-        if (st != VHDX_OK) {
+        memset(&vs, 0, sizeof(vs));
+        vs.kind = s.img != NULL ? VHDX_SOURCE_IMAGE : VHDX_SOURCE_FD;
+        vs.image = s.img;
+        vs.fd = s.fd;
+        if (pg.on) {
+            co.progress = show_progress;
+            co.progress_ctx = &pg;
+        }
+        st = vhdx_convert_path(&vs, dst, &co, NULL, &oo, &res);
+        if (st != VHDX_OK && res.failed_side == 0) {
+            /* Nothing was made: the creation itself failed. */
+            if (pg.on && !pg.lines && pg.shown >= 0)
+                fputc('\n', stderr);
             fputs(PROG " convert: ", stderr);
             print_path(stderr, dst);
             fprintf(stderr, ": cannot create: %s\n", vhdx_strerror(st));
             close_source(&s, info);
+            cli_findings_free(&ofs);
             return create_failure_exit(st);
         }
-        oinfo = malloc(sizeof(*oinfo));
-        if (rc == CLI_EXIT_OK && oinfo == NULL) {
-            fprintf(stderr, PROG " convert: out of memory\n");
-            rc = CLI_EXIT_USAGE;
-        }
-        if (rc == CLI_EXIT_OK)
-            rc = get_info(dst, out, oinfo);
-        if (rc == CLI_EXIT_OK) {
-            pg.total = vsize;
-            rc = copy_to_vhdx(&s, vsize, dst, out, &ofs, oinfo->block_size,
-                              oinfo->logical_sector_size, &pg);
-        }
-        if (rc == CLI_EXIT_OK)
-            rc = finish_writing(dst, out, &ofs);
-        if (rc == CLI_EXIT_OK)
+        if (st == VHDX_OK) {
             progress_end(&pg);
-        else if (pg.on && !pg.lines)
-            fputc('\n', stderr);
-        vhdx_close(out);
-        free(oinfo);
-        if (rc != CLI_EXIT_OK) {
-            bool removed = unlink(dst) == 0;
-            fputs(removed ? PROG " convert: removed the incomplete "
-                          : PROG " convert: left incomplete: ",
+        } else {
+            if (pg.on && !pg.lines)
+                fputc('\n', stderr);
+            rc = convert_failure(&s, dst, st, &res, &ofs, 0, sbefore);
+            /* vhdx_convert_path removed the unsealed DST. */
+            fputs(access(dst, F_OK) != 0 ? PROG " convert: removed the incomplete "
+                                         : PROG " convert: left incomplete: ",
                   stderr);
             print_path(stderr, dst);
             fputc('\n', stderr);

@@ -416,6 +416,18 @@ static vhdx_status relative_path(const char *from, const char *target, char *out
     return len == 0 ? VHDX_E_INVALID_ARG : VHDX_OK;
 }
 
+vhdx_status image_relative_path(const char *child_path, const char *parent_path, char *out,
+                                size_t cap)
+{
+    char dir[4096], real_dir[PATH_MAX], real_parent[PATH_MAX];
+    vhdx_status st = dir_of(child_path, dir, sizeof(dir));
+    if (st != VHDX_OK)
+        return st;
+    if (realpath(dir, real_dir) == NULL || realpath(parent_path, real_parent) == NULL)
+        return errno == ENOENT ? VHDX_E_MISSING : VHDX_E_IO;
+    return relative_path(real_dir, real_parent, out, cap);
+}
+
 /*
  * Creates the new file at `path` (it must not exist) as a writable back end
  * that owns its descriptor. On failure nothing is left at `path`.
@@ -509,6 +521,10 @@ static vhdx_status open_unsealed(vhdx_io *io, const vhdx_create_options *options
     else
         memset(&oo, 0, sizeof(oo));
     oo.flags |= VHDX_OPEN_WRITABLE;
+    /* A differencing image is built without its parent: its writes need
+       only its own sector bitmaps, and the caller holds the parent. */
+    if (options->type == VHDX_DISK_DIFFERENCING)
+        oo.flags |= VHDX_OPEN_NO_PARENT;
     if (oo.allocator == NULL)
         oo.allocator = options->allocator;
     return image_open(io, &oo, dir, path, 0, NULL, IMAGE_OPEN_UNSEALED, out);
@@ -525,8 +541,6 @@ vhdx_status vhdx_create_open(vhdx_io *io, const vhdx_create_options *options,
         return VHDX_E_INVALID_ARG;
     if (out == NULL || options == NULL)
         st = VHDX_E_INVALID_ARG;
-    else if (options->type == VHDX_DISK_DIFFERENCING)
-        st = VHDX_E_UNSUPPORTED;
     else
         st = create_unsealed(io, options);
     if (st != VHDX_OK) {
@@ -549,8 +563,6 @@ vhdx_status vhdx_create_open_path(const char *path, const vhdx_create_options *o
         *out = NULL;
     if (path == NULL || options == NULL || out == NULL || path[0] == '\0')
         return VHDX_E_INVALID_ARG;
-    if (options->type == VHDX_DISK_DIFFERENCING)
-        return VHDX_E_UNSUPPORTED;
     st = dir_of(path, dir, sizeof(dir));
     if (st != VHDX_OK)
         return st;

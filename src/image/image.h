@@ -142,6 +142,13 @@ MUST_USE vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, c
                                 const char *path, uint32_t depth, const struct open_chain *chain,
                                 unsigned mode, vhdx_image **out);
 
+/*
+ * The locator's relative_path of a parent at parent_path for a child to be
+ * made at child_path ('\\' separators, ".." where it climbs; §5.4.6).
+ */
+MUST_USE vhdx_status image_relative_path(const char *child_path, const char *parent_path,
+                                         char *out, size_t cap);
+
 /* Makes the unsealed file behind io an image: flush, the signature, flush. */
 MUST_USE vhdx_status image_seal(vhdx_io *io);
 

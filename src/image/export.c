@@ -1,0 +1,175 @@
+/*
+ * vhdx_export_raw: the virtual disk of an open image as raw bytes, into a
+ * file descriptor (sparse: zeros stay holes) or a caller's sink.
+ *
+ * The disk is walked by extents (vhdx_map_next): ZERO extents are skipped
+ * without reading, DATA and PARENT extents are read in chunks of up to
+ * EXPORT_CHUNK and cut into HOLE_GRAIN pieces, of which only the ones that
+ * are not all zeros are passed on. One buffer, from the image's own
+ * accountant, so the handle's allocator and memory limit apply.
+ */
+#define _FILE_OFFSET_BITS 64
+
+#include <errno.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "image/copy.h"
+#include "image/image.h"
+
+#define EXPORT_CHUNK ((size_t)4 << 20)
+
+struct fd_target {
+    int fd;
+};
+
+/* Writes all of buf at off: pwrite until done (EINTR retried). */
+vhdx_status copy_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n;
+        if (off > (uint64_t)INT64_MAX - len)
+            return VHDX_E_RANGE;
+        n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return VHDX_E_IO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return VHDX_OK;
+}
+
+static vhdx_status fd_sink(void *ctx, uint64_t offset, const void *buf, size_t len)
+{
+    const struct fd_target *t = ctx;
+    return copy_pwrite_all(t->fd, buf, len, offset);
+}
+
+bool copy_all_zero(const uint8_t *p, size_t n)
+{
+    /* Word at a time where aligned; memcmp against itself for the rest. */
+    size_t i = 0;
+    while (i < n && ((uintptr_t)(p + i) % sizeof(uint64_t)) != 0) {
+        if (p[i] != 0)
+            return false;
+        i++;
+    }
+    for (; i + 4 * sizeof(uint64_t) <= n; i += 4 * sizeof(uint64_t)) {
+        uint64_t w[4];
+        memcpy(w, p + i, sizeof(w));
+        if ((w[0] | w[1] | w[2] | w[3]) != 0)
+            return false;
+    }
+    for (; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+vhdx_status copy_sparse(vhdx_sink_fn sink, void *ctx, const uint8_t *buf, size_t len,
+                        uint64_t off, size_t grain)
+{
+    size_t pos = 0, run = 0;
+    bool in_run = false;
+
+    while (pos < len) {
+        size_t piece = grain - (size_t)((off + pos) % grain);
+        if (piece > len - pos)
+            piece = len - pos;
+        if (copy_all_zero(buf + pos, piece)) {
+            if (in_run) {
+                vhdx_status st = sink(ctx, off + run, buf + run, pos - run);
+                if (st != VHDX_OK)
+                    return st;
+            }
+            in_run = false;
+        } else if (!in_run) {
+            run = pos;
+            in_run = true;
+        }
+        pos += piece;
+    }
+    if (in_run)
+        return sink(ctx, off + run, buf + run, len - run);
+    return VHDX_OK;
+}
+
+vhdx_status copy_progress(vhdx_progress_fn progress, void *ctx, uint64_t done, uint64_t total)
+{
+    if (progress != NULL && progress(ctx, done, total) != 0)
+        return VHDX_E_CANCELLED;
+    return VHDX_OK;
+}
+
+vhdx_status vhdx_export_raw(vhdx_image *image, int fd, const vhdx_export_options *options)
+{
+    vhdx_export_options o;
+    struct fd_target target;
+    vhdx_sink_fn sink;
+    void *sink_ctx;
+    uint8_t *buf = NULL;
+    uint64_t size, off = 0;
+    size_t cap;
+    vhdx_status st;
+
+    if (image == NULL || (fd < 0 && (options == NULL || options->sink == NULL)))
+        return VHDX_E_INVALID_ARG;
+    if (options != NULL)
+        o = *options;
+    else
+        memset(&o, 0, sizeof(o));
+    if (image->failed)
+        return VHDX_E_BAD_STATE;
+    size = image->virtual_size;
+    if (fd >= 0) {
+        if (size > (uint64_t)INT64_MAX)
+            return VHDX_E_RANGE;
+        target.fd = fd;
+        sink = fd_sink;
+        sink_ctx = &target;
+    } else {
+        sink = o.sink;
+        sink_ctx = o.sink_ctx;
+    }
+    cap = size < EXPORT_CHUNK ? (size_t)size : EXPORT_CHUNK;
+    buf = acct_alloc(&image->acct, cap, &st);
+    if (buf == NULL)
+        return st;
+    st = copy_progress(o.progress, o.progress_ctx, 0, size);
+    while (st == VHDX_OK && off < size) {
+        vhdx_extent e;
+        uint64_t end;
+        st = vhdx_map_next(image, off, &e);
+        if (st != VHDX_OK)
+            break;
+        end = off + e.length;
+        if (e.kind != VHDX_EXTENT_ZERO) {
+            while (st == VHDX_OK && off < end) {
+                size_t n = end - off < cap ? (size_t)(end - off) : cap;
+                st = vhdx_read(image, off, buf, n);
+                if (st == VHDX_OK)
+                    st = copy_sparse(sink, sink_ctx, buf, n, off, COPY_HOLE_GRAIN);
+                if (st == VHDX_OK) {
+                    off += n;
+                    if (off < end)
+                        st = copy_progress(o.progress, o.progress_ctx, off, size);
+                }
+            }
+        }
+        off = end;
+        if (st == VHDX_OK)
+            st = copy_progress(o.progress, o.progress_ctx, off, size);
+    }
+    acct_free(&image->acct, buf, cap);
+    if (st == VHDX_OK && fd >= 0 && ftruncate(fd, (off_t)size) != 0)
+        st = VHDX_E_IO;
+    if (st == VHDX_OK && fd >= 0 && !(o.flags & VHDX_EXPORT_NO_SYNC) && fsync(fd) != 0)
+        st = VHDX_E_IO;
+    return st;
+}
