@@ -29,7 +29,7 @@ from . import _vhdx
 __all__ = [
     "open", "create", "verify", "check", "Image", "Info", "Extent", "Finding", "Report",
     "Error", "CorruptImageError", "UnsupportedError", "LimitError", "OutOfMemoryError",
-    "BackendIOError", "InvalidArgumentError", "BadStateError", "NotFoundError",
+    "BackendIOError", "InvalidArgumentError", "BadStateError", "NotFoundError", "CancelledError",
     "FIXED", "DYNAMIC", "DIFFERENCING", "__version__",
 ]
 
@@ -131,6 +131,10 @@ class BadStateError(Error):
     """The image is in a failed state after an I/O or memory failure (E_BAD_STATE)."""
 
 
+class CancelledError(Error):
+    """A progress callback asked the call to stop (E_CANCELLED)."""
+
+
 _CLASS_BY_NAME = {
     "E_UNSUPPORTED": UnsupportedError,
     "E_LIMIT": LimitError,
@@ -138,6 +142,7 @@ _CLASS_BY_NAME = {
     "E_IO": BackendIOError,
     "E_INVALID_ARG": InvalidArgumentError,
     "E_BAD_STATE": BadStateError,
+    "E_CANCELLED": CancelledError,
 }
 
 

@@ -49,6 +49,9 @@ struct vhdx_image {
     /* What vhdx_repair mends: the other header is damaged (not valid, or its
        fields break a rule); the region table copy not in use is damaged or
        differs while the one in use is sound. */
+    /* vhdx_check of this image (not of a parent): the BAT walk reports
+       progress through options.progress. */
+    bool check_progress;
     bool spare_header_damaged;
     bool spare_region_table_damaged;
 

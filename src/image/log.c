@@ -667,12 +667,25 @@ static vhdx_status apply_failure(struct diag_sink *sink, vhdx_status st, uint64_
 struct apply_ctx {
     vhdx_io *target;
     struct diag_sink *sink;
+    vhdx_progress_fn progress;
+    void *progress_ctx;
+    uint64_t done;  /* descriptors applied */
+    uint64_t total; /* descriptors of the plan */
 };
+
+/* Progress is reported every this many descriptors. */
+#define APPLY_PROGRESS_EVERY 256u
 
 static vhdx_status apply_item(void *ctx, const struct log_plan_item *it)
 {
     struct apply_ctx *ac = ctx;
     vhdx_status st;
+    /* A cancel stops between descriptors: the log stays set, and the next
+       open replays it from the start (replay is idempotent). */
+    if (ac->progress != NULL && ac->done % APPLY_PROGRESS_EVERY == 0 && ac->done != 0 &&
+        ac->progress(ac->progress_ctx, ac->done, ac->total) != 0)
+        return VHDX_E_CANCELLED;
+    ac->done++;
     if (it->desc.kind == LOG_DESCRIPTOR_DATA)
         st = ac->target->write(ac->target->ctx, it->payload, LOG_SECTOR, it->desc.file_offset);
     else
@@ -683,12 +696,21 @@ static vhdx_status apply_item(void *ctx, const struct log_plan_item *it)
 vhdx_status log_plan_apply(const struct log_plan *plan, const vhdx_io *source, vhdx_io *target,
                            struct diag_sink *sink)
 {
-    struct apply_ctx ac = {target, sink};
+    return log_plan_apply_progress(plan, source, target, sink, NULL, NULL);
+}
+
+vhdx_status log_plan_apply_progress(const struct log_plan *plan, const vhdx_io *source,
+                                    vhdx_io *target, struct diag_sink *sink,
+                                    vhdx_progress_fn progress, void *progress_ctx)
+{
+    struct apply_ctx ac = {target, sink, progress, progress_ctx, 0, plan->descriptors};
     uint64_t size = 0, last;
     vhdx_status st;
 
     if (target->write == NULL || target->size == NULL || plan->count == 0)
         return VHDX_E_INVALID_ARG;
+    if (progress != NULL && progress(progress_ctx, 0, plan->descriptors) != 0)
+        return VHDX_E_CANCELLED;
     st = log_plan_walk(plan, source, LOG_WALK_DATA, apply_item, &ac, sink);
     if (st != VHDX_OK)
         return st;
@@ -704,6 +726,9 @@ vhdx_status log_plan_apply(const struct log_plan *plan, const vhdx_io *source, v
     }
     if (target->flush != NULL && target->flush(target->ctx) != VHDX_OK)
         return apply_failure(sink, VHDX_E_IO, VHDX_OFFSET_NONE);
+    /* Applied and flushed: too late to cancel, so the answer is not asked. */
+    if (progress != NULL)
+        (void)progress(progress_ctx, plan->descriptors, plan->descriptors);
     return VHDX_OK;
 }
 

@@ -123,6 +123,16 @@ MUST_USE vhdx_status log_plan_apply(const struct log_plan *plan, const vhdx_io *
                                     vhdx_io *target, struct diag_sink *sink);
 
 /*
+ * log_plan_apply with progress in descriptors applied (of plan->descriptors),
+ * reported every few hundred; a non-zero answer stops it between two
+ * descriptors with VHDX_E_CANCELLED, the log still set (replayed again, from
+ * the start, by the next writable open).
+ */
+MUST_USE vhdx_status log_plan_apply_progress(const struct log_plan *plan, const vhdx_io *source,
+                                             vhdx_io *target, struct diag_sink *sink,
+                                             vhdx_progress_fn progress, void *progress_ctx);
+
+/*
  * The replayed file as a read-only view over base (io/replaymap.h): one
  * record per descriptor that writes a byte, data by reference into the log,
  * overlaps resolved. Memory from plan->acct; the view does not own base.

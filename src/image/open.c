@@ -311,7 +311,8 @@ static vhdx_status replay_log(struct vhdx_image *img, bool writable)
     head = &plan.entries[plan.count - 1];
     tail = &plan.entries[0];
     if (writable) {
-        st = log_plan_apply(&plan, &img->io, &img->io, sink_at(img, 0));
+        st = log_plan_apply_progress(&plan, &img->io, &img->io, sink_at(img, 0),
+                                     img->options.progress, img->options.progress_ctx);
         if (st == VHDX_OK)
             st = log_clear_headers(&img->io, img->current_header, &img->header, sink_at(img, 0));
         if (st == VHDX_OK)
@@ -725,6 +726,12 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
                                (size_t)n * BAT_ENTRY_SIZE);
             break;
         }
+        /* vhdx_check: progress in BAT entries examined; a cancel stops the check. */
+        if (first_pass && img->check_progress && img->options.progress != NULL &&
+            img->options.progress(img->options.progress_ctx, base, g->total_entries) != 0) {
+            first = VHDX_E_CANCELLED;
+            break;
+        }
         for (uint64_t k = 0; k < n; k++, pos = pos == g->chunk_ratio ? 0 : pos + 1,
                       group += pos == 0) {
             uint64_t slot = base + k, number;
@@ -791,6 +798,10 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
     acct_free(&img->acct, page, WALK_ENTRIES * BAT_ENTRY_SIZE);
     if (first_pass)
         img->blocks_allocated = allocated;
+    if (first_pass && first != VHDX_E_CANCELLED && img->check_progress &&
+        img->options.progress != NULL &&
+        img->options.progress(img->options.progress_ctx, g->total_entries, g->total_entries) != 0)
+        first = VHDX_E_CANCELLED;
     return first;
 }
 
@@ -1053,6 +1064,7 @@ vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char
     img->io = *io;
     memset(io, 0, sizeof(*io));
     img->depth = depth;
+    img->check_progress = check_mode && depth == 0;
     img->unsealed = (mode & IMAGE_OPEN_UNSEALED) != 0;
     keep_path(img->dir, sizeof(img->dir), dir);
     keep_path(img->path, sizeof(img->path), path);
@@ -1195,6 +1207,8 @@ static vhdx_status image_check(vhdx_io *io, const vhdx_open_options *options, co
      * Errors of the image found before the limit are a verdict of their
      * own, which the limit does not change.
      */
+    if (st == VHDX_E_CANCELLED)
+        return VHDX_E_CANCELLED;
     if (cc.io_failed)
         return VHDX_E_IO;
     if (cc.out_of_memory || st == VHDX_E_NOMEM)
@@ -1345,7 +1359,8 @@ vhdx_status vhdx_replay(vhdx_io *io, const vhdx_open_options *options, unsigned 
     if (visit != NULL)
         st = visit_plan(&plan, &img->io, visit, visit_ctx, sink_at(img, 0));
     if (st == VHDX_OK && !dry) {
-        st = log_plan_apply(&plan, &img->io, &img->io, sink_at(img, 0));
+        st = log_plan_apply_progress(&plan, &img->io, &img->io, sink_at(img, 0),
+                                     img->options.progress, img->options.progress_ctx);
         if (st == VHDX_OK)
             st = log_clear_headers(&img->io, img->current_header, &img->header,
                                    sink_at(img, 0));
