@@ -382,15 +382,17 @@ static vhdx_status convert_into(struct source *s, const vhdx_convert_options *o,
     else
         c.cap = c.block >= RUN_BYTES ? c.block : RUN_BYTES / c.block * c.block;
     /* Within the handle's memory limit: the buffers take at most half of
-       what is left, in whole blocks, else in whole sectors. */
+       what is left: whole blocks, else the largest power-of-two part of a
+       block (at least a sector), so that runs stay aligned. */
     if (out->acct.limit != 0) {
         uint64_t room = out->acct.limit > out->acct.in_use ? out->acct.limit - out->acct.in_use : 0;
         uint64_t share = room / (co->type == VHDX_DISK_DIFFERENCING ? 4u : 2u);
-        if (c.cap > share) {
-            c.cap = share >= c.block ? (size_t)(share / c.block * c.block)
-                                     : (size_t)(share / c.lss * c.lss);
-            if (c.cap < c.lss)
-                c.cap = c.lss;
+        if (c.cap > share && share >= c.block) {
+            c.cap = (size_t)(share / c.block * c.block);
+        } else if (c.cap > share) {
+            c.cap = c.block;
+            while (c.cap > share && c.cap > c.lss)
+                c.cap /= 2;
         }
     }
     c.buf = acct_alloc(&out->acct, c.cap, &st);
