@@ -783,17 +783,46 @@ for l in 512 4096; do
     # block: written as data), the sector of w100.bin; the discard: 2M.
     cdata=$(((777 + 3 * MiB + 777 + l - 1) / l * l - 777 / l * l + 8192 + l))
     expect_eq "$(head -n 1 <<<"$out")" "committed cc.vhdx into $(cd "$tmp" && pwd -P)/cb.vhdx: $cdata bytes of data written, $((2 * MiB)) bytes zeroed" "$l: commit message"
-    expect_eq "$(tail -n 1 <<<"$out")" "cc.vhdx is now stale: its parent changed (new DataWriteGuid), so it no longer opens; it can be deleted" "$l: stale message"
+    expect_eq "$(tail -n 1 <<<"$out")" "cc.vhdx now names the parent's new DataWriteGuid: it still opens and reads the same; it can be deleted" "$l: child message"
     expect_eq "$(tail -n 1 <<<"$err")" "    (100.00/100%)" "$l: commit -p"
     disk_is cb.vhdx cc.raw "$l: the parent now shows what the child showed"
     verify_ok cb.vhdx "$l: the parent after commit"
-    if [ "$(json_get cb.vhdx data_write_guid)" != "$pdata" ]; then ok; else bad "$l: the parent's DataWriteGuid did not change"; fi
-    run "$vhdx" info cc.vhdx
-    expect_rc 1 "$l: the stale child no longer opens"
-    expect_grep "image.parent.linkage_mismatch" "$err" "$l: stale child finding"
+    pnew=$(json_get cb.vhdx data_write_guid)
+    if [ "$pnew" != "$pdata" ]; then ok; else bad "$l: the parent's DataWriteGuid did not change"; fi
+    # The child names the new identity, without parent_linkage2: it opens cleanly.
+    verify_ok cc.vhdx "$l: the child after commit"
+    expect_eq "$(json_get cc.vhdx parent_linkage)" "$pnew" "$l: the child's linkage"
+    disk_is cc.vhdx cc.raw "$l: the child reads the same"
+    # A second commit does the same work again.
     run "$vhdx" commit cc.vhdx
-    expect_rc 1 "$l: commit a stale child"
+    expect_rc 0 "$l: commit again"
+    expect_eq "$(head -n 1 <<<"$out")" "committed cc.vhdx into $(cd "$tmp" && pwd -P)/cb.vhdx: $cdata bytes of data written, $((2 * MiB)) bytes zeroed" "$l: commit again message"
+    disk_is cb.vhdx cc.raw "$l: the parent after a second commit"
 done
+# An interrupted commit (the parent cannot grow past the file size limit),
+# then run again: the chain reads as before in between, and the second run
+# finishes.
+rm -f ib.vhdx ic.vhdx ic.raw
+"$vhdx" create -q -o block_size=1M ib.vhdx 16M
+"$vhdx" write -q ib.vhdx 0 <(head -c $((2 * MiB)) /dev/urandom)
+"$vhdx" create -q -o subformat=differencing,parent=ib.vhdx ic.vhdx
+"$vhdx" write -q ic.vhdx $((2 * MiB)) <(head -c $((12 * MiB)) /dev/urandom)
+"$vhdx" convert ic.vhdx ic.raw
+limit=$(( $(stat -c %s ib.vhdx) / 1024 + 3 * 1024 ))
+run bash -c 'ulimit -f "$1" && exec "$0" commit ic.vhdx' "$vhdx" "$limit"
+expect_rc 2 "commit past the file size limit"
+expect_grep "vhdx: ic.vhdx: cannot commit into $(cd "$tmp" && pwd -P)/ib.vhdx: I/O error" "$err" "interrupted commit message"
+expect_grep "vhdx commit: the commit stopped part way; ic.vhdx still reads as before: run the commit again to finish it" "$err" "interrupted commit: run again"
+disk_is ic.vhdx ic.raw "the chain after an interrupted commit"
+run "$verify" ic.vhdx
+expect_grep "parent_locator.parent_linkage2.present" "$out" "the interrupted commit's parent_linkage2"
+run "$vhdx" commit ic.vhdx
+expect_rc 0 "commit run again"
+disk_is ib.vhdx ic.raw "the parent after the commit run again"
+verify_ok ib.vhdx "the parent after the commit run again"
+verify_ok ic.vhdx "the child after the commit run again"
+if grep -q "parent_linkage2" <<<"$out"; then bad "parent_linkage2 left after the commit"; else ok; fi
+rm -f ib.vhdx ic.vhdx ic.raw
 # Parent and child with different block sizes.
 for pair in 8M:1M 1M:32M; do
     rm -f pb.vhdx pc.vhdx

@@ -31,8 +31,11 @@
  * of damaged spare copies (a header, either region table copy), where
  * once the repair is durable vhdx_check must find no warning either; and
  * with CRASH_LONG=1 a batch larger than the log (several entries, the log
- * wraps). The last tests break recorded runs on purpose, to show that the
- * checker sees it.
+ * wraps); (j) vhdx_commit of a child into a dynamic and into a
+ * differencing parent, two files (the section's own comment says how its
+ * states are enumerated and judged: the chain reads its old disk at every
+ * state, and a second commit from each finishes). The last tests break
+ * recorded runs on purpose, to show that the checker sees it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1638,6 +1641,536 @@ static void test_new_session_after_finish_gets_new_data_write_guid(void **state)
     assert_string_not_equal(first.file_write_guid, second.file_write_guid);
 }
 
+/* ---- vhdx_commit: two files ---- */
+
+/*
+ * A commit writes two files: the child (its locator, twice) and the
+ * parent. A tagging back end over each file's recorder notes which file
+ * every operation went to, in the order they were issued. The commit's
+ * contract makes the operations come in runs, one file at a time, each
+ * run ending with a flush of its file (checked here): a flush makes every
+ * earlier operation of its file durable, and nothing of the other file is
+ * issued before it returns. So a crash during a run leaves the other
+ * file exactly as the earlier runs left it, and the crash states of the
+ * pair are those of each run (tests/crash_sim.h, over the file as the
+ * earlier runs left it) with the other file fixed.
+ *
+ * At every state: the chain child -> parent opens and reads exactly the
+ * disk it read before the commit; a new vhdx_commit from the state
+ * succeeds, after which the parent alone (with its own parent) reads that
+ * disk and the child opens without a finding. Once the whole run is
+ * durable the parent alone reads it without a second commit. Torn states
+ * of payload writes longer than 64 KiB are judged at 64 KiB boundaries
+ * only (the checks are the same at every 512 bytes of a payload the chain
+ * reads from the child).
+ */
+
+#define CM_SIZE (4 * MiB)
+#define CM_BIG_WRITE (64 * KiB)
+
+struct tag_io {
+    vhdx_io inner;
+    uint8_t file; /* 0 child, 1 parent */
+    struct commit_crash *cc;
+};
+
+struct bytes {
+    uint8_t *data;
+    size_t len;
+};
+
+struct commit_crash {
+    const char *name;
+    struct bytes base, parent, child; /* before the commit (base: a differencing parent's) */
+    uint8_t *want;
+    /* The recorded run. */
+    uint8_t *tags;
+    size_t ntags, tags_cap;
+    struct io_op *ops[2];
+    size_t nops[2];
+    /* While judging: the two files of the current state. */
+    struct bytes cur[2];
+    uint8_t *got;
+    uint64_t states, skipped, resumed, final_checked;
+    struct crash_sim_options sim;
+};
+
+static void tag(struct commit_crash *cc, uint8_t file)
+{
+    if (cc->ntags == cc->tags_cap) {
+        cc->tags_cap = cc->tags_cap == 0 ? 256 : cc->tags_cap * 2;
+        cc->tags = realloc(cc->tags, cc->tags_cap);
+        assert_non_null(cc->tags);
+    }
+    cc->tags[cc->ntags++] = file;
+}
+
+static vhdx_status tag_read(void *ctx, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    struct tag_io *t = ctx;
+    return t->inner.read(t->inner.ctx, buf, len, off, got);
+}
+
+static vhdx_status tag_size(void *ctx, uint64_t *size)
+{
+    struct tag_io *t = ctx;
+    return t->inner.size(t->inner.ctx, size);
+}
+
+static vhdx_status tag_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+    struct tag_io *t = ctx;
+    vhdx_status st = t->inner.write(t->inner.ctx, buf, len, off);
+    if (st == VHDX_OK)
+        tag(t->cc, t->file);
+    return st;
+}
+
+static vhdx_status tag_flush(void *ctx)
+{
+    struct tag_io *t = ctx;
+    vhdx_status st = t->inner.flush(t->inner.ctx);
+    if (st == VHDX_OK)
+        tag(t->cc, t->file);
+    return st;
+}
+
+static vhdx_status tag_truncate(void *ctx, uint64_t size)
+{
+    struct tag_io *t = ctx;
+    vhdx_status st = t->inner.truncate(t->inner.ctx, size);
+    if (st == VHDX_OK)
+        tag(t->cc, t->file);
+    return st;
+}
+
+static vhdx_status tag_zero(void *ctx, uint64_t off, uint64_t len)
+{
+    struct tag_io *t = ctx;
+    vhdx_status st = t->inner.zero(t->inner.ctx, off, len);
+    if (st == VHDX_OK)
+        tag(t->cc, t->file);
+    return st;
+}
+
+static vhdx_io tag_io_over(struct tag_io *t, const vhdx_io *inner, uint8_t file,
+                           struct commit_crash *cc)
+{
+    vhdx_io io;
+    memset(&io, 0, sizeof(io));
+    t->inner = *inner;
+    t->file = file;
+    t->cc = cc;
+    io.ctx = t;
+    io.read = tag_read;
+    io.size = tag_size;
+    io.write = tag_write;
+    io.flush = tag_flush;
+    io.truncate = tag_truncate;
+    io.zero = inner->zero != NULL ? tag_zero : NULL;
+    return io;
+}
+
+/* Applies ops[0, n) to a file (a growable malloc'd buffer). */
+static void apply_ops(struct bytes *b, const struct io_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct io_op *op = &ops[i];
+        uint64_t end = op->off + op->len;
+        if (op->kind == IO_OP_FLUSH)
+            continue;
+        if (op->kind == IO_OP_TRUNCATE)
+            end = op->off;
+        if (end > b->len || op->kind == IO_OP_TRUNCATE) {
+            uint8_t *nb = realloc(b->data, end > 0 ? (size_t)end : 1);
+            assert_non_null(nb);
+            if (end > b->len)
+                memset(nb + b->len, 0, (size_t)end - b->len);
+            b->data = nb;
+            if (op->kind == IO_OP_TRUNCATE || end > b->len)
+                b->len = (size_t)end;
+        }
+        if (op->kind == IO_OP_WRITE && op->len > 0)
+            memcpy(b->data + op->off, op->data, (size_t)op->len);
+        else if (op->kind == IO_OP_ZERO)
+            memset(b->data + op->off, 0, (size_t)op->len);
+    }
+}
+
+static struct bytes bytes_copy(const struct bytes *b)
+{
+    struct bytes c;
+    c.len = b->len;
+    c.data = malloc(b->len > 0 ? b->len : 1);
+    assert_non_null(c.data);
+    memcpy(c.data, b->data, b->len);
+    return c;
+}
+
+/* The files a chain is opened over: a base (a differencing parent's) and a parent. */
+struct cc_parents {
+    const vhdx_io *base, *parent;
+};
+
+static vhdx_status cc_open_parent(void *ctx, const char *key, const char *path, vhdx_io *out)
+{
+    const struct cc_parents *p = ctx;
+    (void)key;
+    *out = io_borrow(strcmp(path, "base.vhdx") == 0 ? p->base : p->parent);
+    return VHDX_OK;
+}
+
+/* Opens `file` read-only with its chain; NULL when it does not open. */
+static vhdx_image *cc_open(const vhdx_io *file, const struct cc_parents *pp, struct test_sink *ts)
+{
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io = io_borrow(file);
+    memset(&o, 0, sizeof(o));
+    o.on_diag = test_sink_collect;
+    o.diag_ctx = ts;
+    o.open_parent = cc_open_parent;
+    o.open_parent_ctx = (void *)(uintptr_t)pp;
+    test_sink_init(ts);
+    if (vhdx_open(&io, &o, &img) != VHDX_OK)
+        return NULL;
+    return img;
+}
+
+static vhdx_io cc_memory(const struct bytes *b)
+{
+    vhdx_io io;
+    assert_status(vhdx_io_from_memory(b->data, b->len, &io), VHDX_OK);
+    return io;
+}
+
+/* Whether the file's chain opens and reads cc->want; what went wrong in why. */
+static bool cc_reads_want(struct commit_crash *cc, const vhdx_io *file,
+                          const struct cc_parents *pp, bool no_findings, const char **why)
+{
+    struct test_sink ts;
+    vhdx_image *img = cc_open(file, pp, &ts);
+    bool ok;
+    if (img == NULL) {
+        *why = "does not open";
+        return false;
+    }
+    ok = vhdx_read(img, 0, cc->got, CM_SIZE) == VHDX_OK && memcmp(cc->got, cc->want, CM_SIZE) == 0;
+    if (!ok)
+        *why = "reads other content";
+    if (ok && no_findings && (ts.sink.errors != 0 || ts.sink.warnings != 0)) {
+        ok = false;
+        *why = "has findings";
+    }
+    vhdx_close(img);
+    return ok;
+}
+
+struct cc_visit {
+    struct commit_crash *cc;
+    int file;       /* the file the run writes */
+    size_t run_ops; /* its operations in the run */
+    bool last_run;
+};
+
+static int cc_visit(void *ctx, const struct crash_state *s)
+{
+    struct cc_visit *v = ctx;
+    struct commit_crash *cc = v->cc;
+    struct bytes files[2];
+    vhdx_io base = cc_memory(&cc->base), io[2];
+    struct cc_parents pp;
+    const char *why = NULL;
+    files[v->file].data = (uint8_t *)(uintptr_t)s->data;
+    files[v->file].len = s->len;
+    files[1 - v->file] = cc->cur[1 - v->file];
+    io[0] = cc_memory(&files[0]);
+    io[1] = cc_memory(&files[1]);
+    pp.base = &base;
+    pp.parent = &io[1];
+    cc->states++;
+    /* 1. The chain reads its pre-commit disk. */
+    if (!cc_reads_want(cc, &io[0], &pp, false, &why))
+        fail_msg("%s: %s state %llu (run of file %d, op %zu): the chain %s", cc->name,
+                 crash_kind_name(s->kind), (unsigned long long)s->index, v->file, s->op, why);
+    /* 2. Complete: the parent alone reads it. */
+    if (v->last_run && s->kind == CRASH_PREFIX && s->op == v->run_ops) {
+        cc->final_checked++;
+        if (!cc_reads_want(cc, &io[1], &pp, false, &why))
+            fail_msg("%s: after the whole commit the parent %s", cc->name, why);
+    }
+    /* 3. A new commit from this state finishes the work. */
+    {
+        struct memfile cm, pm;
+        vhdx_commit_result r;
+        vhdx_open_options o;
+        vhdx_status st;
+        mf_open(&cm, files[0].data, files[0].len);
+        mf_open(&pm, files[1].data, files[1].len);
+        memset(&o, 0, sizeof(o));
+        st = vhdx_commit(&cm.io, &pm.io, NULL, &o, &r);
+        if (st != VHDX_OK)
+            fail_msg("%s: %s state %llu (run of file %d, op %zu): the second commit: %s", cc->name,
+                     crash_kind_name(s->kind), (unsigned long long)s->index, v->file, s->op,
+                     vhdx_strerror(st));
+        cc->resumed += (uint64_t)r.resumed;
+        pp.parent = &pm.io;
+        if (!cc_reads_want(cc, &pm.io, &pp, false, &why))
+            fail_msg("%s: %s state %llu: after the second commit the parent %s", cc->name,
+                     crash_kind_name(s->kind), (unsigned long long)s->index, why);
+        if (!cc_reads_want(cc, &cm.io, &pp, true, &why))
+            fail_msg("%s: %s state %llu: after the second commit the chain %s", cc->name,
+                     crash_kind_name(s->kind), (unsigned long long)s->index, why);
+        mf_free(&cm);
+        mf_free(&pm);
+    }
+    vhdx_io_close(&io[0]);
+    vhdx_io_close(&io[1]);
+    vhdx_io_close(&base);
+    return 0;
+}
+
+/* Torn states of long payload writes only at 64 KiB boundaries (see above). */
+struct cc_filter {
+    struct cc_visit v;
+    const struct io_op *ops;
+};
+
+static int cc_filter_visit(void *ctx, const struct crash_state *s)
+{
+    struct cc_filter *f = ctx;
+    if (s->kind == CRASH_TORN && f->ops[s->op].len > CM_BIG_WRITE &&
+        s->torn_bytes % CM_BIG_WRITE != 0) {
+        f->v.cc->skipped++;
+        return 0;
+    }
+    return cc_visit(&f->v, s);
+}
+
+static void cc_run(struct commit_crash *cc)
+{
+    struct memfile cm, pm;
+    vhdx_io crec, prec, cio, pio;
+    struct tag_io ct, pt;
+    vhdx_open_options o;
+    vhdx_commit_result r;
+    size_t at[2] = {0, 0};
+    uint64_t runs = 0;
+
+    /* The disk before. */
+    {
+        vhdx_io b = cc_memory(&cc->base), p = cc_memory(&cc->parent), c = cc_memory(&cc->child);
+        struct cc_parents pp = {&b, &p};
+        struct test_sink ts;
+        vhdx_image *img = cc_open(&c, &pp, &ts);
+        assert_non_null(img);
+        cc->want = malloc(CM_SIZE);
+        cc->got = malloc(CM_SIZE);
+        assert_non_null(cc->want);
+        assert_non_null(cc->got);
+        assert_status(vhdx_read(img, 0, cc->want, CM_SIZE), VHDX_OK);
+        vhdx_close(img);
+        vhdx_io_close(&b);
+        vhdx_io_close(&p);
+        vhdx_io_close(&c);
+    }
+    /* The recorded commit. */
+    mf_open(&cm, cc->child.data, cc->child.len);
+    mf_open(&pm, cc->parent.data, cc->parent.len);
+    assert_status(io_record_create(&cm.io, &cm.acct, &crec), VHDX_OK);
+    assert_status(io_record_create(&pm.io, &pm.acct, &prec), VHDX_OK);
+    cio = tag_io_over(&ct, &crec, 0, cc);
+    pio = tag_io_over(&pt, &prec, 1, cc);
+    memset(&o, 0, sizeof(o));
+    assert_status(vhdx_commit(&cio, &pio, NULL, &o, &r), VHDX_OK);
+    assert_int_equal(r.resumed, 0);
+    assert_status(crash_ops_from_record(&crec, &cc->ops[0], &cc->nops[0]), VHDX_OK);
+    assert_status(crash_ops_from_record(&prec, &cc->ops[1], &cc->nops[1]), VHDX_OK);
+    assert_int_equal(cc->nops[0] + cc->nops[1], cc->ntags);
+
+    /* Each run over the files as the earlier runs left them. */
+    cc->cur[0] = bytes_copy(&cc->child);
+    cc->cur[1] = bytes_copy(&cc->parent);
+    for (size_t i = 0; i < cc->ntags;) {
+        int file = cc->tags[i];
+        size_t j = i, n;
+        struct cc_filter f;
+        uint64_t visited = 0;
+        while (j < cc->ntags && cc->tags[j] == file)
+            j++;
+        n = j - i;
+        /* The run ends with a flush of its file: durable before the other file is touched. */
+        assert_int_equal(cc->ops[file][at[file] + n - 1].kind, IO_OP_FLUSH);
+        memset(&f, 0, sizeof(f));
+        f.v.cc = cc;
+        f.v.file = file;
+        f.v.run_ops = n;
+        f.v.last_run = j == cc->ntags;
+        f.ops = cc->ops[file] + at[file];
+        assert_status(crash_sim_run(cc->cur[file].data, cc->cur[file].len, f.ops, n, &cc->sim,
+                                    cc_filter_visit, &f, &visited),
+                      VHDX_OK);
+        apply_ops(&cc->cur[file], f.ops, n);
+        at[file] += n;
+        runs++;
+        i = j;
+    }
+    assert_int_equal(at[0], cc->nops[0]);
+    assert_int_equal(at[1], cc->nops[1]);
+    /* Child (parent_linkage2), parent, child (parent_linkage). */
+    assert_int_equal(runs, 3);
+    assert_true(cc->final_checked == 1);
+    print_message("%s: %zu + %zu operations in %llu runs, %llu crash states checked (%llu "
+                  "resumed with the parent at the commit's identity; %llu torn payload states "
+                  "left out)\n",
+                  cc->name, cc->nops[0], cc->nops[1], (unsigned long long)runs,
+                  (unsigned long long)cc->states, (unsigned long long)cc->resumed,
+                  (unsigned long long)cc->skipped);
+    assert_true(cc->resumed > 0);
+    totals.states += cc->states;
+
+    free(cc->ops[0]);
+    free(cc->ops[1]);
+    vhdx_io_close(&crec);
+    vhdx_io_close(&prec);
+    mf_free(&cm);
+    mf_free(&pm);
+    free(cc->cur[0].data);
+    free(cc->cur[1].data);
+    free(cc->tags);
+    free(cc->want);
+    free(cc->got);
+}
+
+/* An image file made in memory: create, then the writes of `fill_fn`. */
+static struct bytes cc_image(const vhdx_create_options *co, const struct bytes *base,
+                             const struct bytes *parent, void (*fill_fn)(vhdx_image *img))
+{
+    struct memfile m;
+    struct bytes b;
+    vhdx_io bio = cc_memory(base), pio = cc_memory(parent);
+    struct cc_parents pp = {&bio, &pio};
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_io io;
+    mf_init(&m);
+    assert_status(vhdx_create(&m.io, co), VHDX_OK);
+    memset(&o, 0, sizeof(o));
+    o.flags = VHDX_OPEN_WRITABLE;
+    o.open_parent = cc_open_parent;
+    o.open_parent_ctx = &pp;
+    io = io_borrow(&m.io);
+    assert_status(vhdx_open(&io, &o, &img), VHDX_OK);
+    fill_fn(img);
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+    b.data = io_bytes(&m.io, &b.len);
+    mf_free(&m);
+    vhdx_io_close(&bio);
+    vhdx_io_close(&pio);
+    return b;
+}
+
+static void cc_pattern(vhdx_image *img, uint64_t off, size_t len, unsigned seed)
+{
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)(i * 13u + seed * 29u + 5u);
+    assert_status(vhdx_write(img, off, buf, len), VHDX_OK);
+    free(buf);
+}
+
+/* Base and dynamic parent: data in blocks 0, 1 and 3; block 2 unallocated. */
+static void cc_fill_parent(vhdx_image *img)
+{
+    cc_pattern(img, 0, (size_t)(2 * MiB), 1);
+    cc_pattern(img, 3 * MiB, (size_t)MiB, 2);
+}
+
+/* A differencing parent: part of block 1 and of block 2. */
+static void cc_fill_middle(vhdx_image *img)
+{
+    cc_pattern(img, MiB + 4096, 8192, 3);
+    cc_pattern(img, 2 * MiB + 512, 1024, 4);
+}
+
+/* The child: block 1 whole, sectors of blocks 0 and 2, block 3 zeroed, the last sector. */
+static void cc_fill_child(vhdx_image *img)
+{
+    cc_pattern(img, MiB, (size_t)MiB, 5);
+    cc_pattern(img, 1000, 777, 6);
+    cc_pattern(img, 2 * MiB + 10, 600, 7);
+    assert_status(vhdx_write_zeroes(img, 3 * MiB, MiB), VHDX_OK);
+    cc_pattern(img, CM_SIZE - 100, 100, 8);
+}
+
+/* The parent handle's files: read during the vhdx_create that follows, closed by cc_child_done. */
+static vhdx_io bio, fio;
+
+static void cc_child_done(vhdx_image *parent)
+{
+    vhdx_close(parent);
+    vhdx_io_close(&bio);
+    vhdx_io_close(&fio);
+}
+
+static vhdx_create_options cc_child_options(const struct bytes *file, const struct bytes *base,
+                                            const char *rel, vhdx_image **parent)
+{
+    struct cc_parents pp = {&bio, &fio};
+    vhdx_create_options co;
+    struct test_sink ts;
+    bio = cc_memory(base);
+    fio = cc_memory(file);
+    *parent = cc_open(&fio, &pp, &ts);
+    assert_non_null(*parent);
+    memset(&co, 0, sizeof(co));
+    co.type = VHDX_DISK_DIFFERENCING;
+    co.parent = *parent;
+    co.parent_relative_path = rel;
+    return co;
+}
+
+static void crash_commit(const char *name, bool parent_differencing)
+{
+    static struct commit_crash cc;
+    vhdx_create_options co = dynamic_options(CM_SIZE);
+    static const uint8_t nothing[1];
+    struct bytes none = {(uint8_t *)(uintptr_t)nothing, 0};
+    vhdx_image *p;
+    memset(&cc, 0, sizeof(cc));
+    cc.name = name;
+    cc.sim = crash_sim_defaults();
+    if (parent_differencing) {
+        cc.base = cc_image(&co, &none, &none, cc_fill_parent);
+        co = cc_child_options(&cc.base, &none, "base.vhdx", &p);
+        cc.parent = cc_image(&co, &cc.base, &none, cc_fill_middle);
+        cc_child_done(p);
+    } else {
+        cc.parent = cc_image(&co, &none, &none, cc_fill_parent);
+    }
+    co = cc_child_options(&cc.parent, &cc.base, "parent.vhdx", &p);
+    cc.child = cc_image(&co, &cc.base, &cc.parent, cc_fill_child);
+    cc_child_done(p);
+    cc_run(&cc);
+    free(cc.base.data);
+    free(cc.parent.data);
+    free(cc.child.data);
+}
+
+static void test_crash_commit_dynamic_parent(void **state)
+{
+    (void)state;
+    crash_commit("commit into a dynamic parent", false);
+}
+
+static void test_crash_commit_differencing_parent(void **state)
+{
+    (void)state;
+    crash_commit("commit into a differencing parent", true);
+}
+
 static bool filtered;
 
 static int report_totals(void **state)
@@ -1675,6 +2208,8 @@ int main(void)
         cmocka_unit_test(test_crash_writes_after_replay),
         cmocka_unit_test(test_crash_repair_spare_header_and_table_copy2),
         cmocka_unit_test(test_crash_repair_table_copy1),
+        cmocka_unit_test(test_crash_commit_dynamic_parent),
+        cmocka_unit_test(test_crash_commit_differencing_parent),
         cmocka_unit_test(test_checker_sees_wrong_payload),
         cmocka_unit_test(test_checker_sees_missing_flushes),
         cmocka_unit_test(test_checker_sees_corrupt_bat),

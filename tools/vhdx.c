@@ -2037,6 +2037,14 @@ static int convert_to_vhdx(const char *src, const char *dst, struct create_setti
 
 /* ---- commit ---- */
 
+/* vhdx_commit's progress on the -p display (never cancels). */
+static int commit_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    (void)total;
+    progress_update(ctx, done);
+    return 0;
+}
+
 static int cmd_commit(int argc, char **argv)
 {
     static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'},
@@ -2044,13 +2052,16 @@ static int cmd_commit(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     struct progress pg = {false, !isatty(STDERR_FILENO), 0, -1, 0};
     struct cli_findings cfs, pfs;
-    vhdx_image *child = NULL, *parent = NULL;
-    vhdx_info *cinfo = NULL, *pinfo = NULL;
+    vhdx_image *child = NULL;
+    vhdx_info *cinfo = NULL;
+    vhdx_commit_options co;
+    vhdx_commit_result res;
+    vhdx_open_options oo;
+    vhdx_limits limits = writing_limits();
+    vhdx_status st;
     const char *path;
     char *parent_path = NULL;
-    uint8_t *buf = NULL;
-    uint64_t data = 0, zeros = 0;
-    bool quiet = false, changed = false;
+    bool quiet = false;
     int c, rc;
 
     while ((c = next_option(argc, argv, ":hpq", longopts)) != -1) {
@@ -2074,105 +2085,52 @@ static int cmd_commit(int argc, char **argv)
     }
     path = argv[optind];
     cli_findings_init(&pfs);
-    /* 1. The whole chain, read-only: CHILD must be valid, and this finds
-     * the parent (the file its locator names) as the library resolves it. */
+    /* 1. The whole chain, read-only: CHILD must be valid and differencing. */
     rc = open_image_info("commit", path, &cfs, &child, &cinfo);
     vhdx_close(child);
-    child = NULL;
     if (rc == CLI_EXIT_OK && cinfo->type != VHDX_DISK_DIFFERENCING) {
         image_message(path);
         fputs("not a differencing image: it has no parent to commit into\n", stderr);
         rc = CLI_EXIT_USAGE;
     }
-    if (rc == CLI_EXIT_OK) {
-        parent_path = strdup(cinfo->parent_path);
-        pinfo = malloc(sizeof(*pinfo));
-        buf = malloc(IO_CHUNK);
-        if (parent_path == NULL || pinfo == NULL || buf == NULL) {
-            fprintf(stderr, PROG " commit: out of memory\n");
-            rc = CLI_EXIT_USAGE;
-        }
+    if (rc != CLI_EXIT_OK) {
+        close_image_info(&cfs, NULL, cinfo);
+        return rc;
     }
-    /* 2. CHILD alone (its own blocks), and the parent for writing. */
-    if (rc == CLI_EXIT_OK)
-        rc = cli_open_image_flags(PROG, path, VHDX_OPEN_NO_PARENT, NULL, &cfs, &child);
-    if (rc == CLI_EXIT_OK)
-        rc = open_writable(parent_path, &pfs, &parent);
-    if (rc == CLI_EXIT_OK)
-        rc = get_info(parent_path, parent, pinfo);
-    if (rc == CLI_EXIT_OK && strcmp(pinfo->data_write_guid, cinfo->parent_linkage) != 0) {
-        image_message(parent_path);
-        fprintf(stderr, "is no longer the parent of ");
-        print_path(stderr, path);
-        fprintf(stderr, ": its DataWriteGuid is %s, the child's parent linkage %s\n",
-                pinfo->data_write_guid, cinfo->parent_linkage);
-        rc = CLI_EXIT_INVALID;
-    }
-    if (rc == CLI_EXIT_OK && pinfo->virtual_size != cinfo->virtual_size) {
-        image_message(path);
-        fprintf(stderr,
-                "the virtual size %" PRIu64 " differs from the parent's %" PRIu64
-                ": cannot commit\n",
-                cinfo->virtual_size, pinfo->virtual_size);
-        rc = CLI_EXIT_INVALID;
-    }
-    /* 3. Every extent CHILD has of its own goes into the parent. */
-    pg.total = rc == CLI_EXIT_OK ? cinfo->virtual_size : 0;
-    if (rc == CLI_EXIT_OK)
-        progress_update(&pg, 0);
-    for (uint64_t off = 0; rc == CLI_EXIT_OK && off < cinfo->virtual_size;) {
-        vhdx_extent e;
-        uint64_t end;
-        rc = map_at(path, child, &cfs, off, cinfo->virtual_size, &e);
-        if (rc != CLI_EXIT_OK)
-            break;
-        end = off + e.length;
-        if (e.kind == VHDX_EXTENT_ZERO) {
-            size_t before = pfs.count;
-            vhdx_status st = vhdx_write_zeroes(parent, off, e.length);
-            changed = true;
-            if (st != VHDX_OK) {
-                rc = write_failure(parent_path, "write zeros", off, st, &pfs, before);
-                break;
-            }
-            zeros += e.length;
-            off = end;
-        }
-        while (e.kind == VHDX_EXTENT_DATA && off < end) {
-            size_t n = end - off < IO_CHUNK ? (size_t)(end - off) : IO_CHUNK, before;
-            vhdx_status st;
-            rc = read_disk(path, child, &cfs, off, buf, n);
-            if (rc != CLI_EXIT_OK)
-                break;
-            before = pfs.count;
-            st = vhdx_write(parent, off, buf, n);
-            changed = true;
-            if (st != VHDX_OK) {
-                rc = write_failure(parent_path, "write", off, st, &pfs, before);
-                break;
-            }
-            data += n;
-            off += n;
-            progress_update(&pg, off);
-        }
-        off = end;
-        progress_update(&pg, off);
-    }
-    if (rc == CLI_EXIT_OK && changed)
-        rc = finish_writing(parent_path, parent, &pfs);
-    if (rc == CLI_EXIT_OK)
+    /* 2. The library does the rest: crash-safe, and a new run finishes an interrupted one. */
+    memset(&co, 0, sizeof(co));
+    memset(&oo, 0, sizeof(oo));
+    pg.total = cinfo->virtual_size;
+    co.progress = commit_progress;
+    co.progress_ctx = &pg;
+    oo.limits = &limits;
+    oo.on_diag = cli_findings_collect;
+    oo.diag_ctx = &pfs;
+    st = vhdx_commit_path(path, &co, &oo, &parent_path, &res);
+    if (st == VHDX_OK) {
         progress_end(&pg);
-    else if (pg.on && !pg.lines && pg.shown >= 0)
-        fputc('\n', stderr);
-    if (rc != CLI_EXIT_OK && changed) {
-        fputs(PROG " commit: the commit stopped part way: ", stderr);
-        print_path(stderr, parent_path);
-        fputs(" holds part of the child's data, and ", stderr);
-        print_path(stderr, path);
-        fputs(" no longer matches it\n", stderr);
+    } else {
+        if (pg.on && !pg.lines && pg.shown >= 0)
+            fputc('\n', stderr);
+        image_message(path);
+        if (st == VHDX_E_RANGE) {
+            fputs("the virtual size differs from the parent's: cannot commit\n", stderr);
+        } else {
+            fputs("cannot commit into ", stderr);
+            print_path(stderr, parent_path != NULL ? parent_path : "its parent");
+            fprintf(stderr, ": %s\n", vhdx_strerror(st));
+        }
+        print_new_errors(&pfs, 0);
+        if (st == VHDX_E_IO || st == VHDX_E_NOMEM || st == VHDX_E_LIMIT ||
+            st == VHDX_E_BAD_STATE) {
+            fputs(PROG " commit: the commit stopped part way; ", stderr);
+            print_path(stderr, path);
+            fputs(" still reads as before: run the commit again to finish it\n", stderr);
+        }
+        rc = cli_status_exit(st);
     }
     if (rc == CLI_EXIT_OK && !quiet) {
-        if (!changed) {
+        if (res.data_bytes == 0 && res.zero_bytes == 0) {
             print_path(stdout, path);
             fputs(": nothing to commit: every block reads from the parent; nothing was "
                   "written\n",
@@ -2182,21 +2140,17 @@ static int cmd_commit(int argc, char **argv)
             print_path(stdout, path);
             fputs(" into ", stdout);
             print_path(stdout, parent_path);
-            printf(": %" PRIu64 " bytes of data written, %" PRIu64 " bytes zeroed\n", data,
-                   zeros);
+            printf(": %" PRIu64 " bytes of data written, %" PRIu64 " bytes zeroed\n",
+                   res.data_bytes, res.zero_bytes);
             print_path(stdout, path);
-            fputs(" is now stale: its parent changed (new DataWriteGuid), so it no longer "
-                  "opens; it can be deleted\n",
+            fputs(" now names the parent's new DataWriteGuid: it still opens and reads the "
+                  "same; it can be deleted\n",
                   stdout);
         }
     }
-    vhdx_close(parent);
-    vhdx_close(child);
     cli_findings_free(&pfs);
     close_image_info(&cfs, NULL, cinfo);
-    free(pinfo);
     free(parent_path);
-    free(buf);
     return finish_stdout(rc);
 }
 

@@ -97,6 +97,13 @@ struct vhdx_image {
     /* The writer (write.c): NULL until the first change of a writable handle. */
     uint64_t vds_item_offset; /* file offset of the Virtual Disk Size item */
     struct writer *writer;
+    /*
+     * vhdx_commit (commit.c): every write session of this handle gives the
+     * file this DataWriteGuid instead of a new one, the identity the
+     * child's parent_linkage2 names while the merge runs.
+     */
+    bool session_data_guid_fixed;
+    struct guid session_data_guid;
 };
 
 /*
@@ -105,6 +112,23 @@ struct vhdx_image {
  * committed. A no-op without a writer.
  */
 void image_writer_patch(const struct vhdx_image *img, uint64_t off, void *buf, size_t len);
+
+/*
+ * commit.c: changes n ranges of the file's metadata region (the parent
+ * locator and its table entry) through the log, all in one entry, as a
+ * session of their own ended by vhdx_finish. Not user-visible: the
+ * DataWriteGuid is kept (a differencing child of this image names it);
+ * the FileWriteGuid changes. Needs a writable handle with no session
+ * begun (VHDX_E_INVALID_ARG otherwise); VHDX_E_LIMIT when the ranges do
+ * not fit one entry. Failures leave the handle failed, as vhdx_finish.
+ */
+struct image_patch {
+    uint64_t off;
+    const void *data;
+    size_t len;
+};
+MUST_USE vhdx_status image_write_metadata(struct vhdx_image *img, const struct image_patch *p,
+                                          size_t n);
 
 /* vhdx_finish without reporting, then frees the writer (vhdx_close). */
 void image_writer_close(struct vhdx_image *img);

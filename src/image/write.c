@@ -517,7 +517,11 @@ static vhdx_status writer_begin_as(struct vhdx_image *img, bool user_visible,
         c.file_write = &fwg;
     }
     if (user_visible) {
-        guid_generate(&dwg);
+        /* vhdx_commit's parent: the identity its child already names. */
+        if (img->session_data_guid_fixed)
+            dwg = img->session_data_guid;
+        else
+            guid_generate(&dwg);
         c.data_write = &dwg;
     }
     st = write_headers(img, &c);
@@ -1347,6 +1351,34 @@ vhdx_status vhdx_repair(vhdx_image *img, vhdx_repair_result *out)
         if (st == VHDX_OK)
             img->spare_region_table_damaged = false;
     }
+    if (st == VHDX_OK)
+        st = finish_session(img);
+    return fail_on_resource_error(img, st);
+}
+
+/* image.h: one log entry of metadata ranges, in a session that keeps the DataWriteGuid. */
+vhdx_status image_write_metadata(struct vhdx_image *img, const struct image_patch *p, size_t n)
+{
+    struct writer *w;
+    size_t pages = 0;
+    vhdx_status st = writer_get(img, &w);
+    if (st != VHDX_OK)
+        return fail_on_resource_error(img, st);
+    if (img->unsealed || w->guids_done || w->npages != 0 || w->nzeros != 0)
+        return VHDX_E_INVALID_ARG;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t end;
+        if (p[i].len == 0)
+            continue;
+        if (!ck_add_u64(p[i].off, p[i].len, &end))
+            return VHDX_E_OVERFLOW;
+        pages += (size_t)((end + PAGE - 1) / PAGE - p[i].off / PAGE);
+    }
+    if (pages > w->max_pages)
+        return VHDX_E_LIMIT;
+    st = writer_begin_as(img, false, &w);
+    for (size_t i = 0; i < n && st == VHDX_OK; i++)
+        st = txn_write(img, p[i].off, p[i].data, p[i].len);
     if (st == VHDX_OK)
         st = finish_session(img);
     return fail_on_resource_error(img, st);
