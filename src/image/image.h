@@ -1,6 +1,7 @@
 /*
  * The image handle and the internal interface between the image modules
- * (open, space map, BAT cache, read, map, check).
+ * (open, space map, BAT cache, read, map, check). File access (reads that
+ * see the writer's batch) is image/file.h, included here.
  */
 #ifndef VHDX_IMAGE_IMAGE_H
 #define VHDX_IMAGE_IMAGE_H
@@ -17,6 +18,7 @@
 #include "format/file_identifier.h"
 #include "format/header.h"
 #include "format/region_table.h"
+#include "image/file.h"
 #include "vhdx.h"
 
 /* BAT pages: 4096 entries (32 KiB) each, 8 of them cached (256 KiB). */
@@ -94,21 +96,12 @@ struct vhdx_image {
     /* The writer (write.c): NULL until the first change of a writable handle. */
     uint64_t vds_item_offset; /* file offset of the Virtual Disk Size item */
     struct writer *writer;
+    /* Its metadata changes not yet committed, which every read sees (file.c). */
+    struct file_batch batch;
 };
-
-/*
- * The writer's pending metadata pages over [off, off + len) of the file,
- * copied over buf: every read of the image sees the batch not yet
- * committed. A no-op without a writer.
- */
-void image_writer_patch(const struct vhdx_image *img, uint64_t off, void *buf, size_t len);
 
 /* vhdx_finish without reporting, then frees the writer (vhdx_close). */
 void image_writer_close(struct vhdx_image *img);
-
-/* Reads exactly len bytes at off from the image's back end (short = VHDX_E_IO). */
-MUST_USE vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf,
-                                      size_t len);
 
 /* The raw BAT entry in slot s (through the page cache). */
 MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw);
@@ -141,8 +134,5 @@ struct open_chain {
 MUST_USE vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, const char *dir,
                                 const char *path, uint32_t depth, const struct open_chain *chain,
                                 unsigned mode, vhdx_image **out);
-
-/* Makes the unsealed file behind io an image: flush, the signature, flush. */
-MUST_USE vhdx_status image_seal(vhdx_io *io);
 
 #endif
