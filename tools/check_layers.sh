@@ -84,7 +84,7 @@ check() {
     awk '$2 == "-:" { if (m != "") print m; m = ""; next } { m = m (m == "" ? "" : " ") $2 }
          END { if (m != "") print m }' "$tmp/loop" |
         while IFS= read -r members; do
-            printf '%s\n' $members | sort | tr '\n' ' ' | sed 's/ $//'
+            tr ' ' '\n' <<<"$members" | sort | tr '\n' ' ' | sed 's/ $//'
             echo
         done | sort -u >"$tmp/loops"
     while IFS= read -r members; do
