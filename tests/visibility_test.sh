@@ -5,13 +5,21 @@
 #     VHDX_API (the header is parsed, so a new public function that lacks
 #     VHDX_API, or an internal one that gains default visibility, fails);
 #   - no data object is exported (only the markers gold itself defines);
-#   - the soname follows the header's version (BUILD sets it by hand).
-# Usage: visibility_test.sh [LIBVHDX_SO [VHDX_H]] (defaults: the runfiles).
+#   - the soname follows the header's version (BUILD sets it by hand);
+#   - neither libvhdx.so nor libvhdx.a holds any code of the libraries that
+#     are not shipped (the fault and record back ends, the reference replay
+#     engine: NOT_SHIPPED_SRCS in BUILD): no symbol those archives define is
+#     defined in either (all symbols, not only the exported ones).
+# Usage: visibility_test.sh [LIBVHDX_SO [VHDX_H [LIBVHDX_A [NOT_SHIPPED_ARCHIVE...]]]]
+# (defaults: the runfiles; without LIBVHDX_A the last check is skipped).
 set -uo pipefail
 
 root="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-}"
 so="${1:-$root/libvhdx.so}"
 header="${2:-$root/include/vhdx.h}"
+static="${3:-}"
+shift $(($# < 3 ? $# : 3))
+# The remaining arguments: the archives of the libraries that are not shipped.
 tmp="${TEST_TMPDIR:-$(mktemp -d)}"
 passed=0
 failed=0
@@ -89,6 +97,12 @@ check "the exported functions are exactly the VHDX_API ones of vhdx.h" \
 check "no data symbol is exported" "$([ ! -s "$tmp/data" ]; echo $?)" \
     "exported data: $(tr '\n' ' ' <"$tmp/data")"
 
+# Every defined dynamic symbol, of any kind: a vhdx_ name or a linker marker.
+awk 'NF == 3 { sub(/@.*/, "", $3); print $3 }' "$tmp/nm" | sort -u |
+    grep -v -x -e 'vhdx_.*' -e _edata -e _end -e __bss_start >"$tmp/foreign" || true
+check "nm -D exports only vhdx_ names" "$([ ! -s "$tmp/foreign" ]; echo $?)" \
+    "exported: $(tr '\n' ' ' <"$tmp/foreign")"
+
 # The soname: libvhdx.so.MAJOR.MINOR before 1.0, libvhdx.so.MAJOR after.
 major=$(sed -n 's/^#define VHDX_VERSION_MAJOR \([0-9]*\)$/\1/p' "$header")
 minor=$(sed -n 's/^#define VHDX_VERSION_MINOR \([0-9]*\)$/\1/p' "$header")
@@ -97,5 +111,36 @@ got=$(objdump -p "$so" 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
 check "the soname is $want (VHDX_VERSION_MAJOR $major, MINOR $minor)" \
     "$([ -n "$major" ] && [ -n "$minor" ] && [ "$got" = "$want" ]; echo $?)" \
     "SONAME of $so: ${got:-none}"
+
+# The code that is not shipped. Its symbols come from its own archives
+# (global definitions: the names the tests and tools link against).
+if [ -n "$static" ]; then
+    if [ ! -f "$static" ] || [ "$#" -eq 0 ]; then
+        check "inputs exist (libvhdx.a: $static; $# archives not shipped)" 1
+        finish
+    fi
+    : >"$tmp/not_shipped"
+    for archive in "$@"; do
+        nm --defined-only -g "$archive" 2>>"$tmp/nm.err" |
+            awk 'NF == 3 { print $3 }' >"$tmp/one"
+        check "the archive not shipped defines symbols: $(basename "$archive") ($(wc -l <"$tmp/one"))" \
+            "$([ -s "$tmp/one" ]; echo $?)" "$(cat "$tmp/nm.err")"
+        cat "$tmp/one" >>"$tmp/not_shipped"
+    done
+    sort -u -o "$tmp/not_shipped" "$tmp/not_shipped"
+
+    # Every defined symbol of the shipped libraries, local ones included.
+    for lib in "$so" "$static"; do
+        name=$(basename "$lib")
+        nm --defined-only "$lib" 2>"$tmp/nm.err" | awk 'NF == 3 { print $3 }' | sort -u \
+            >"$tmp/shipped"
+        # A stripped library would pass the comparison below by showing nothing.
+        check "nm $name lists its internal symbols ($(wc -l <"$tmp/shipped"))" \
+            "$(grep -q -x image_open "$tmp/shipped"; echo $?)" "$(cat "$tmp/nm.err")"
+        comm -12 "$tmp/shipped" "$tmp/not_shipped" >"$tmp/leaked"
+        check "$name holds no symbol of the libraries not shipped" \
+            "$([ ! -s "$tmp/leaked" ]; echo $?)" "defined in $name: $(tr '\n' ' ' <"$tmp/leaked")"
+    done
+fi
 
 finish

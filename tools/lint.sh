@@ -8,12 +8,19 @@
 #               report fails (--status-bugs), and so does a file that does not
 #               compile or that the analyzer cannot finish. Its reports go to
 #               a temporary directory, removed on exit; the findings are
-#               printed as FILE:LINE:COLUMN lines.
+#               printed as FILE:LINE:COLUMN lines;
+#   check_layers.sh  the call graph between the files of src/ has no cycle,
+#               within each directory and between them (docs/DESIGN.md,
+#               "Layers"): one "layers: ..." line per graph.
 # Each tool prints one summary line ("scan-build: N files, M reports").
 # Exit status: 0 none reports anything, 1 a finding, 2 a tool is missing.
 # LINT_JOBS (default 2) clang-tidy or scan-build compilations run at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The layers first: it needs only the compiler and binutils.
+layers_rc=0
+tools/check_layers.sh || layers_rc=$?
 
 missing=0
 for tool in clang-tidy cppcheck scan-build; do
@@ -131,8 +138,12 @@ elif [ "$scan_reports" -eq 0 ] && [ "$scan_rc" -ne 0 ]; then
     echo "scan-build: exited with status $scan_rc without a report (see above)"
 fi
 
+if [ "$layers_rc" -ne 0 ]; then
+    echo "layers: check_layers.sh exited with status $layers_rc (see above)"
+fi
+
 if [ "$tidy_findings" -ne 0 ] || [ "$tidy_failed" -ne 0 ] || [ "$cpp_findings" -ne 0 ] ||
     [ "$cpp_rc" -ne 0 ] || [ "$scan_reports" -ne 0 ] || [ "$scan_failures" -ne 0 ] ||
-    [ "$scan_rc" -ne 0 ]; then
+    [ "$scan_rc" -ne 0 ] || [ "$layers_rc" -ne 0 ]; then
     exit 1
 fi

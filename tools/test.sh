@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README: "tools/test.sh").
 #   1. installs missing Debian packages (tools/setup.sh);
-#   2. tools/lint.sh                     (clang-tidy, cppcheck and scan-build report nothing)
+#   2. tools/lint.sh                     (clang-tidy, cppcheck and scan-build report nothing;
+#                                         tools/check_layers.sh finds no call cycle in src/)
 #   3. bazel test //...                  (cmocka suites, regression drivers, rule check)
 #   4. bazel test --config=asan //...    (the same under ASan + UBSan)
 #   5. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
@@ -59,7 +60,7 @@ count_cases() {
     cases_failed=$((cases_failed + f))
 }
 
-step "lint (clang-tidy, cppcheck, scan-build)" tools/lint.sh
+step "lint (clang-tidy, cppcheck, scan-build, layers)" tools/lint.sh
 step "bazel test //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no //...
 count_cases
 step "bazel test --config=asan //..." bazel test "${BAZEL_FLAGS[@]}" --cache_test_results=no --config=asan //...

@@ -398,6 +398,9 @@ static vhdx_status convert_into(struct source *s, const vhdx_convert_options *o,
     c.buf = acct_alloc(&out->acct, c.cap, &st);
     if (c.buf != NULL && co->type == VHDX_DISK_DIFFERENCING)
         c.pbuf = acct_alloc(&out->acct, c.cap, &st);
+    if (st == VHDX_OK &&
+        (c.buf == NULL || (co->type == VHDX_DISK_DIFFERENCING && c.pbuf == NULL)))
+        st = VHDX_E_NOMEM;
     if (st == VHDX_OK)
         st = copy_progress(o->progress, o->progress_ctx, 0, c.vsize);
     if (st == VHDX_OK)

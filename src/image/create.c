@@ -34,11 +34,11 @@
 #include "format/metadata_table.h"
 #include "format/parent_locator.h"
 #include "format/region_table.h"
+#include "image/file.h"
 #include "image/image.h"
 
 #define ITEMS_OFFSET METADATA_ITEM_MIN_OFFSET
 #define ITEMS_CAP (64u * 1024u)
-#define SIGNATURE_SECTOR 512u
 
 struct layout {
     vhdx_disk_type type;
@@ -341,23 +341,6 @@ out:
     acct_free(&acct, rt, sizeof(*rt));
     acct_free(&acct, buf, cap);
     return st;
-}
-
-vhdx_status image_seal(vhdx_io *io)
-{
-    uint8_t sig[SIGNATURE_SECTOR];
-    size_t got = 0;
-
-    /* Everything else durable first: only then may the file become an image. */
-    if (io->flush(io->ctx) != VHDX_OK)
-        return VHDX_E_IO;
-    if (io->read(io->ctx, sig, sizeof(sig), 0, &got) != VHDX_OK || got != sizeof(sig))
-        return VHDX_E_IO;
-    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): on-disk bytes, not a string */
-    memcpy(sig, VHDX_SIG_FILE, 8);
-    if (write_all(io, 0, sig, sizeof(sig)) != VHDX_OK || io->flush(io->ctx) != VHDX_OK)
-        return VHDX_E_IO;
-    return VHDX_OK;
 }
 
 vhdx_status vhdx_create(vhdx_io *io, const vhdx_create_options *o)

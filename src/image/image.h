@@ -1,6 +1,7 @@
 /*
  * The image handle and the internal interface between the image modules
- * (open, space map, BAT cache, read, map, check).
+ * (open, space map, BAT cache, read, map, check). File access (reads that
+ * see the writer's batch) is image/file.h, included here.
  */
 #ifndef VHDX_IMAGE_IMAGE_H
 #define VHDX_IMAGE_IMAGE_H
@@ -17,6 +18,7 @@
 #include "format/file_identifier.h"
 #include "format/header.h"
 #include "format/region_table.h"
+#include "image/file.h"
 #include "vhdx.h"
 
 /* BAT pages: 4096 entries (32 KiB) each, 8 of them cached (256 KiB). */
@@ -104,14 +106,9 @@ struct vhdx_image {
      */
     bool session_data_guid_fixed;
     struct guid session_data_guid;
+    /* Its metadata changes not yet committed, which every read sees (file.c). */
+    struct file_batch batch;
 };
-
-/*
- * The writer's pending metadata pages over [off, off + len) of the file,
- * copied over buf: every read of the image sees the batch not yet
- * committed. A no-op without a writer.
- */
-void image_writer_patch(const struct vhdx_image *img, uint64_t off, void *buf, size_t len);
 
 /*
  * commit.c: changes n ranges of the file's metadata region (the parent
@@ -132,10 +129,6 @@ MUST_USE vhdx_status image_write_metadata(struct vhdx_image *img, const struct i
 
 /* vhdx_finish without reporting, then frees the writer (vhdx_close). */
 void image_writer_close(struct vhdx_image *img);
-
-/* Reads exactly len bytes at off from the image's back end (short = VHDX_E_IO). */
-MUST_USE vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf,
-                                      size_t len);
 
 /* The raw BAT entry in slot s (through the page cache). */
 MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw);
@@ -175,8 +168,5 @@ MUST_USE vhdx_status image_open(vhdx_io *io, const vhdx_open_options *options, c
  */
 MUST_USE vhdx_status image_relative_path(const char *child_path, const char *parent_path,
                                          char *out, size_t cap);
-
-/* Makes the unsealed file behind io an image: flush, the signature, flush. */
-MUST_USE vhdx_status image_seal(vhdx_io *io);
 
 #endif

@@ -25,6 +25,7 @@
 #include "format/metadata_items.h"
 #include "format/metadata_table.h"
 #include "format/parent_locator.h"
+#include "image/file.h"
 #include "image/image.h"
 #include "image/log.h"
 #include "image/space_map.h"
@@ -90,21 +91,6 @@ static void describe_damage(const struct held_findings *h, char *buf, size_t cap
         (void)snprintf(buf, cap, "%s", rule);
     else
         (void)snprintf(buf, cap, "%s and %zu more problem%s", rule, more, more == 1 ? "" : "s");
-}
-
-vhdx_status image_read_exact(struct vhdx_image *img, uint64_t off, void *buf, size_t len)
-{
-    size_t got = 0;
-    vhdx_status st;
-    if (img->io.read == NULL)
-        return VHDX_E_IO;
-    st = img->io.read(img->io.ctx, buf, len, off, &got);
-    if (st != VHDX_OK)
-        return VHDX_E_IO;
-    if (got != len)
-        return VHDX_E_TRUNCATED;
-    image_writer_patch(img, off, buf, len);
-    return VHDX_OK;
 }
 
 /* Reads into an accounted buffer; the caller frees it with acct_free(len). */

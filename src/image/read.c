@@ -9,6 +9,7 @@
 #include "base/checked.h"
 #include "base/endian.h"
 #include "format/constants.h"
+#include "image/file.h"
 #include "image/image.h"
 
 /* ---- BAT page cache ---- */

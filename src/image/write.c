@@ -6,7 +6,7 @@
  * Payload data is written in place. Every change of metadata (BAT entries,
  * sector bitmap bits, the virtual size item, the region tables) is made to
  * a 4 KiB page held in memory, the batch; reads of the image see the batch
- * (image_writer_patch). A commit turns the batch into one log entry:
+ * (image/file.h, which holds it). A commit turns the batch into one log entry:
  *
  *   1. flush: the payload the entry refers to, and the previous entry's
  *      pages applied in place, are durable;
@@ -39,22 +39,14 @@
 #include "format/constants.h"
 #include "format/log_entry.h"
 #include "format/region_table.h"
+#include "image/file.h"
 #include "image/image.h"
 #include "image/log.h"
 
-#define PAGE 4096u
-#define MAX_ZERO_RANGES 4u
+#define PAGE FILE_PAGE
+#define MAX_ZERO_RANGES FILE_BATCH_ZERO_RANGES
 /* Pages one batch may hold at most, whatever the log: 8 MiB of memory. */
 #define MAX_BATCH_PAGES 2048u
-
-struct txn_page {
-    uint64_t off; /* 4 KiB aligned file offset */
-    uint8_t *data;
-};
-
-struct zero_range {
-    uint64_t off, len; /* 4 KiB aligned */
-};
 
 struct writer {
     bool guids_done; /* the headers carry this session's FileWriteGuid */
@@ -67,11 +59,7 @@ struct writer {
     bool unflushed;    /* something was written since the last flush */
     bool released;     /* a block or the BAT lost its space: trim the file at finish */
     uint64_t file_end;  /* where the next allocation goes (1 MiB aligned) */
-
-    struct txn_page *pages; /* the batch, sorted by offset */
-    size_t npages, cap, max_pages;
-    struct zero_range zeros[MAX_ZERO_RANGES];
-    size_t nzeros;
+    /* The batch itself is img->batch (image/file.h): every read sees it. */
 };
 
 /* Zeros to write from: a zero range is written in pieces of this size. */
@@ -162,129 +150,7 @@ static vhdx_status allocate(struct vhdx_image *img, uint64_t len, uint64_t *off)
     return VHDX_OK;
 }
 
-/* ---- The batch ---- */
-
-/* Index of the first page whose offset is >= off. */
-static size_t page_search(const struct writer *w, uint64_t off)
-{
-    size_t lo = 0, hi = w->npages;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (w->pages[mid].off < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static void zero_ranges_patch(const struct writer *w, uint64_t off, uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < w->nzeros; i++) {
-        uint64_t a = w->zeros[i].off, b = a + w->zeros[i].len;
-        uint64_t lo = a > off ? a : off, hi = b < off + len ? b : off + len;
-        if (lo < hi)
-            memset(buf + (lo - off), 0, (size_t)(hi - lo));
-    }
-}
-
-void image_writer_patch(const struct vhdx_image *img, uint64_t off, void *buf, size_t len)
-{
-    const struct writer *w = img->writer;
-    uint8_t *out = buf;
-    uint64_t end;
-    if (w == NULL || len == 0 || (w->npages == 0 && w->nzeros == 0))
-        return;
-    if (!ck_add_u64(off, len, &end))
-        return;
-    zero_ranges_patch(w, off, out, len);
-    for (size_t i = page_search(w, off & ~(uint64_t)(PAGE - 1)); i < w->npages; i++) {
-        uint64_t a = w->pages[i].off, b = a + PAGE;
-        uint64_t lo, hi;
-        if (a >= end)
-            break;
-        lo = a > off ? a : off;
-        hi = b < end ? b : end;
-        if (lo < hi)
-            memcpy(out + (lo - off), w->pages[i].data + (lo - a), (size_t)(hi - lo));
-    }
-}
-
-/* The batch's page at page_off, read from the file when it is not held yet. */
-static vhdx_status txn_page(struct vhdx_image *img, uint64_t page_off, uint8_t **out)
-{
-    struct writer *w = img->writer;
-    size_t i = page_search(w, page_off), got = 0;
-    uint8_t *data;
-    vhdx_status st;
-
-    if (i < w->npages && w->pages[i].off == page_off) {
-        *out = w->pages[i].data;
-        return VHDX_OK;
-    }
-    if (w->npages >= w->max_pages)
-        return VHDX_E_LIMIT; /* txn_reserve was not called: a bug, never reached */
-    if (w->npages == w->cap) {
-        size_t ncap = w->cap == 0 ? 16 : w->cap * 2;
-        struct txn_page *np;
-        if (ncap > w->max_pages)
-            ncap = w->max_pages;
-        np = acct_alloc(&img->acct, ncap * sizeof(*np), &st);
-        if (np == NULL)
-            return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
-        if (w->npages != 0)
-            memcpy(np, w->pages, w->npages * sizeof(*np));
-        acct_free(&img->acct, w->pages, w->cap * sizeof(*w->pages));
-        w->pages = np;
-        w->cap = ncap;
-    }
-    data = acct_alloc(&img->acct, PAGE, &st);
-    if (data == NULL)
-        return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;
-    if (img->io.read(img->io.ctx, data, PAGE, page_off, &got) != VHDX_OK) {
-        acct_free(&img->acct, data, PAGE);
-        return fail(img, VHDX_E_IO);
-    }
-    if (got < PAGE)
-        memset(data + got, 0, PAGE - got);
-    zero_ranges_patch(w, page_off, data, PAGE);
-    memmove(&w->pages[i + 1], &w->pages[i], (w->npages - i) * sizeof(*w->pages));
-    w->pages[i].off = page_off;
-    w->pages[i].data = data;
-    w->npages++;
-    *out = data;
-    return VHDX_OK;
-}
-
-/* Copies len bytes into the batch at file offset off. */
-static vhdx_status txn_write(struct vhdx_image *img, uint64_t off, const void *src, size_t len)
-{
-    const uint8_t *in = src;
-    while (len > 0) {
-        uint64_t page_off = off & ~(uint64_t)(PAGE - 1);
-        size_t at = (size_t)(off - page_off), n = PAGE - at;
-        uint8_t *page;
-        vhdx_status st = txn_page(img, page_off, &page);
-        if (st != VHDX_OK)
-            return st;
-        if (n > len)
-            n = len;
-        memcpy(page + at, in, n);
-        in += n;
-        off += n;
-        len -= n;
-    }
-    return VHDX_OK;
-}
-
-static void txn_clear(struct vhdx_image *img)
-{
-    struct writer *w = img->writer;
-    for (size_t i = 0; i < w->npages; i++)
-        acct_free(&img->acct, w->pages[i].data, PAGE);
-    w->npages = 0;
-    w->nzeros = 0;
-}
+/* ---- The batch (held in img->batch, image/file.h) ---- */
 
 static vhdx_status write_headers(struct vhdx_image *img, const struct header_change *c)
 {
@@ -300,14 +166,14 @@ static vhdx_status write_headers(struct vhdx_image *img, const struct header_cha
 /* Writes the batch to its places in the file and empties it. */
 static vhdx_status txn_apply(struct vhdx_image *img)
 {
-    struct writer *w = img->writer;
+    const struct file_batch *b = &img->batch;
     vhdx_status st = VHDX_OK;
-    for (size_t i = 0; i < w->nzeros && st == VHDX_OK; i++)
-        st = io_write_zeros(img, w->zeros[i].off, w->zeros[i].len);
-    for (size_t i = 0; i < w->npages && st == VHDX_OK; i++)
-        st = io_write(img, w->pages[i].off, w->pages[i].data, PAGE);
+    for (size_t i = 0; i < b->nzeros && st == VHDX_OK; i++)
+        st = io_write_zeros(img, b->zeros[i].off, b->zeros[i].len);
+    for (size_t i = 0; i < b->npages && st == VHDX_OK; i++)
+        st = io_write(img, b->pages[i].off, b->pages[i].data, PAGE);
     if (st == VHDX_OK)
-        txn_clear(img);
+        file_batch_clear(img);
     return st;
 }
 
@@ -320,6 +186,7 @@ static vhdx_status txn_apply(struct vhdx_image *img)
 static vhdx_status txn_commit(struct vhdx_image *img)
 {
     struct writer *w = img->writer;
+    const struct file_batch *b = &img->batch;
     struct log_descriptor *descs = NULL;
     const uint8_t **payloads = NULL;
     uint8_t *buf = NULL;
@@ -330,7 +197,7 @@ static vhdx_status txn_commit(struct vhdx_image *img)
 
     if (img->unsealed)
         return txn_apply(img);
-    if (w->npages == 0 && w->nzeros == 0)
+    if (b->npages == 0 && b->nzeros == 0)
         return w->unflushed ? io_flush(img) : VHDX_OK;
     st = io_flush(img);
     if (st != VHDX_OK)
@@ -343,23 +210,23 @@ static vhdx_status txn_commit(struct vhdx_image *img)
     }
 
     /* Zero ranges first, then each page: all-zero pages as zero descriptors (merged). */
-    cap_desc = w->nzeros + w->npages;
-    cap_data = w->npages;
+    cap_desc = b->nzeros + b->npages;
+    cap_data = b->npages;
     descs = acct_alloc(&img->acct, cap_desc * sizeof(*descs), &st);
     if (descs != NULL && cap_data != 0)
         payloads = acct_alloc(&img->acct, cap_data * sizeof(*payloads), &st);
     if (descs == NULL || (payloads == NULL && cap_data != 0))
         goto out;
-    for (size_t i = 0; i < w->nzeros; i++, k++) {
+    for (size_t i = 0; i < b->nzeros; i++, k++) {
         descs[k].kind = LOG_DESCRIPTOR_ZERO;
-        descs[k].zero_length = w->zeros[i].len;
-        descs[k].file_offset = w->zeros[i].off;
+        descs[k].zero_length = b->zeros[i].len;
+        descs[k].file_offset = b->zeros[i].off;
         descs[k].sequence_number = w->seq + 1;
     }
-    for (size_t i = 0; i < w->npages; i++) {
-        if (is_zero(w->pages[i].data, PAGE)) {
-            if (k > w->nzeros && descs[k - 1].kind == LOG_DESCRIPTOR_ZERO &&
-                descs[k - 1].file_offset + descs[k - 1].zero_length == w->pages[i].off) {
+    for (size_t i = 0; i < b->npages; i++) {
+        if (is_zero(b->pages[i].data, PAGE)) {
+            if (k > b->nzeros && descs[k - 1].kind == LOG_DESCRIPTOR_ZERO &&
+                descs[k - 1].file_offset + descs[k - 1].zero_length == b->pages[i].off) {
                 descs[k - 1].zero_length += PAGE;
                 continue;
             }
@@ -367,9 +234,9 @@ static vhdx_status txn_commit(struct vhdx_image *img)
             descs[k].zero_length = PAGE;
         } else {
             descs[k].kind = LOG_DESCRIPTOR_DATA;
-            payloads[d++] = w->pages[i].data;
+            payloads[d++] = b->pages[i].data;
         }
-        descs[k].file_offset = w->pages[i].off;
+        descs[k].file_offset = b->pages[i].off;
         descs[k].sequence_number = w->seq + 1;
         k++;
     }
@@ -426,24 +293,10 @@ out:
 /* Commits first when the batch could not take n more pages. */
 static vhdx_status txn_reserve(struct vhdx_image *img, size_t n)
 {
-    struct writer *w = img->writer;
-    if (w->npages + n <= w->max_pages)
+    const struct file_batch *b = &img->batch;
+    if (b->npages + n <= b->max_pages)
         return VHDX_OK;
     return txn_commit(img);
-}
-
-/* Adds a zero range (4 KiB aligned) to the batch; no page of the batch may lie in it. */
-static vhdx_status txn_zero(struct vhdx_image *img, uint64_t off, uint64_t len)
-{
-    struct writer *w = img->writer;
-    if (len == 0)
-        return VHDX_OK;
-    if (w->nzeros == MAX_ZERO_RANGES || (off % PAGE) != 0 || (len % PAGE) != 0)
-        return VHDX_E_INVALID_ARG;
-    w->zeros[w->nzeros].off = off;
-    w->zeros[w->nzeros].len = len;
-    w->nzeros++;
-    return VHDX_OK;
 }
 
 /* ---- Session ---- */
@@ -484,7 +337,7 @@ static vhdx_status writer_get(struct vhdx_image *img, struct writer **out)
     for (p = sectors; p > 0; p--)
         if (log_entry_descriptor_sectors(p + MAX_ZERO_RANGES) + p <= sectors)
             break;
-    w->max_pages = p > MAX_BATCH_PAGES ? MAX_BATCH_PAGES : p;
+    img->batch.max_pages = p > MAX_BATCH_PAGES ? MAX_BATCH_PAGES : p;
     img->writer = w;
     *out = w;
     return VHDX_OK;
@@ -653,8 +506,7 @@ void image_writer_close(struct vhdx_image *img)
     /* An unsealed image stays so: only vhdx_finish makes it an image. */
     if (!img->failed && !img->unsealed)
         status_ignore(vhdx_finish(img));
-    txn_clear(img);
-    acct_free(&img->acct, w->pages, w->cap * sizeof(*w->pages));
+    file_batch_free(img);
     acct_free(&img->acct, w, sizeof(*w));
     img->writer = NULL;
 }
@@ -683,7 +535,7 @@ static vhdx_status bat_set(struct vhdx_image *img, uint64_t slot, uint8_t state,
             img->blocks_allocated--;
     }
     le64_store_no_bounds_check(le, raw);
-    st = txn_write(img, img->bat_region.file_offset + slot * BAT_ENTRY_SIZE, le, 8);
+    st = file_batch_write(img, img->bat_region.file_offset + slot * BAT_ENTRY_SIZE, le, 8);
     if (st != VHDX_OK)
         return st;
     for (unsigned i = 0; i < BAT_CACHE_PAGES; i++) {
@@ -737,7 +589,7 @@ static vhdx_status bitmap_set(struct vhdx_image *img, uint64_t block, uint64_t f
         uint64_t byte = bit / 8;
         uint64_t page_off = (sb_off + byte) & ~(uint64_t)(PAGE - 1);
         uint8_t *page;
-        st = txn_page(img, page_off, &page);
+        st = file_batch_page(img, page_off, &page);
         if (st != VHDX_OK)
             return st;
         /* Every bit of this page in the range. */
@@ -1094,12 +946,12 @@ static vhdx_status bat_zero_slots(struct vhdx_image *img, uint64_t a, uint64_t b
         return VHDX_OK;
     /* What is not a whole page is under two pages: one copy from `zeros` each. */
     if (lo_up >= hi_down)
-        return txn_write(img, lo, zeros, (size_t)(hi - lo));
-    st = txn_zero(img, lo_up, hi_down - lo_up);
+        return file_batch_write(img, lo, zeros, (size_t)(hi - lo));
+    st = file_batch_zero(img, lo_up, hi_down - lo_up);
     if (st == VHDX_OK)
-        st = txn_write(img, lo, zeros, (size_t)(lo_up - lo));
+        st = file_batch_write(img, lo, zeros, (size_t)(lo_up - lo));
     if (st == VHDX_OK)
-        st = txn_write(img, hi_down, zeros, (size_t)(hi - hi_down));
+        st = file_batch_write(img, hi_down, zeros, (size_t)(hi - hi_down));
     return st;
 }
 
@@ -1130,7 +982,7 @@ static vhdx_status regions_move_bat(struct vhdx_image *img, uint64_t off, uint32
         st = image_read_exact(img, copies[c], cur, REGION_TABLE_SIZE);
         for (uint32_t p = 0; p < REGION_TABLE_SIZE && st == VHDX_OK; p += PAGE)
             if (memcmp(buf + p, cur + p, PAGE) != 0)
-                st = txn_write(img, copies[c] + p, buf + p, PAGE);
+                st = file_batch_write(img, copies[c] + p, buf + p, PAGE);
     }
     acct_free(&img->acct, buf, 2 * (size_t)REGION_TABLE_SIZE);
     return st;
@@ -1160,7 +1012,7 @@ static vhdx_status region_table_rewrite_spare(struct vhdx_image *img, int *rewri
         st = txn_reserve(img, REGION_TABLE_SIZE / PAGE);
     for (uint32_t p = 0; p < REGION_TABLE_SIZE && st == VHDX_OK; p += PAGE)
         if (memcmp(buf + p, cur + p, PAGE) != 0)
-            st = txn_write(img, copies[1 - use] + p, buf + p, PAGE);
+            st = file_batch_write(img, copies[1 - use] + p, buf + p, PAGE);
     acct_free(&img->acct, buf, 2 * (size_t)REGION_TABLE_SIZE);
     if (st == VHDX_OK)
         *rewritten = 2 - use;
@@ -1242,7 +1094,7 @@ static vhdx_status resize_disk(vhdx_image *img, uint64_t new_size, unsigned flag
     keep_entries = g2.total_entries < old.total_entries ? g2.total_entries : old.total_entries;
     /* A larger BAT, or more new fixed-disk entries than one entry can carry: a new BAT. */
     move = g2.total_entries * BAT_ENTRY_SIZE > img->bat_region.length ||
-           new_blocks * BAT_ENTRY_SIZE / PAGE + 8 > w->max_pages;
+           new_blocks * BAT_ENTRY_SIZE / PAGE + 8 > img->batch.max_pages;
     bat_off = img->bat_region.file_offset;
     bat_len = img->bat_region.length;
     if (move) {
@@ -1274,7 +1126,7 @@ static vhdx_status resize_disk(vhdx_image *img, uint64_t new_size, unsigned flag
         if (move)
             st = io_write(img, bat_off + slot * BAT_ENTRY_SIZE, le, 8);
         else
-            st = txn_write(img, bat_off + slot * BAT_ENTRY_SIZE, le, 8);
+            st = file_batch_write(img, bat_off + slot * BAT_ENTRY_SIZE, le, 8);
     }
     if (st == VHDX_OK && new_blocks != 0)
         st = ensure_size(img, w->file_end);
@@ -1282,7 +1134,7 @@ static vhdx_status resize_disk(vhdx_image *img, uint64_t new_size, unsigned flag
         st = regions_move_bat(img, bat_off, (uint32_t)bat_len);
     le64_store_no_bounds_check(le, new_size);
     if (st == VHDX_OK)
-        st = txn_write(img, img->vds_item_offset, le, 8);
+        st = file_batch_write(img, img->vds_item_offset, le, 8);
     if (st == VHDX_OK)
         st = txn_commit(img);
     if (st != VHDX_OK)
@@ -1364,7 +1216,8 @@ vhdx_status image_write_metadata(struct vhdx_image *img, const struct image_patc
     vhdx_status st = writer_get(img, &w);
     if (st != VHDX_OK)
         return fail_on_resource_error(img, st);
-    if (img->unsealed || w->guids_done || w->npages != 0 || w->nzeros != 0)
+    if (img->unsealed || w->guids_done || img->batch.npages != 0 ||
+        img->batch.nzeros != 0)
         return VHDX_E_INVALID_ARG;
     for (size_t i = 0; i < n; i++) {
         uint64_t end;
@@ -1374,11 +1227,11 @@ vhdx_status image_write_metadata(struct vhdx_image *img, const struct image_patc
             return VHDX_E_OVERFLOW;
         pages += (size_t)((end + PAGE - 1) / PAGE - p[i].off / PAGE);
     }
-    if (pages > w->max_pages)
+    if (pages > img->batch.max_pages)
         return VHDX_E_LIMIT;
     st = writer_begin_as(img, false, &w);
     for (size_t i = 0; i < n && st == VHDX_OK; i++)
-        st = txn_write(img, p[i].off, p[i].data, p[i].len);
+        st = file_batch_write(img, p[i].off, p[i].data, p[i].len);
     if (st == VHDX_OK)
         st = finish_session(img);
     return fail_on_resource_error(img, st);
