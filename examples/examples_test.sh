@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# examples/convert_progress and examples/export_sink on the bundled images:
-# the whole-disk SHA-256 after each round trip (corpus/images/README.md),
-# the exact progress lines, the summaries and the exit statuses.
-# Usage: examples_test.sh CONVERT_PROGRESS EXPORT_SINK (Bazel passes them).
+# examples/convert_progress, export_sink and commit_child on the bundled
+# images and on a chain made with the vhdx tool: the whole-disk SHA-256
+# after each round trip (corpus/images/README.md), the exact progress
+# lines, the summaries and the exit statuses.
+# Usage: examples_test.sh CONVERT_PROGRESS EXPORT_SINK COMMIT_CHILD VHDX
+# (Bazel passes them).
 set -uo pipefail
-conv="${1:?usage: examples_test.sh CONVERT_PROGRESS EXPORT_SINK}"
-expo="${2:?usage: examples_test.sh CONVERT_PROGRESS EXPORT_SINK}"
-conv=$(realpath "$conv")
-expo=$(realpath "$expo")
+usage="usage: examples_test.sh CONVERT_PROGRESS EXPORT_SINK COMMIT_CHILD VHDX"
+conv=$(realpath "${1:?$usage}")
+expo=$(realpath "${2:?$usage}")
+comm=$(realpath "${3:?$usage}")
+vhdx=$(realpath "${4:?$usage}")
 if [ -n "${TEST_SRCDIR:-}" ]; then
     root="$TEST_SRCDIR/${TEST_WORKSPACE:?}"
 else
@@ -76,6 +79,31 @@ expect_eq "$?" 1 "convert_progress of a VHDX with both headers broken"
 expect_eq "$?" 1 "export_sink of a VHDX with both headers broken"
 "$expo" >/dev/null 2>err
 expect_eq "$?" 2 "export_sink without IMAGE"
+
+# --- commit_child: stopped at a quarter, the chain unchanged, run again ---
+MiB=$((1024 * 1024))
+"$vhdx" create -q -o block_size=1M p.vhdx 64M
+head -c $((8 * MiB)) /dev/urandom >p.bin
+"$vhdx" write -q p.vhdx 0 p.bin
+"$vhdx" create -q -o subformat=differencing,parent=p.vhdx c.vhdx
+head -c $((16 * MiB)) /dev/urandom >c.bin
+"$vhdx" write -q c.vhdx $((4 * MiB)) c.bin
+chain_sha=$("$expo" c.vhdx 2>err | sha256sum | cut -d' ' -f1)
+want_sha=$( (head -c $((4 * MiB)) p.bin; cat c.bin; head -c $((44 * MiB)) /dev/zero) | sha256sum | cut -d' ' -f1)
+expect_eq "$chain_sha" "$want_sha" "the chain before the commit"
+"$comm" --stop-at 25 c.vhdx >out 2>err
+expect_eq "$?" 130 "commit_child --stop-at 25 exit"
+expect_eq "$(tr '\n' ' ' <err)" "commit: 25% stopped: c.vhdx still reads as before; run again to finish " "commit_child --stop-at 25 messages"
+expect_eq "$("$expo" c.vhdx 2>err | sha256sum | cut -d' ' -f1)" "$want_sha" "the chain after the stop"
+"$comm" c.vhdx >out 2>err
+expect_eq "$?" 0 "commit_child run again exit"
+expect_eq "$(cat out)" "committed c.vhdx into $(realpath p.vhdx): $((16 * MiB)) bytes of data, 0 bytes zeroed (resumed)" "commit_child run again output"
+expect_eq "$(tr '\n' ' ' <err)" "commit: 25% commit: 50% commit: 75% commit: 100% " "commit_child progress lines"
+expect_eq "$("$expo" p.vhdx 2>err | sha256sum | cut -d' ' -f1)" "$want_sha" "the parent alone after the commit"
+expect_eq "$("$expo" c.vhdx 2>err | sha256sum | cut -d' ' -f1)" "$want_sha" "the child after the commit"
+"$comm" p.vhdx >out 2>err
+expect_eq "$?" 2 "commit_child of an image without a parent"
+expect_eq "$(cat err)" "p.vhdx: cannot commit: invalid argument" "commit_child of an image without a parent: message"
 
 echo "examples_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
