@@ -58,7 +58,13 @@ int main(int argc, char **argv)
     int rc = 0;
 
     if (argc == 4 && strcmp(argv[1], "--stop-at") == 0) {
-        pg.stop_at = atoi(argv[2]);
+        char *end;
+        long v = strtol(argv[2], &end, 10);
+        if (*argv[2] == '\0' || *end != '\0' || v < 0 || v > 100) {
+            fprintf(stderr, "commit_child: --stop-at takes a percentage from 0 to 100\n");
+            return 2;
+        }
+        pg.stop_at = (int)v;
         child = argv[3];
     } else if (argc == 2) {
         child = argv[1];

@@ -43,21 +43,27 @@ step() {
 }
 
 # Counts the test cases of the last `bazel test` from its logs: cmocka's
-# "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)", the regression
-# drivers' and shell tests' "N passed, N failed" lines.
+# "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" / "[  SKIPPED ] N
+# test(s)", the regression drivers' and shell tests' "N passed, N failed"
+# lines. Skipped cases are neither passes nor failures: the summary counts
+# them apart.
 cases_passed=0
 cases_failed=0
+cases_skipped=0
 count_cases() {
-    local p f
+    local p f s
     p=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
         sed -n -e 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' \
                -e 's/^[a-z_]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' \
                -e 's/^.*: \([0-9]*\) inputs run$/\1/p' | awk '{s+=$1} END {print s+0}')
     f=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
         sed -n -e 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' | awk '{s+=$1} END {print s+0}')
-    echo "test cases in this run: $p passed, $f failed"
+    s=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
+        sed -n -e 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' | awk '{s+=$1} END {print s+0}')
+    echo "test cases in this run: $p passed, $f failed, $s skipped"
     cases_passed=$((cases_passed + p))
     cases_failed=$((cases_failed + f))
+    cases_skipped=$((cases_skipped + s))
 }
 
 step "lint (clang-tidy, cppcheck, scan-build, layers)" tools/lint.sh
@@ -103,7 +109,7 @@ step "nbdkit plugin (nbdcopy, qemu-io, nbdinfo over a Unix socket)" nbdkit_step
 
 bazel shutdown >/dev/null 2>&1 || true
 echo "steps: $passed passed, $failed failed"
-echo "test cases (plain + ASan/UBSan, cmocka cases, regression inputs, CLI checks, Python, nbdkit): $cases_passed passed, $cases_failed failed"
+echo "test cases (plain + ASan/UBSan, cmocka cases, regression inputs, CLI checks, Python, nbdkit): $cases_passed passed, $cases_failed failed, $cases_skipped skipped (cmocka)"
 # The closing line counts test cases; any failed step counts as a failure too.
 echo "$cases_passed passed, $((cases_failed + failed)) failed"
 [ "$failed" -eq 0 ] && [ "$cases_failed" -eq 0 ]

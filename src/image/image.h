@@ -56,6 +56,15 @@ struct vhdx_image {
     bool check_progress;
     bool spare_header_damaged;
     bool spare_region_table_damaged;
+    bool has_parent;             /* differencing */
+    bool leave_blocks_allocated;
+    bool has_parent_linkage;     /* the locator's keys (below) */
+    bool has_parent_linkage2;
+    /* vhdx_commit (commit.c): every write session of this handle gives the
+       file session_data_guid (below) as its DataWriteGuid instead of a new
+       one, the identity the child's parent_linkage2 names while the merge
+       runs. */
+    bool session_data_guid_fixed;
 
     uint64_t file_size;
     struct file_identifier identifier;
@@ -77,16 +86,13 @@ struct vhdx_image {
     uint32_t physical_sector_size;
     uint64_t virtual_size;
     struct guid virtual_disk_id;
-    bool has_parent;
-    bool leave_blocks_allocated;
     struct bat_geometry geo;
     uint64_t blocks_allocated;
 
     /* Differencing: the locator and the opened parent. */
-    bool has_parent_linkage;
     struct guid parent_linkage;
-    bool has_parent_linkage2;
     struct guid parent_linkage2;
+    struct guid session_data_guid; /* see session_data_guid_fixed */
     char parent_paths[3][1024]; /* relative_path, volume_path, absolute_win32_path (UTF-8) */
     char parent_path_used[4096];
     struct vhdx_image *parent;
@@ -99,13 +105,6 @@ struct vhdx_image {
     /* The writer (write.c): NULL until the first change of a writable handle. */
     uint64_t vds_item_offset; /* file offset of the Virtual Disk Size item */
     struct writer *writer;
-    /*
-     * vhdx_commit (commit.c): every write session of this handle gives the
-     * file this DataWriteGuid instead of a new one, the identity the
-     * child's parent_linkage2 names while the merge runs.
-     */
-    bool session_data_guid_fixed;
-    struct guid session_data_guid;
     /* Its metadata changes not yet committed, which every read sees (file.c). */
     struct file_batch batch;
 };
