@@ -34,7 +34,7 @@ if [ "$missing" -ne 0 ]; then
 fi
 
 shopt -s nullglob
-files=(src/*/*.c tools/*.c examples/*.c nbdkit/*.c)
+files=(src/*/*.c tools/*.c tools/vhdx/*.c examples/*.c nbdkit/*.c)
 shopt -u nullglob
 CFLAGS=(-std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Itests)
 # A finding as both tools print it: FILE:LINE:COLUMN: warning|error: ...
