@@ -15,6 +15,8 @@ const char *crash_kind_name(enum crash_kind kind)
         return "torn";
     case CRASH_SUBSET:
         return "subset";
+    case CRASH_TORN_SUBSET:
+        return "torn-subset";
     default:
         return "?";
     }
@@ -27,6 +29,9 @@ struct crash_sim_options crash_sim_defaults(void)
     o.max_exhaustive = 12;
     o.random_subsets = 200;
     o.seed = 1;
+    o.torn_subset_points = 0;
+    o.torn_subset_exhaustive = 6;
+    o.torn_subset_random = 16;
     return o;
 }
 
@@ -215,6 +220,100 @@ static void visit_epoch_subsets(struct run *r, size_t s, size_t m, uint8_t *chos
     }
 }
 
+/* The number of tear points of a write for TORN_SUBSET states. */
+static size_t tear_points(const struct crash_sim_options *o, const struct io_op *op)
+{
+    size_t tears;
+    if ((op->kind != IO_OP_WRITE && op->kind != IO_OP_ZERO) || o->torn_granule == 0 ||
+        op->len == 0)
+        return 0;
+    tears = (size_t)((op->len - 1) / o->torn_granule);
+    return tears < o->torn_subset_points ? tears : o->torn_subset_points;
+}
+
+/* The i-th of p tear points of a write with `tears` of them: granules 1, ..., tears. */
+static size_t tear_at(size_t granule, size_t tears, size_t p, size_t i)
+{
+    return granule * (p == 1 ? 1 : 1 + i * (tears - 1) / (p - 1));
+}
+
+/*
+ * One TORN_SUBSET state: the chosen operations of the epoch ops[s..s+m)
+ * and ops[k] torn after `torn` bytes, in their order, over the durable file
+ * (which work equals on entry and on return).
+ */
+static void visit_torn_subset(struct run *r, size_t s, size_t m, const uint8_t *chosen, size_t k,
+                              size_t torn)
+{
+    size_t last = k, n_undo = 0;
+    for (size_t j = 0; j < m; j++) {
+        if (s + j == k) {
+            r->undo[n_undo++] = apply_write_part(&r->work, &r->ops[k], 0, torn);
+            continue;
+        }
+        if (!chosen[j])
+            continue;
+        r->undo[n_undo++] = apply_op(&r->work, &r->ops[s + j]);
+        r->applied[s + j] = 1;
+        if (s + j > last)
+            last = s + j;
+    }
+    visit_state(r, CRASH_TORN_SUBSET, k, torn, s, last + 1);
+    for (size_t j = 0; j < n_undo; j++)
+        memcpy(r->work.data + r->undo[j].from, r->durable.data + r->undo[j].from,
+               r->undo[j].to - r->undo[j].from);
+    r->work.len = r->durable.len;
+    memset(r->applied + s, 0, m);
+}
+
+/* True when the chosen operations (ops[k] aside) are exactly those before k. */
+static bool is_torn_prefix(const uint8_t *chosen, size_t m, size_t kj)
+{
+    for (size_t j = 0; j < m; j++)
+        if (j != kj && chosen[j] != (j < kj))
+            return false;
+    return true;
+}
+
+/* TORN_SUBSET states of the epoch ops[s..s+m). */
+static void visit_epoch_torn_subsets(struct run *r, size_t s, size_t m, uint8_t *chosen)
+{
+    for (size_t kj = 0; kj < m && !r->stopped; kj++) {
+        const struct io_op *op = &r->ops[s + kj];
+        size_t p = tear_points(&r->opt, op);
+        size_t tears = p > 0 ? (size_t)((op->len - 1) / r->opt.torn_granule) : 0;
+        for (size_t i = 0; i < p && !r->stopped; i++) {
+            size_t torn = tear_at(r->opt.torn_granule, tears, p, i);
+            if (m - 1 <= r->opt.torn_subset_exhaustive) {
+                uint64_t all = (uint64_t)1 << (m - 1);
+                for (uint64_t mask = 0; mask < all && !r->stopped; mask++) {
+                    /* mask bit b is the b-th operation other than ops[k]. */
+                    for (size_t j = 0, b = 0; j < m; j++) {
+                        uint8_t bit = 0;
+                        if (j != kj)
+                            bit = (uint8_t)((mask >> b++) & 1u);
+                        chosen[j] = bit;
+                    }
+                    if (!is_torn_prefix(chosen, m, kj))
+                        visit_torn_subset(r, s, m, chosen, s + kj, torn);
+                }
+                continue;
+            }
+            for (size_t d = 0; d < r->opt.torn_subset_random && !r->stopped; d++) {
+                do {
+                    for (size_t j = 0; j < m; j++) {
+                        uint8_t bit = 0;
+                        if (j != kj)
+                            bit = (uint8_t)(rng_next(r) >> 63);
+                        chosen[j] = bit;
+                    }
+                } while (is_torn_prefix(chosen, m, kj));
+                visit_torn_subset(r, s, m, chosen, s + kj, torn);
+            }
+        }
+    }
+}
+
 /* SUBSET states, epoch by epoch; the durable file follows the flushes. */
 static vhdx_status visit_subsets(struct run *r)
 {
@@ -237,6 +336,8 @@ static vhdx_status visit_subsets(struct run *r)
         /* The epoch ops[s..e); work holds the durable file here. */
         if (e - s >= 2)
             visit_epoch_subsets(r, s, e - s, chosen);
+        if (e - s >= 2 && r->opt.torn_subset_points > 0)
+            visit_epoch_torn_subsets(r, s, e - s, chosen);
         for (size_t j = s; j < e; j++) {
             (void)apply_op(&r->durable, &r->ops[j]);
             (void)apply_op(&r->work, &r->ops[j]);
@@ -304,7 +405,7 @@ vhdx_status crash_sim_run(const uint8_t *initial, size_t initial_len, const stru
         return VHDX_E_INVALID_ARG;
     memset(&r, 0, sizeof(r));
     r.opt = options != NULL ? *options : crash_sim_defaults();
-    if (r.opt.max_exhaustive > 32)
+    if (r.opt.max_exhaustive > 32 || r.opt.torn_subset_exhaustive > 32)
         return VHDX_E_INVALID_ARG;
     st = file_capacity(initial_len, ops, n_ops, &cap);
     if (st != VHDX_OK)
@@ -355,8 +456,14 @@ uint64_t crash_sim_count(const struct io_op *ops, size_t n_ops,
     for (size_t i = 0; i <= n_ops; i++) {
         if (i == n_ops || ops[i].kind == IO_OP_FLUSH) {
             /* The epoch of m writes and truncates that ends here. */
-            if (m >= 2)
+            if (m >= 2) {
+                uint64_t others = m - 1 <= o.torn_subset_exhaustive
+                                      ? ((uint64_t)1 << (m - 1)) - 1
+                                      : o.torn_subset_random;
                 count += m <= o.max_exhaustive ? ((uint64_t)1 << m) - m - 1 : o.random_subsets;
+                for (size_t j = i - m; j < i; j++)
+                    count += (uint64_t)tear_points(&o, &ops[j]) * others;
+            }
             m = 0;
             continue;
         }
@@ -366,6 +473,26 @@ uint64_t crash_sim_count(const struct io_op *ops, size_t n_ops,
             count += (ops[i].len - 1) / o.torn_granule;
     }
     return count;
+}
+
+void crash_sim_epochs(const struct io_op *ops, size_t n_ops,
+                      const struct crash_sim_options *options, uint64_t *exhaustive,
+                      uint64_t *sampled)
+{
+    struct crash_sim_options o = options != NULL ? *options : crash_sim_defaults();
+    size_t m = 0;
+    *exhaustive = *sampled = 0;
+    for (size_t i = 0; i <= n_ops; i++) {
+        if (i == n_ops || ops[i].kind == IO_OP_FLUSH) {
+            if (m >= 2 && m <= o.max_exhaustive)
+                (*exhaustive)++;
+            else if (m >= 2)
+                (*sampled)++;
+            m = 0;
+        } else {
+            m++;
+        }
+    }
 }
 
 vhdx_status crash_ops_from_record(const vhdx_io *recorder, struct io_op **ops, size_t *n_ops)

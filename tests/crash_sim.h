@@ -22,6 +22,17 @@
  *           random_subsets non-prefix subsets drawn from a xorshift64
  *           generator seeded with `seed` (deterministic; a subset may be
  *           drawn twice).
+ *   TORN_SUBSET (off unless torn_subset_points is set) per epoch of m >= 2
+ *           writes and truncates, per write ops[k] of it longer than the
+ *           granule: the write torn at torn_subset_points tear points (the
+ *           first granule, the last, and evenly spaced between; fewer when
+ *           the write has fewer), each combined with subsets of the
+ *           epoch's other m - 1 operations, applied in their order over the
+ *           epoch's durable file with ops[k] torn at its place. With
+ *           m - 1 <= torn_subset_exhaustive every subset except the one a
+ *           TORN state already is (every operation before k, none after):
+ *           2^(m-1) - 1 subsets; with more, torn_subset_random subsets
+ *           drawn from the same generator (never that one).
  *
  * The file model: a write past the end extends the file with zeros up to
  * it; a truncate sets the size (shrinking drops the bytes, growing again
@@ -49,10 +60,12 @@
 enum crash_kind {
     CRASH_PREFIX = 0,
     CRASH_TORN = 1,
-    CRASH_SUBSET = 2
+    CRASH_SUBSET = 2,
+    CRASH_TORN_SUBSET = 3
 };
+#define CRASH_KINDS 4
 
-/* "prefix", "torn" or "subset". */
+/* "prefix", "torn", "subset" or "torn-subset". */
 const char *crash_kind_name(enum crash_kind kind);
 
 struct crash_state {
@@ -61,11 +74,11 @@ struct crash_state {
     const uint8_t *data; /* the file; valid during the callback only */
     size_t len;          /* its size */
     /*
-     * PREFIX: the number of operations applied (k). TORN: the torn write.
-     * SUBSET: the first operation of the epoch.
+     * PREFIX: the number of operations applied (k). TORN, TORN_SUBSET: the
+     * torn write. SUBSET: the first operation of the epoch.
      */
     size_t op;
-    size_t torn_bytes;   /* TORN: the bytes of ops[op] that landed; else 0 */
+    size_t torn_bytes;   /* TORN, TORN_SUBSET: the bytes of ops[op] that landed; else 0 */
     /*
      * Every operation below durable_ops is certainly in the state: they
      * are the operations up to the last flush before the crash. No
@@ -85,9 +98,16 @@ struct crash_sim_options {
     size_t max_exhaustive;  /* epochs with at most this many writes/truncates: every subset */
     size_t random_subsets;  /* per larger epoch */
     uint64_t seed;          /* of the generator that draws those; 0 is replaced by 1 */
+    size_t torn_subset_points;     /* TORN_SUBSET tear points per write (0: no such states) */
+    size_t torn_subset_exhaustive; /* every subset when the other operations are at most this */
+    size_t torn_subset_random;     /* else this many drawn */
 };
 
-/* Granule 512, every subset up to 12 operations, 200 random subsets, seed 1. */
+/*
+ * Granule 512, every subset up to 12 operations, 200 random subsets, seed
+ * 1; no TORN_SUBSET states (torn_subset_points 0; exhaustive 6 and random
+ * 16 when a caller sets points).
+ */
 struct crash_sim_options crash_sim_defaults(void);
 
 /* The largest file the enumerator holds (it keeps two copies). */
@@ -98,7 +118,7 @@ struct crash_sim_options crash_sim_defaults(void);
  * (options NULL: the defaults); *visited receives the number of states
  * visited, the one that stopped the run included. VHDX_E_INVALID_ARG for
  * a write without data or an options value out of range (max_exhaustive
- * above 32), VHDX_E_OVERFLOW when an operation's end overflows,
+ * or torn_subset_exhaustive above 32), VHDX_E_OVERFLOW when an operation's end overflows,
  * VHDX_E_LIMIT when the file would grow past CRASH_SIM_MAX_FILE,
  * VHDX_E_NOMEM when the buffers cannot be had: no state is visited then.
  */
@@ -113,6 +133,15 @@ MUST_USE vhdx_status crash_sim_run(const uint8_t *initial, size_t initial_len,
  */
 uint64_t crash_sim_count(const struct io_op *ops, size_t n_ops,
                          const struct crash_sim_options *options);
+
+/*
+ * How the epochs of these operations (those of at least two writes and
+ * truncates) are enumerated: *exhaustive get every subset, *sampled get
+ * random_subsets drawn ones.
+ */
+void crash_sim_epochs(const struct io_op *ops, size_t n_ops,
+                      const struct crash_sim_options *options, uint64_t *exhaustive,
+                      uint64_t *sampled);
 
 /*
  * The operations a recording back end holds, as an array from malloc (free

@@ -240,7 +240,7 @@ struct seen {
         uint8_t applied[32];
     } s[512];
     size_t count;
-    size_t by_kind[3];
+    size_t by_kind[CRASH_KINDS];
     const uint8_t *initial;
     size_t initial_len;
     const struct io_op *ops;
@@ -315,9 +315,11 @@ static int record_state(void *ctx, const struct crash_state *st)
         if (i >= st->pending_end)
             assert_int_equal(st->applied[i], 0);
     }
-    if (st->kind == CRASH_TORN)
+    if (st->kind == CRASH_TORN || st->kind == CRASH_TORN_SUBSET)
         assert_int_equal(st->applied[st->op], 0);
-    want = model_state(v, st->applied, st->kind == CRASH_TORN ? st->op : SIZE_MAX,
+    want = model_state(v, st->applied,
+                       st->kind == CRASH_TORN || st->kind == CRASH_TORN_SUBSET ? st->op
+                                                                              : SIZE_MAX,
                        st->torn_bytes, &len);
     assert_int_equal(st->len, len);
     assert_memory_equal(st->data, want, len);
@@ -434,6 +436,111 @@ static void test_sim_counts_and_bounds_of_two_epochs(void **state)
         for (size_t i = 0; i < 5; i++)
             assert_memory_equal(v->s[11 + i].applied, masks[i], 6);
     }
+    free(v);
+}
+
+/* The two epochs above with a torn write combined with subsets of its epoch. */
+static void two_epoch_ops(struct io_op *ops)
+{
+    fill_letters();
+    ops[0] = wr(0, A, sizeof(A));
+    ops[1] = wr(2048, B, sizeof(B));
+    ops[2] = wr(512, C, sizeof(C));
+    ops[3] = fl();
+    ops[4] = wr(0, D, sizeof(D));
+    ops[5] = wr(4096, E, sizeof(E));
+}
+
+/*
+ * TORN_SUBSET, every subset: W0 (1 tear point, at 512) with the subsets of
+ * {W1, W2} but the empty one (a TORN state): 3; W2 (2 tear points, 512 and
+ * 1024) with those of {W0, W1} but {W0, W1}: 2 x 3; W1 and W4 have no
+ * tear point; W5 (at 512) with {} (not {W4}): 1. 16 + 10 = 26 states; each
+ * state's bytes are checked against the naive model by record_state.
+ */
+static void test_sim_torn_with_subsets_of_its_epoch(void **state)
+{
+    struct io_op ops[6];
+    struct crash_sim_options o = crash_sim_defaults();
+    struct seen *v = malloc(sizeof(*v));
+    uint64_t visited = 0, exhaustive = 9, sampled = 9;
+    (void)state;
+    assert_non_null(v);
+    two_epoch_ops(ops);
+    o.torn_subset_points = 3;
+    seen_init(v, INIT, sizeof(INIT), ops, 6);
+    assert_status(crash_sim_run(INIT, sizeof(INIT), ops, 6, &o, record_state, v, &visited),
+                  VHDX_OK);
+    assert_int_equal(visited, 26);
+    assert_int_equal(crash_sim_count(ops, 6, &o), 26);
+    assert_int_equal(v->by_kind[CRASH_PREFIX], 7);
+    assert_int_equal(v->by_kind[CRASH_TORN], 4);
+    assert_int_equal(v->by_kind[CRASH_SUBSET], 5);
+    assert_int_equal(v->by_kind[CRASH_TORN_SUBSET], 10);
+    crash_sim_epochs(ops, 6, &o, &exhaustive, &sampled);
+    assert_int_equal(exhaustive, 2);
+    assert_int_equal(sampled, 0);
+    /* Epoch 1: its subsets (11-14), then the torn writes with subsets. */
+    assert_state(v, 14, CRASH_SUBSET, 0, 0, 0, 3);
+    assert_state(v, 15, CRASH_TORN_SUBSET, 0, 512, 0, 2);
+    assert_state(v, 16, CRASH_TORN_SUBSET, 0, 512, 0, 3);
+    assert_state(v, 17, CRASH_TORN_SUBSET, 0, 512, 0, 3);
+    assert_state(v, 18, CRASH_TORN_SUBSET, 2, 512, 0, 3);
+    assert_state(v, 19, CRASH_TORN_SUBSET, 2, 512, 0, 3);
+    assert_state(v, 20, CRASH_TORN_SUBSET, 2, 512, 0, 3);
+    assert_state(v, 21, CRASH_TORN_SUBSET, 2, 1024, 0, 3);
+    assert_state(v, 22, CRASH_TORN_SUBSET, 2, 1024, 0, 3);
+    assert_state(v, 23, CRASH_TORN_SUBSET, 2, 1024, 0, 3);
+    /* Epoch 2. */
+    assert_state(v, 24, CRASH_SUBSET, 4, 0, 4, 6);
+    assert_state(v, 25, CRASH_TORN_SUBSET, 5, 512, 4, 6);
+    {
+        static const uint8_t masks[11][6] = {
+            {0, 1, 0, 0, 0, 0}, {0, 0, 1, 0, 0, 0}, {0, 1, 1, 0, 0, 0}, {0, 0, 0, 0, 0, 0},
+            {1, 0, 0, 0, 0, 0}, {0, 1, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0},
+            {0, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 0, 1}, {1, 1, 1, 1, 0, 0},
+        };
+        for (size_t i = 0; i < 11; i++)
+            assert_memory_equal(v->s[15 + i].applied, masks[i], 6);
+    }
+    free(v);
+}
+
+/*
+ * TORN_SUBSET drawn: with torn_subset_exhaustive 1, epoch 1 (two other
+ * operations per write) gets torn_subset_random draws per tear point, none
+ * of them the TORN state's subset; epoch 2 (one other) stays exhaustive.
+ */
+static void test_sim_torn_subsets_drawn(void **state)
+{
+    struct io_op ops[6];
+    struct crash_sim_options o = crash_sim_defaults();
+    struct seen *v = malloc(sizeof(*v));
+    uint64_t visited = 0;
+    (void)state;
+    assert_non_null(v);
+    two_epoch_ops(ops);
+    o.torn_subset_points = 3;
+    o.torn_subset_exhaustive = 1;
+    o.torn_subset_random = 5;
+    seen_init(v, INIT, sizeof(INIT), ops, 6);
+    assert_status(crash_sim_run(INIT, sizeof(INIT), ops, 6, &o, record_state, v, &visited),
+                  VHDX_OK);
+    /* 16 + W0: 1 x 5, W2: 2 x 5, W5: 1. */
+    assert_int_equal(visited, 32);
+    assert_int_equal(crash_sim_count(ops, 6, &o), 32);
+    assert_int_equal(v->by_kind[CRASH_TORN_SUBSET], 16);
+    for (size_t i = 0; i < v->count; i++) {
+        if (v->s[i].kind != CRASH_TORN_SUBSET)
+            continue;
+        if (v->s[i].op == 0)
+            assert_false(v->s[i].applied[1] == 0 && v->s[i].applied[2] == 0);
+        if (v->s[i].op == 2)
+            assert_false(v->s[i].applied[0] == 1 && v->s[i].applied[1] == 1);
+    }
+    o.torn_subset_exhaustive = 33;
+    assert_status(crash_sim_run(INIT, sizeof(INIT), ops, 6, &o, record_state, v, &visited),
+                  VHDX_E_INVALID_ARG);
     free(v);
 }
 
@@ -1020,6 +1127,8 @@ int main(void)
         cmocka_unit_test(test_record_rejects_bad_arguments),
         cmocka_unit_test(test_ops_from_record_copies_the_list),
         cmocka_unit_test(test_sim_counts_and_bounds_of_two_epochs),
+        cmocka_unit_test(test_sim_torn_with_subsets_of_its_epoch),
+        cmocka_unit_test(test_sim_torn_subsets_drawn),
         cmocka_unit_test(test_sim_state_bytes_by_hand),
         cmocka_unit_test(test_sim_truncates_shrink_and_grow),
         cmocka_unit_test(test_sim_empty_epochs),

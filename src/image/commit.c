@@ -154,7 +154,7 @@ static vhdx_status set_linkage(struct vhdx_image *c, const struct guid *linkage,
     struct locator_work *lw;
     uint8_t *item = NULL, *built = NULL, *gap = NULL, entry_le[8];
     char *text = NULL;
-    size_t self, n = 0, built_len = 0, item_len = 0, built_cap = 0, text_cap = 0, gap_len = 0;
+    size_t self = 0, n = 0, built_len = 0, item_len = 0, built_cap = 0, text_cap = 0, gap_len = 0;
     uint64_t region = c->metadata_region.file_offset;
     struct image_patch patch[3];
     size_t np = 0;
