@@ -175,8 +175,8 @@ static vhdx_status set_linkage(struct vhdx_image *c, const struct guid *linkage,
         self = (size_t)(e - lw->table.entries);
         item_len = e->length;
         /* UTF-16 to UTF-8: at most 3 bytes per 2, plus the NULs. */
-        text_cap = item_len * 2 + 2 * PARENT_LOCATOR_MAX_ENTRIES + 16;
-        built_cap = item_len + 2 * (PARENT_LOCATOR_ENTRY_SIZE + 2 * 64);
+        text_cap = item_len * 2 + (size_t)2 * PARENT_LOCATOR_MAX_ENTRIES + 16;
+        built_cap = item_len + (size_t)2 * (PARENT_LOCATOR_ENTRY_SIZE + 2 * 64);
         item = acct_alloc(&c->acct, item_len, &st);
         if (item != NULL)
             text = acct_alloc(&c->acct, text_cap, &st);
@@ -393,7 +393,7 @@ vhdx_status vhdx_commit(vhdx_io *child, vhdx_io *parent, const vhdx_commit_optio
 {
     static const vhdx_open_options defaults;
     const vhdx_open_options *base = open_options != NULL ? open_options : &defaults;
-    vhdx_commit_result local;
+    vhdx_commit_result local = {0};
     struct copy cp;
     vhdx_image *c = NULL, *p = NULL;
     struct guid g;
