@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "dirty_images.h"
 #include "test_util.h"
 #include "vhdx.h"
 
@@ -212,6 +213,18 @@ static vhdx_status record_sink(void *ctx, uint64_t offset, const void *buf, size
     s->len[s->n] = len;
     s->n++;
     return s->n == 2 ? s->fail_with : VHDX_OK;
+}
+
+/* vhdx_export_raw of img into record_sink, the calls recorded in *sl (emptied first). */
+static vhdx_status export_recorded(vhdx_image *img, struct sink_log *sl, vhdx_status fail_with)
+{
+    vhdx_export_options eo;
+    memset(sl, 0, sizeof(*sl));
+    sl->fail_with = fail_with;
+    memset(&eo, 0, sizeof(eo));
+    eo.sink = record_sink;
+    eo.sink_ctx = sl;
+    return vhdx_export_raw(img, -1, &eo);
 }
 
 static void test_export_sink(void **state)
@@ -667,12 +680,191 @@ static void test_convert_differencing(void **state)
     free(sdisk);
 }
 
+/* ---- vhdx_export_raw over the holes of the image's own file ---- */
+
+/* The data ranges of file fd (SEEK_DATA/SEEK_HOLE), as start, end pairs; returns how many. */
+static size_t data_ranges(int fd, uint64_t size, uint64_t *r, size_t cap)
+{
+    size_t n = 0;
+    off_t pos = 0;
+    while ((uint64_t)pos < size) {
+        off_t d = lseek(fd, pos, SEEK_DATA), h;
+        if (d < 0) {
+            assert_int_equal(errno, ENXIO);
+            break;
+        }
+        h = lseek(fd, d, SEEK_HOLE);
+        assert_true(h > d);
+        assert_true(n + 2 <= cap);
+        r[n++] = (uint64_t)d;
+        r[n++] = (uint64_t)h;
+        pos = h;
+    }
+    return n / 2;
+}
+
+/*
+ * An image file (by path: a descriptor back end, clean log) whose
+ * allocated blocks are mostly holes in the file, and hold written zeros
+ * besides data: the export skips the holes without reading them (the fast
+ * path) and still leaves the written zeros as holes. Exact bytes, exact
+ * data ranges of the output, exact sink calls.
+ */
+static void test_export_file_holes(void **state)
+{
+    char path[128], out[128];
+    vhdx_create_options c;
+    vhdx_open_options o = opts(VHDX_OPEN_WRITABLE);
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    uint8_t *disk, *back, a[4096], b[8192], zeros[8192];
+    uint64_t r[16];
+    struct sink_log sl;
+    int fd, ifd;
+    (void)state;
+
+    path_in(path, sizeof(path), "holes.vhdx");
+    path_in(out, sizeof(out), "holes.raw");
+    memset(&c, 0, sizeof(c));
+    c.type = VHDX_DISK_DYNAMIC;
+    c.virtual_size = 8 * MiB;
+    c.block_size = (uint32_t)MiB;
+    disk = calloc(1, 8 * MiB);
+    assert_non_null(disk);
+    memset(zeros, 0, sizeof(zeros));
+    assert_status(vhdx_create_open_path(path, &c, &o, &img), VHDX_OK);
+    /* Block 1: 4 KiB of data at 64 KiB into it; the rest of the block is a hole of the file. */
+    fill(a, sizeof(a), 3);
+    assert_status(vhdx_write(img, MiB + 64 * 1024, a, sizeof(a)), VHDX_OK);
+    memcpy(disk + MiB + 64 * 1024, a, sizeof(a));
+    /* Block 3: data, then 8 KiB of zeros written into the present block (zeros in the
+       file, not a hole), then data again right after them. */
+    fill(b, sizeof(b), 4);
+    assert_status(vhdx_write(img, 3 * MiB, b, sizeof(b)), VHDX_OK);
+    assert_status(vhdx_write(img, 3 * MiB + 20 * 1024, a, sizeof(a)), VHDX_OK);
+    assert_status(vhdx_write(img, 3 * MiB + 8 * 1024, zeros, sizeof(zeros)), VHDX_OK);
+    memcpy(disk + 3 * MiB, b, sizeof(b));
+    memcpy(disk + 3 * MiB + 20 * 1024, a, sizeof(a));
+    memset(disk + 3 * MiB + 8 * 1024, 0, sizeof(zeros));
+    assert_status(vhdx_finish(img), VHDX_OK);
+    vhdx_close(img);
+
+    /* The image file itself has holes inside block 1 (so the fast path has some to skip). */
+    ifd = open(path, O_RDONLY);
+    assert_true(ifd >= 0);
+    o = opts(0);
+    assert_status(vhdx_open_path(path, &o, &img), VHDX_OK);
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.log_replay, VHDX_LOG_CLEAN);
+    {
+        vhdx_extent e;
+        assert_status(vhdx_map_next(img, MiB, &e), VHDX_OK);
+        assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+        assert_int_equal(lseek(ifd, (off_t)e.file_offset, SEEK_HOLE), (off_t)e.file_offset);
+        assert_int_equal(lseek(ifd, (off_t)e.file_offset, SEEK_DATA),
+                         (off_t)(e.file_offset + 64 * 1024));
+    }
+    close(ifd);
+
+    fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_status(vhdx_export_raw(img, fd, NULL), VHDX_OK);
+    back = malloc(8 * MiB);
+    assert_non_null(back);
+    assert_int_equal(pread(fd, back, 8 * MiB, 0), (ssize_t)(8 * MiB));
+    assert_memory_equal(back, disk, 8 * MiB);
+    /* Data exactly where the disk has non-zero bytes; holes everywhere else. */
+    assert_int_equal(data_ranges(fd, 8 * MiB, r, 16), 3);
+    assert_int_equal(r[0], MiB + 64 * 1024);
+    assert_int_equal(r[1], MiB + 68 * 1024);
+    assert_int_equal(r[2], 3 * MiB);
+    assert_int_equal(r[3], 3 * MiB + 8 * 1024);
+    assert_int_equal(r[4], 3 * MiB + 20 * 1024);
+    assert_int_equal(r[5], 3 * MiB + 24 * 1024);
+    close(fd);
+
+    /* The same three pieces through a sink. */
+    assert_status(export_recorded(img, &sl, VHDX_OK), VHDX_OK);
+    assert_int_equal(sl.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(sl.off[i], r[2 * i]);
+        assert_int_equal(sl.len[i], r[2 * i + 1] - r[2 * i]);
+    }
+    vhdx_close(img);
+    free(back);
+    free(disk);
+}
+
+/*
+ * Where the file's holes must not be trusted: a dirty log replayed in
+ * memory (a read-only open) puts data over ranges that are holes of the
+ * file. The export reads through the replayed view, and gives what
+ * vhdx_read gives, data included.
+ */
+static void test_export_dirty_log_holes(void **state)
+{
+    struct dirty_image d;
+    char path[128], out[128];
+    vhdx_open_options o;
+    vhdx_image *img = NULL;
+    vhdx_info info;
+    uint8_t *disk, *back;
+    bool nonzero = false;
+    int fd;
+    (void)state;
+
+    /* "multi-entry": the log maps block 0 and writes patterns into it. */
+    assert_int_equal(dirty_build(1, &d), 0);
+    assert_null(d.rule);
+    path_in(path, sizeof(path), "dirty.vhdx");
+    path_in(out, sizeof(out), "dirty.raw");
+    write_file(path, d.img.data, d.img.len); /* zero pages become holes of the file */
+    o = opts(0);
+    assert_status(vhdx_open_path(path, &o, &img), VHDX_OK);
+    {
+        /* The block the log maps at disk offset 0 gets zeros in the file, i.e. a hole:
+           only the log's pages then hold its data. */
+        vhdx_extent e;
+        assert_status(vhdx_map_next(img, 0, &e), VHDX_OK);
+        assert_int_equal(e.kind, VHDX_EXTENT_DATA);
+        assert_true(e.file_offset + MiB <= d.img.len);
+        memset(d.img.data + e.file_offset, 0, MiB);
+        vhdx_close(img);
+        write_file(path, d.img.data, d.img.len);
+        o = opts(0);
+        assert_status(vhdx_open_path(path, &o, &img), VHDX_OK);
+    }
+    assert_status(vhdx_get_info(img, &info), VHDX_OK);
+    assert_int_equal(info.log_replay, VHDX_LOG_REPLAYED_IN_MEMORY);
+    disk = malloc((size_t)info.virtual_size);
+    back = malloc((size_t)info.virtual_size);
+    assert_non_null(disk);
+    assert_non_null(back);
+    assert_status(vhdx_read(img, 0, disk, (size_t)info.virtual_size), VHDX_OK);
+    for (uint64_t i = 0; i < info.virtual_size && !nonzero; i++)
+        nonzero = disk[i] != 0;
+    assert_true(nonzero); /* the log's data, which the file alone does not hold */
+
+    fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_status(vhdx_export_raw(img, fd, NULL), VHDX_OK);
+    assert_int_equal(pread(fd, back, (size_t)info.virtual_size, 0), (ssize_t)info.virtual_size);
+    assert_memory_equal(back, disk, (size_t)info.virtual_size);
+    close(fd);
+    vhdx_close(img);
+    free(back);
+    free(disk);
+    dirty_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_fd_sparse),
         cmocka_unit_test(test_export_sink),
         cmocka_unit_test(test_export_cancel),
+        cmocka_unit_test(test_export_file_holes),
+        cmocka_unit_test(test_export_dirty_log_holes),
         cmocka_unit_test(test_convert_image_to_dynamic),
         cmocka_unit_test(test_convert_fixed_4k),
         cmocka_unit_test(test_convert_io_source),

@@ -393,7 +393,7 @@ vhdx_status vhdx_commit(vhdx_io *child, vhdx_io *parent, const vhdx_commit_optio
 {
     static const vhdx_open_options defaults;
     const vhdx_open_options *base = open_options != NULL ? open_options : &defaults;
-    vhdx_commit_result local;
+    vhdx_commit_result local = {0};
     struct copy cp;
     vhdx_image *c = NULL, *p = NULL;
     struct guid g;

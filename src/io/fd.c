@@ -16,6 +16,7 @@
 
 #include "base/checked.h"
 #include "base/compiler.h"
+#include "io/fd.h"
 #include "vhdx.h"
 
 /* Offsets are cast to off_t only after a check against INT64_MAX. */
@@ -225,6 +226,13 @@ static void fd_close(void *ctx)
     if (c->own_fd)
         (void)close(c->fd);
     free(c);
+}
+
+int io_fd_descriptor(const vhdx_io *io)
+{
+    if (io == NULL || io->read != fd_read || io->ctx == NULL)
+        return -1;
+    return ((const struct fd_ctx *)io->ctx)->fd;
 }
 
 vhdx_status vhdx_io_from_fd(int fd, int writable, int own_fd, vhdx_io *out)
