@@ -50,8 +50,9 @@ FLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 
 # Every source under src/: the library (//:vhdx) and those that are not
 # part of it (NOT_SHIPPED_SRCS in BUILD), which some harnesses need: the
-# fault back end (fuzz_write_ops) and the reference replay engine
-# (fuzz_replay_diff). The harnesses are not shipped.
+# fault back end (fuzz_write_ops), the sparse memory back end (the
+# whole-image harnesses, fuzz_replay_diff, fuzz_write_ops) and the reference
+# replay engine (fuzz_replay_diff). The harnesses are not shipped.
 objs=()
 for c in "$SRC_DIR"/src/*/*.c; do
     o="$WORK/obj/$(basename "$(dirname "$c")")_$(basename "${c%.c}").o"

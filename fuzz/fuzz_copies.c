@@ -5,7 +5,7 @@
  *
  * Input: the whole-image format of fuzz_image (image_input.h), then
  * nothing else: the choices below come from a hash of the input. The image
- * is opened read-only from memory (a differencing image without its
+ * (a sparse store reused across inputs) is opened read-only from memory (a differencing image without its
  * parent, so its reads of the parent's ranges fail). When it opens and its
  * virtual size is at most MAX_DISK:
  *   1. the whole disk is read with vhdx_read: the model. When that fails
@@ -157,7 +157,7 @@ static void try_convert(vhdx_image *img, struct run *r, bool readable, uint64_t 
     vhdx_io_close(&mem);
 }
 
-static void try_commit(const uint8_t *bytes, size_t len, vhdx_image *parent, struct run *r,
+static void try_commit(struct io_sparse *bytes, vhdx_image *parent, struct run *r,
                        uint64_t h, uint8_t *buf)
 {
     struct alloc_acct acct;
@@ -169,7 +169,7 @@ static void try_commit(const uint8_t *bytes, size_t len, vhdx_image *parent, str
     bool ok = true;
 
     alloc_acct_init(&acct, NULL, 0);
-    FUZZ_CHECK(vhdx_io_from_memory(bytes, len, &pmem) == VHDX_OK);
+    io_sparse_io(bytes, false, &pmem);
     FUZZ_CHECK(io_overlay_create(&pmem, &acct, FILE_CAP, &pfile) == VHDX_OK);
     FUZZ_CHECK(vhdx_io_from_memory(NULL, 0, &cmem) == VHDX_OK);
     FUZZ_CHECK(io_overlay_create(&cmem, &acct, FILE_CAP, &cfile) == VHDX_OK);
@@ -217,8 +217,7 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t len = 0;
-    uint8_t *file = image_input_build(data, size, &len);
+    struct io_sparse *file = image_input_load(data, size);
     uint8_t *model = NULL, *seen = NULL, *buf = NULL;
     uint64_t h = hash_input(data, size);
     vhdx_io io;
@@ -229,7 +228,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (file == NULL)
         return 0;
-    if (vhdx_io_from_memory(file, len, &io) != VHDX_OK || vhdx_open(&io, NULL, &img) != VHDX_OK)
+    io_sparse_io(file, false, &io);
+    if (vhdx_open(&io, NULL, &img) != VHDX_OK)
         goto out;
     FUZZ_CHECK(vhdx_get_info(img, &info) == VHDX_OK);
     if (info.virtual_size == 0 || info.virtual_size > MAX_DISK ||
@@ -248,13 +248,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     try_export(img, &r, readable, h);
     try_convert(img, &r, readable, h, buf);
     if (readable && info.type != VHDX_DISK_DIFFERENCING)
-        try_commit(file, len, img, &r, h, buf);
+        try_commit(file, img, &r, h, buf);
 out:
     vhdx_close(img);
     free(model);
     free(seen);
     free(buf);
-    free(file);
     return 0;
 }
 

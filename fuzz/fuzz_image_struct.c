@@ -24,78 +24,14 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "fuzz_pool.h"
 #include "image_mutator.h"
 #include "vhdx.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifdef HAVE_ASAN
-#include <sanitizer/asan_interface.h>
-#else
-#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
-#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
-#endif
 
 /* Bytes read per extent (from its start) and in all, per input. */
 #define READ_PER_EXTENT 16384u
 #define READ_TOTAL (256u << 10)
 #define MAX_EXTENTS 4096u
-
-/*
- * The allocator passed to the library: large blocks are kept for reuse.
- * Every open allocates a few of them (the 1 MiB metadata item buffer, the
- * region tables, the log), and under ASan each is a fresh mapping whose
- * page faults cost most of an execution. A cached block is poisoned, so a
- * use after free is still reported, and it is handed out again only for
- * the same size, so the redzone behind it still catches an overflow.
- */
-#define POOL_MIN 4096u
-#define POOL_SLOTS 64u
-#define POOL_BYTES (64u << 20)
-
-static struct {
-    void *p;
-    size_t size;
-} pool[POOL_SLOTS];
-static size_t pool_bytes;
-
-static void *pool_alloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    for (unsigned i = 0; size >= POOL_MIN && i < POOL_SLOTS; i++) {
-        if (pool[i].p != NULL && pool[i].size == size) {
-            void *p = pool[i].p;
-            pool[i].p = NULL;
-            pool_bytes -= size;
-            ASAN_UNPOISON_MEMORY_REGION(p, size);
-            return p;
-        }
-    }
-    return malloc(size);
-}
-
-static void pool_free(void *ctx, void *p, size_t size)
-{
-    (void)ctx;
-    for (unsigned i = 0; size >= POOL_MIN && size <= POOL_BYTES - pool_bytes && i < POOL_SLOTS;
-         i++) {
-        if (pool[i].p == NULL) {
-            pool[i].p = p;
-            pool[i].size = size;
-            pool_bytes += size;
-            ASAN_POISON_MEMORY_REGION(p, size);
-            return;
-        }
-    }
-    free(p);
-}
-
-static const vhdx_allocator POOL = {pool_alloc, pool_free, NULL};
 
 struct counts {
     size_t errors, warnings, infos;
@@ -182,7 +118,7 @@ static void judge(const struct im_file *f)
 
     memset(&o, 0, sizeof(o));
     im_open_options(f, &o);
-    o.allocator = &POOL;
+    o.allocator = &FUZZ_POOL;
     o.on_diag = count;
 
     o.diag_ctx = &in_check;

@@ -4,27 +4,29 @@
 #include <string.h>
 
 #include "base/endian.h"
+#include "fuzz_common.h"
 
-uint8_t *image_input_build(const uint8_t *data, size_t size, size_t *out_len)
+struct io_sparse *image_input_load(const uint8_t *data, size_t size)
 {
-    uint8_t *file;
+    static struct io_sparse *sp;
     size_t len, pos = 4;
 
+    if (sp == NULL) {
+        sp = io_sparse_new(0);
+        if (sp == NULL)
+            abort();
+    }
+    io_sparse_reset(sp);
     if (size >= 8 && memcmp(data, "vhdxfile", 8) == 0) {
-        file = malloc(size);
-        if (file != NULL)
-            memcpy(file, data, size);
-        *out_len = size;
-        return file;
+        FUZZ_CHECK(io_sparse_write(sp, data, size, 0) == VHDX_OK);
+        return sp;
     }
     if (size < 4)
         return NULL;
     len = (size_t)le32_load_no_bounds_check(data) * 1024u;
     if (len > IMAGE_INPUT_MAX_FILE)
         len = IMAGE_INPUT_MAX_FILE;
-    file = calloc(1, len > 0 ? len : 1);
-    if (file == NULL)
-        return NULL;
+    FUZZ_CHECK(io_sparse_truncate(sp, len) == VHDX_OK);
     while (size - pos >= 6) {
         uint32_t off = le32_load_no_bounds_check(data + pos);
         size_t n = le16_load_no_bounds_check(data + pos + 4);
@@ -32,9 +34,9 @@ uint8_t *image_input_build(const uint8_t *data, size_t size, size_t *out_len)
         if (n > size - pos)
             n = size - pos;
         if (off < len)
-            memcpy(file + off, data + pos, n < len - off ? n : len - off);
+            FUZZ_CHECK(io_sparse_write(sp, data + pos, n < len - off ? n : len - off, off) ==
+                       VHDX_OK);
         pos += n;
     }
-    *out_len = len;
-    return file;
+    return sp;
 }

@@ -32,6 +32,7 @@ if not os.path.isfile(os.path.join(ROOT, "include", "vhdx.h")):
 NOT_SHIPPED = {
     "src/io/fault.c",
     "src/io/record.c",
+    "src/io/sparse.c",
     "src/refreplay/outcome.c",
     "src/refreplay/ref_replay.c",
 }

@@ -7,7 +7,7 @@
 #   - no data object is exported (only the markers gold itself defines);
 #   - the soname follows the header's version (BUILD sets it by hand);
 #   - neither libvhdx.so nor libvhdx.a holds any code of the libraries that
-#     are not shipped (the fault and record back ends, the reference replay
+#     are not shipped (the fault, record and sparse back ends, the reference replay
 #     engine: NOT_SHIPPED_SRCS in BUILD): no symbol those archives define is
 #     defined in either (all symbols, not only the exported ones).
 # Usage: visibility_test.sh [LIBVHDX_SO [VHDX_H [LIBVHDX_A [NOT_SHIPPED_ARCHIVE...]]]]

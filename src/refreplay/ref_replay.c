@@ -378,14 +378,43 @@ struct work {
     uint8_t *scratch;
     struct entry *table;
     uint64_t *chain;
+    size_t log_bytes, table_bytes, chain_bytes;
 };
+
+static const vhdx_allocator *work_allocator;
+
+void ref_replay_set_allocator(const vhdx_allocator *allocator)
+{
+    work_allocator = allocator;
+}
+
+static void *work_alloc(size_t size, bool zero)
+{
+    void *p;
+    if (work_allocator == NULL)
+        return zero ? calloc(1, size) : malloc(size);
+    p = work_allocator->alloc(work_allocator->ctx, size);
+    if (p != NULL && zero)
+        memset(p, 0, size);
+    return p;
+}
+
+static void work_release(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    if (work_allocator == NULL)
+        free(p);
+    else
+        work_allocator->free(work_allocator->ctx, p, size);
+}
 
 static void work_free(struct work *w)
 {
-    free(w->log);
-    free(w->scratch);
-    free(w->table);
-    free(w->chain);
+    work_release(w->log, w->log_bytes);
+    work_release(w->scratch, w->log_bytes);
+    work_release(w->table, w->table_bytes);
+    work_release(w->chain, w->chain_bytes);
 }
 
 static enum ref_status check_args(const vhdx_io *file, const uint8_t *log_guid,
@@ -453,10 +482,13 @@ static enum ref_status replay(vhdx_io *file, const uint8_t *log_guid, uint64_t l
     if (end > size_before)
         return REF_TRUNCATED;
 
-    w->log = malloc(log_length);
-    w->scratch = malloc(log_length);
-    w->table = calloc((size_t)sectors, sizeof(*w->table));
-    w->chain = calloc((size_t)sectors, sizeof(*w->chain));
+    w->log_bytes = log_length;
+    w->table_bytes = (size_t)sectors * sizeof(*w->table);
+    w->chain_bytes = (size_t)sectors * sizeof(*w->chain);
+    w->log = work_alloc(w->log_bytes, false);
+    w->scratch = work_alloc(w->log_bytes, false);
+    w->table = work_alloc(w->table_bytes, true);
+    w->chain = work_alloc(w->chain_bytes, true);
     if (w->log == NULL || w->scratch == NULL || w->table == NULL || w->chain == NULL)
         return REF_NOMEM;
     st = read_exact(file, w->log, log_length, log_offset);
@@ -548,10 +580,11 @@ enum ref_status ref_replay(vhdx_io *file, const uint8_t log_guid[16], uint64_t l
                            struct ref_result *out)
 {
     struct ref_result res;
-    struct work w = {NULL, NULL, NULL, NULL};
+    struct work w;
     enum ref_status st;
 
     memset(&res, 0, sizeof(res));
+    memset(&w, 0, sizeof(w));
     st = check_args(file, log_guid, log_offset, log_length, current_slot, dry_run);
     if (st == REF_OK)
         st = replay(file, log_guid, log_offset, log_length, current_slot, dry_run, &res, &w);

@@ -92,6 +92,15 @@ MUST_USE enum ref_status ref_replay(vhdx_io *file, const uint8_t log_guid[16], u
                                     uint32_t log_length, int current_slot, int dry_run,
                                     struct ref_result *out);
 
+/*
+ * The allocator of the engine's work buffers (the log read whole, a scratch
+ * copy of it, the entry tables), for every later call; NULL: malloc/free.
+ * Process-wide and not synchronised: set it once, before any replay (the
+ * fuzz harness gives it its pooling allocator, so the buffers are not fresh
+ * mappings for every input).
+ */
+void ref_replay_set_allocator(const vhdx_allocator *allocator);
+
 /* "REF_OK", "REF_NO_SEQUENCE", ...; "REF_UNKNOWN" for any other value. */
 const char *ref_status_name(enum ref_status s);
 
