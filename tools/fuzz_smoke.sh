@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer harness for FUZZ_SECONDS (default 20) over a copy of
+# Runs every libFuzzer harness for FUZZ_SECONDS (default 10) over a copy of
 # its seed corpus, built through fuzz/build.sh (the OSS-Fuzz contract).
 # Fails on any crash, leak, timeout or out-of-memory. Prints, per harness,
 # the executions run and the coverage reached.
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 SRC_DIR="$(cd "$(dirname "$0")/.." && pwd)"
-SECONDS_EACH="${FUZZ_SECONDS:-20}"
+SECONDS_EACH="${FUZZ_SECONDS:-10}"
 GRACE="${FUZZ_GRACE:-5}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

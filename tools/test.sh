@@ -8,7 +8,7 @@
 #   5. bazel build --config=fuzz / --config=afl  (both fuzzing configurations build)
 #   6. tools/hardening_test.sh           (release build: PIE, full RELRO, NX stack, stack
 #                                         protector, FORTIFY, CET, checked with readelf)
-#   7. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 20)
+#   7. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 10)
 #   8. fuzz/regress.sh                   (every corpus and regression input through every
 #                                         harness in the fuzzing build, ASan + UBSan, no engine;
 #                                         then the same under MemorySanitizer)
