@@ -260,21 +260,9 @@ out:
 #ifdef FUZZ_SEEDS
 #include "image_seeds.h"
 
-/* Each seed image as a sparse description (small and mutable). */
-static void emit(struct seed_out *out, const char *name, const uint8_t *file, size_t len)
-{
-    char n[128];
-    size_t slen = 0;
-    uint8_t *sparse = image_seed_sparse(file, len, &slen);
-    if (sparse != NULL) {
-        snprintf(n, sizeof(n), "%s-sparse", name);
-        seed_emit(out, n, sparse, slen);
-        free(sparse);
-    }
-}
-
+/* Each seed image as a sparse description. */
 void fuzz_make_seeds(struct seed_out *out)
 {
-    fuzz_image_seeds(out, emit);
+    fuzz_image_seeds(out, image_seed_emit_sparse);
 }
 #endif

@@ -1,10 +1,12 @@
 #include "image_seeds.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/endian.h"
 #include "format/bat.h"
+#include "fuzz_common.h"
 #include "image_builder.h"
 
 uint8_t *image_seed_sparse(const uint8_t *file, size_t len, size_t *out_len)
@@ -102,5 +104,18 @@ void fuzz_image_seeds(struct seed_out *out, image_seed_emit emit)
             ib_free(&img);
         }
         ib_free(&parent);
+    }
+}
+
+void image_seed_emit_sparse(struct seed_out *out, const char *name, const uint8_t *file,
+                            size_t len)
+{
+    char n[128];
+    size_t slen = 0;
+    uint8_t *sparse = image_seed_sparse(file, len, &slen);
+    if (sparse != NULL) {
+        snprintf(n, sizeof(n), "%s-sparse", name);
+        seed_emit(out, n, sparse, slen);
+        free(sparse);
     }
 }

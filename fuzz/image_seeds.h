@@ -20,4 +20,12 @@ void fuzz_image_seeds(struct seed_out *out, image_seed_emit emit);
  */
 uint8_t *image_seed_sparse(const uint8_t *file, size_t len, size_t *out_len);
 
+/*
+ * An image_seed_emit for the harnesses whose input is the whole-image
+ * format as it is (fuzz_image, fuzz_copies): the image's sparse description,
+ * named "<name>-sparse" (small and mutable).
+ */
+void image_seed_emit_sparse(struct seed_out *out, const char *name, const uint8_t *file,
+                            size_t len);
+
 #endif
