@@ -380,6 +380,22 @@ static void assert_state(const struct seen *v, size_t i, enum crash_kind kind, s
 }
 
 /*
+ * The run most tests use, 3 writes, flush, 2 writes (over INIT, 1 KiB):
+ *   W0 1 KiB 'A' at 0, W1 512 B 'B' at 2048 (past the end), W2 1.5 KiB 'C' at 512,
+ *   F3, W4 512 B 'D' at 0, W5 1 KiB 'E' at 4096.
+ */
+static void two_epoch_ops(struct io_op *ops)
+{
+    fill_letters();
+    ops[0] = wr(0, A, sizeof(A));
+    ops[1] = wr(2048, B, sizeof(B));
+    ops[2] = wr(512, C, sizeof(C));
+    ops[3] = fl();
+    ops[4] = wr(0, D, sizeof(D));
+    ops[5] = wr(4096, E, sizeof(E));
+}
+
+/*
  * 3 writes, flush, 2 writes over a 1 KiB file:
  *   W0 1 KiB 'A' at 0, W1 512 B 'B' at 2048 (past the end), W2 1.5 KiB 'C' at 512,
  *   F3, W4 512 B 'D' at 0, W5 1 KiB 'E' at 4096.
@@ -393,13 +409,7 @@ static void test_sim_counts_and_bounds_of_two_epochs(void **state)
     uint64_t visited = 0;
     (void)state;
     assert_non_null(v);
-    fill_letters();
-    ops[0] = wr(0, A, sizeof(A));
-    ops[1] = wr(2048, B, sizeof(B));
-    ops[2] = wr(512, C, sizeof(C));
-    ops[3] = fl();
-    ops[4] = wr(0, D, sizeof(D));
-    ops[5] = wr(4096, E, sizeof(E));
+    two_epoch_ops(ops);
     seen_init(v, INIT, sizeof(INIT), ops, 6);
     assert_status(crash_sim_run(INIT, sizeof(INIT), ops, 6, NULL, record_state, v, &visited),
                   VHDX_OK);
@@ -437,18 +447,6 @@ static void test_sim_counts_and_bounds_of_two_epochs(void **state)
             assert_memory_equal(v->s[11 + i].applied, masks[i], 6);
     }
     free(v);
-}
-
-/* The two epochs above with a torn write combined with subsets of its epoch. */
-static void two_epoch_ops(struct io_op *ops)
-{
-    fill_letters();
-    ops[0] = wr(0, A, sizeof(A));
-    ops[1] = wr(2048, B, sizeof(B));
-    ops[2] = wr(512, C, sizeof(C));
-    ops[3] = fl();
-    ops[4] = wr(0, D, sizeof(D));
-    ops[5] = wr(4096, E, sizeof(E));
 }
 
 /*
@@ -582,13 +580,7 @@ static void test_sim_state_bytes_by_hand(void **state)
     uint8_t *f;
     size_t len = 0;
     (void)state;
-    fill_letters();
-    ops[0] = wr(0, A, sizeof(A));
-    ops[1] = wr(2048, B, sizeof(B));
-    ops[2] = wr(512, C, sizeof(C));
-    ops[3] = fl();
-    ops[4] = wr(0, D, sizeof(D));
-    ops[5] = wr(4096, E, sizeof(E));
+    two_epoch_ops(ops);
 
     /* State 0: the initial file. */
     f = state_bytes(ops, 6, 0, &len);
@@ -891,13 +883,7 @@ static void test_sim_callback_stops_the_run(void **state)
     uint64_t visited = 0;
     (void)state;
     assert_non_null(v);
-    fill_letters();
-    ops[0] = wr(0, A, sizeof(A));
-    ops[1] = wr(2048, B, sizeof(B));
-    ops[2] = wr(512, C, sizeof(C));
-    ops[3] = fl();
-    ops[4] = wr(0, D, sizeof(D));
-    ops[5] = wr(4096, E, sizeof(E));
+    two_epoch_ops(ops);
     seen_init(v, INIT, sizeof(INIT), ops, 6);
     v->stop_at = 3;
     assert_status(crash_sim_run(INIT, sizeof(INIT), ops, 6, NULL, record_state, v, &visited),
