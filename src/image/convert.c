@@ -92,7 +92,6 @@ static vhdx_status source_extent(struct source *s, uint64_t off)
 static vhdx_status source_next_data(struct source *s, uint64_t pos, uint64_t end, uint32_t lss,
                                     uint64_t *ds, uint64_t *de)
 {
-    off_t d, h;
     vhdx_status st = VHDX_OK;
 
     *ds = *de = end;
@@ -117,25 +116,15 @@ static vhdx_status source_next_data(struct source *s, uint64_t pos, uint64_t end
         *de = end;
         return VHDX_OK;
     }
-    d = lseek(s->src->fd, (off_t)pos, SEEK_DATA);
-    if (d < 0) {
-        if (errno == ENXIO)
-            return VHDX_OK; /* no data from pos to the end of the file */
-        s->no_seek = true;  /* no SEEK_DATA here: all of it may be data */
-        *ds = pos;
-        *de = end;
+    if (!copy_file_next_data(s->src->fd, pos, end, ds, de)) {
+        s->no_seek = true; /* the file cannot tell: all of it may be data */
         return VHDX_OK;
     }
-    if ((uint64_t)d >= end)
+    if (*ds >= end)
         return VHDX_OK;
-    h = lseek(s->src->fd, d, SEEK_HOLE);
-    *ds = (uint64_t)d / lss * lss;
-    if (*ds < pos)
-        *ds = pos;
-    if (h < 0 || (uint64_t)h >= end || (uint64_t)h >= s->size)
-        *de = end;
-    else
-        *de = ((uint64_t)h + lss - 1) / lss * lss;
+    /* Whole sectors: the data's start rounded down, its end up. */
+    *ds = *ds / lss * lss < pos ? pos : *ds / lss * lss;
+    *de = (*de + lss - 1) / lss * lss;
     if (*de > end)
         *de = end;
     return VHDX_OK;

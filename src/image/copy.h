@@ -1,6 +1,6 @@
 /*
  * What the whole-disk copies (export.c, convert.c) share: zero detection,
- * sparse output, progress.
+ * sparse output, the holes of a file, progress.
  */
 #ifndef VHDX_IMAGE_COPY_H
 #define VHDX_IMAGE_COPY_H
@@ -27,6 +27,14 @@ MUST_USE vhdx_status copy_sparse(vhdx_sink_fn sink, void *ctx, const uint8_t *bu
 
 /* pwrite of all len bytes at off (VHDX_E_IO with errno set on failure). */
 MUST_USE vhdx_status copy_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * The first range of [pos, end) of the file fd that may hold data, as the
+ * file's holes tell it (SEEK_DATA/SEEK_HOLE): *ds..*de, *ds == end when
+ * there is none. False when the file cannot tell (no SEEK_DATA there, or an
+ * offset past INT64_MAX): then *ds..*de is all of [pos, end).
+ */
+bool copy_file_next_data(int fd, uint64_t pos, uint64_t end, uint64_t *ds, uint64_t *de);
 
 /* Calls progress (when set): VHDX_E_CANCELLED when it asks to stop. */
 MUST_USE vhdx_status copy_progress(vhdx_progress_fn progress, void *ctx, uint64_t done,

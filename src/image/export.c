@@ -64,7 +64,7 @@ static vhdx_status fd_sink(void *ctx, uint64_t offset, const void *buf, size_t l
 
 bool copy_all_zero(const uint8_t *p, size_t n)
 {
-    /* Word at a time where aligned; memcmp against itself for the rest. */
+    /* Bytes up to an 8-byte boundary, then four words at a time, then the tail. */
     size_t i = 0;
     while (i < n && ((uintptr_t)(p + i) % sizeof(uint64_t)) != 0) {
         if (p[i] != 0)
@@ -136,33 +136,31 @@ static int hole_fd(const vhdx_image *image, uint64_t *file_size)
     return fd;
 }
 
-/*
- * The first range of [pos, end) of file fd that may hold data: *ds..*de
- * (*ds == end: none). Where the file cannot tell (no SEEK_DATA), all of it.
- */
-static void file_next_data(int fd, uint64_t pos, uint64_t end, uint64_t *ds, uint64_t *de)
+bool copy_file_next_data(int fd, uint64_t pos, uint64_t end, uint64_t *ds, uint64_t *de)
 {
     off_t d, h;
 
     *ds = pos;
     *de = end;
     if (pos > (uint64_t)INT64_MAX || end > (uint64_t)INT64_MAX)
-        return;
+        return false;
     d = lseek(fd, (off_t)pos, SEEK_DATA);
     if (d < 0) {
-        if (errno == ENXIO)
-            *ds = end; /* no data from pos to the end of the file */
-        return;
+        if (errno != ENXIO)
+            return false;
+        *ds = end; /* no data from pos to the end of the file */
+        return true;
     }
     if ((uint64_t)d >= end) {
         *ds = end;
-        return;
+        return true;
     }
     /* Data may start before pos only if the kernel rounds: never before pos. */
     *ds = (uint64_t)d > pos ? (uint64_t)d : pos;
     h = lseek(fd, d, SEEK_HOLE);
     if (h >= 0 && (uint64_t)h > *ds && (uint64_t)h < end)
         *de = (uint64_t)h;
+    return true;
 }
 
 vhdx_status vhdx_export_raw(vhdx_image *image, int fd, const vhdx_export_options *options)
@@ -224,7 +222,7 @@ vhdx_status vhdx_export_raw(vhdx_image *image, int fd, const vhdx_export_options
                     /* Only below the file's end: past it, the read fails as it should. */
                     uint64_t fe = end + delta < hfd_size ? end + delta : hfd_size;
                     uint64_t ds, de;
-                    file_next_data(hfd, off + delta, fe, &ds, &de);
+                    (void)copy_file_next_data(hfd, off + delta, fe, &ds, &de);
                     off = ds - delta;
                     stop = ds < fe ? de - delta : end;
                     if (off >= end)
