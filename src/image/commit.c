@@ -45,6 +45,7 @@
 #include "format/constants.h"
 #include "format/metadata_table.h"
 #include "format/parent_locator.h"
+#include "image/copy.h"
 #include "image/image.h"
 #include "io/path.h"
 
@@ -263,9 +264,7 @@ struct copy {
 static vhdx_status report(const struct copy *cp, uint64_t done)
 {
     const vhdx_commit_options *o = cp->options;
-    if (o == NULL || o->progress == NULL)
-        return VHDX_OK;
-    return o->progress(o->progress_ctx, done, cp->total) != 0 ? VHDX_E_CANCELLED : VHDX_OK;
+    return o == NULL ? VHDX_OK : copy_progress(o->progress, o->progress_ctx, done, cp->total);
 }
 
 /* Whether the child holds any range of its own (a DATA or ZERO extent). */
