@@ -175,6 +175,20 @@ static bool is_prefix(const uint8_t *chosen, size_t m)
 }
 
 /*
+ * Back to the durable file after a state built over it: the n_undo ranges
+ * recorded in r->undo (the durable bytes are zero past its end too), its
+ * length, and no operation of the epoch ops[s..s+m) applied.
+ */
+static void restore_durable(struct run *r, size_t n_undo, size_t s, size_t m)
+{
+    for (size_t j = 0; j < n_undo; j++)
+        memcpy(r->work.data + r->undo[j].from, r->durable.data + r->undo[j].from,
+               r->undo[j].to - r->undo[j].from);
+    r->work.len = r->durable.len;
+    memset(r->applied + s, 0, m);
+}
+
+/*
  * One SUBSET state: the chosen operations of the epoch ops[s..s+m) over
  * the durable file (which work equals on entry and on return).
  */
@@ -189,12 +203,7 @@ static void visit_subset(struct run *r, size_t s, size_t m, const uint8_t *chose
         last = s + j;
     }
     visit_state(r, CRASH_SUBSET, s, 0, s, last + 1);
-    /* Back to the durable file: the durable bytes are zero past its end too. */
-    for (size_t j = 0; j < n_undo; j++)
-        memcpy(r->work.data + r->undo[j].from, r->durable.data + r->undo[j].from,
-               r->undo[j].to - r->undo[j].from);
-    r->work.len = r->durable.len;
-    memset(r->applied + s, 0, m);
+    restore_durable(r, n_undo, s, m);
 }
 
 static void visit_epoch_subsets(struct run *r, size_t s, size_t m, uint8_t *chosen)
@@ -259,11 +268,7 @@ static void visit_torn_subset(struct run *r, size_t s, size_t m, const uint8_t *
             last = s + j;
     }
     visit_state(r, CRASH_TORN_SUBSET, k, torn, s, last + 1);
-    for (size_t j = 0; j < n_undo; j++)
-        memcpy(r->work.data + r->undo[j].from, r->durable.data + r->undo[j].from,
-               r->undo[j].to - r->undo[j].from);
-    r->work.len = r->durable.len;
-    memset(r->applied + s, 0, m);
+    restore_durable(r, n_undo, s, m);
 }
 
 /* True when the chosen operations (ops[k] aside) are exactly those before k. */
