@@ -28,16 +28,31 @@ passed=0
 failed=0
 BAZEL_FLAGS=(--noshow_progress --color=no --curses=no)
 
+STEP_LOGS="$(mktemp -d)"
+trap 'rm -rf "$STEP_LOGS"' EXIT
+failed_steps=()
 step() {
     local name="$1"
     shift
     echo "=== $name"
     local start=$SECONDS
-    if "$@"; then
+    local log="$STEP_LOGS/step$((passed + failed)).log"
+    "$@" 2>&1 | tee "$log"
+    if [ "${PIPESTATUS[0]}" -eq 0 ]; then
         passed=$((passed + 1))
         echo "=== $name: ok ($((SECONDS - start)) s)"
     else
         failed=$((failed + 1))
+        # A failed bazel test: the end of its own log, while bazel-testlogs
+        # still points at this configuration's outputs.
+        local target
+        for target in $(sed -n 's#^\(//[^ ]*\) .*\(FAILED\|TIMEOUT\|NO STATUS\).*#\1#p' "$log"); do
+            local tlog="bazel-testlogs/${target#//}"
+            tlog="${tlog/://}/test.log"
+            { echo "Test output for $target (last 30 lines):"; tail -n 30 "$tlog" 2>/dev/null; } |
+                tee -a "$log.tests"
+        done
+        failed_steps+=("$name:$log")
         echo "=== $name: FAILED ($((SECONDS - start)) s)"
     fi
 }
@@ -57,7 +72,8 @@ count_cases() {
                -e 's/^[a-z_]*: \([0-9]*\) passed, [0-9]* failed$/\1/p' \
                -e 's/^.*: \([0-9]*\) inputs run$/\1/p' | awk '{s+=$1} END {print s+0}')
     f=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
-        sed -n -e 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' | awk '{s+=$1} END {print s+0}')
+        sed -n -e 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' \
+               -e 's/^[a-z_]*: [0-9]* passed, \([0-9]*\) failed$/\1/p' | awk '{s+=$1} END {print s+0}')
     s=$(cat bazel-testlogs/*/*/test.log bazel-testlogs/*/test.log 2>/dev/null |
         sed -n -e 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' | awk '{s+=$1} END {print s+0}')
     echo "test cases in this run: $p passed, $f failed, $s skipped"
@@ -108,6 +124,19 @@ nbdkit_step() {
 step "nbdkit plugin (nbdcopy, qemu-io, nbdinfo over a Unix socket)" nbdkit_step
 
 bazel shutdown >/dev/null 2>&1 || true
+# A failed step is named again at the end, with the lines that say why
+# (a failed or timed-out bazel test, a sanitizer report, a FAILED line),
+# so that the tail of the output is enough to tell what failed.
+for entry in "${failed_steps[@]}"; do
+    name="${entry%:*}"
+    log="${entry##*:}"
+    echo "--- FAILED step: $name; the lines that say why:"
+    grep -E "FAILED|TIMEOUT|NO STATUS|ERROR|error:|not ok|runtime error|deadly signal|Test output for" "$log" |
+        grep -v "^=== " | tail -n 25
+    echo "--- its last 15 lines:"
+    tail -n 15 "$log"
+    [ -f "$log.tests" ] && cat "$log.tests"
+done
 echo "steps: $passed passed, $failed failed"
 echo "test cases (plain + ASan/UBSan, cmocka cases, regression inputs, CLI checks, Python, nbdkit): $cases_passed passed, $cases_failed failed, $cases_skipped skipped (cmocka)"
 # The closing line counts test cases; any failed step counts as a failure too.
