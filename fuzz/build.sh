@@ -53,32 +53,49 @@ FLAGS="-std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 # fault back end (fuzz_write_ops), the sparse memory back end (the
 # whole-image harnesses, fuzz_replay_diff, fuzz_write_ops) and the reference
 # replay engine (fuzz_replay_diff). The harnesses are not shipped.
+# Compiles run BUILD_JOBS at a time (default: the number of CPUs); the
+# first one that fails fails the build.
+BUILD_JOBS="${BUILD_JOBS:-$(nproc 2>/dev/null || echo 1)}"
+rm -f "$WORK/compile-failed"
+compile() {
+    while [ "$(jobs -rp | wc -l)" -ge "$BUILD_JOBS" ]; do
+        wait -n || true
+    done
+    # shellcheck disable=SC2086
+    { $CC $CFLAGS $FLAGS -c "$1" -o "$2" || echo "$1" >>"$WORK/compile-failed"; } &
+}
+wait_all() {
+    wait
+    if [ -s "$WORK/compile-failed" ]; then
+        echo "build.sh: compile failed: $(tr '\n' ' ' <"$WORK/compile-failed")" >&2
+        exit 1
+    fi
+}
+
 objs=()
 for c in "$SRC_DIR"/src/*/*.c; do
     o="$WORK/obj/$(basename "$(dirname "$c")")_$(basename "${c%.c}").o"
-    # shellcheck disable=SC2086
-    $CC $CFLAGS $FLAGS -c "$c" -o "$o"
+    compile "$c" "$o"
     objs+=("$o")
 done
 
 # Shared by the whole-image harnesses.
-# shellcheck disable=SC2086
-$CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/image_input.c" -o "$WORK/obj/fuzz_image_input.o"
+compile "$SRC_DIR/fuzz/image_input.c" "$WORK/obj/fuzz_image_input.o"
 objs+=("$WORK/obj/fuzz_image_input.o")
 # The replay_diff harness builds its base image with the test image builder.
 for c in image_builder dirty_images; do
-    # shellcheck disable=SC2086
-    $CC $CFLAGS $FLAGS -c "$SRC_DIR/tests/$c.c" -o "$WORK/obj/tests_$c.o"
+    compile "$SRC_DIR/tests/$c.c" "$WORK/obj/tests_$c.o"
     objs+=("$WORK/obj/tests_$c.o")
 done
 # The structure-aware mutator of fuzz_image_struct (on top of the builder).
-# shellcheck disable=SC2086
-$CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/image_mutator.c" -o "$WORK/obj/fuzz_image_mutator.o"
+compile "$SRC_DIR/fuzz/image_mutator.c" "$WORK/obj/fuzz_image_mutator.o"
 objs+=("$WORK/obj/fuzz_image_mutator.o")
+for f in $FUZZERS; do
+    compile "$SRC_DIR/fuzz/$f.c" "$WORK/obj/$f.o"
+done
+wait_all
 
 for f in $FUZZERS; do
-    # shellcheck disable=SC2086
-    $CC $CFLAGS $FLAGS -c "$SRC_DIR/fuzz/$f.c" -o "$WORK/obj/$f.o"
     # shellcheck disable=SC2086
     $CXX $CXXFLAGS "$WORK/obj/$f.o" "${objs[@]}" $LIB_FUZZING_ENGINE "$UUID_LIB" -o "$OUT/$f"
     cp "$SRC_DIR/fuzz/$f.dict" "$OUT/$f.dict"

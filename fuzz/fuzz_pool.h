@@ -26,11 +26,15 @@
 
 /*
  * The allocator passed to the library: large blocks are kept for reuse.
- * Every open allocates a few of them (the 1 MiB metadata item buffer, the
- * region tables, the log), and under ASan each is a fresh mapping whose
- * page faults cost most of an execution. A cached block is poisoned, so a
- * use after free is still reported, and it is handed out again only for
- * the same size, so the redzone behind it still catches an overflow.
+ * Every open allocates a few of them (the metadata item buffer, the BAT
+ * walk's page, the region tables, the log), and under ASan each is a fresh
+ * mapping whose page faults cost most of an execution. A block is
+ * allocated with its size rounded up to a power of two (its class) and
+ * handed out again for any size of the same class: the bytes past the
+ * size asked for stay poisoned, as a cached block is, so an overflow or a
+ * use after free is still reported. Reuse within a class also keeps
+ * libFuzzer's malloc and free counts even from one input to the next, so
+ * it does not run inputs again to look for leaks.
  */
 #define POOL_MIN 4096u
 #define POOL_SLOTS 64u
@@ -38,38 +42,61 @@
 
 static struct {
     void *p;
-    size_t size;
+    size_t size; /* the class */
 } fuzz_pool_slots[POOL_SLOTS];
 static size_t fuzz_pool_bytes;
 
+static size_t fuzz_pool_class(size_t size)
+{
+    size_t c = POOL_MIN;
+    while (c < size && c <= POOL_BYTES)
+        c *= 2;
+    return c;
+}
+
 static void *fuzz_pool_alloc(void *ctx, size_t size)
 {
+    size_t cls;
+    void *p;
     (void)ctx;
-    for (unsigned i = 0; size >= POOL_MIN && i < POOL_SLOTS; i++) {
-        if (fuzz_pool_slots[i].p != NULL && fuzz_pool_slots[i].size == size) {
-            void *p = fuzz_pool_slots[i].p;
+    if (size < POOL_MIN || size > POOL_BYTES)
+        return malloc(size);
+    cls = fuzz_pool_class(size);
+    for (unsigned i = 0; i < POOL_SLOTS; i++) {
+        if (fuzz_pool_slots[i].p != NULL && fuzz_pool_slots[i].size == cls) {
+            p = fuzz_pool_slots[i].p;
             fuzz_pool_slots[i].p = NULL;
-            fuzz_pool_bytes -= size;
+            fuzz_pool_bytes -= cls;
             ASAN_UNPOISON_MEMORY_REGION(p, size);
             return p;
         }
     }
-    return malloc(size);
+    p = malloc(cls);
+    if (p != NULL)
+        ASAN_POISON_MEMORY_REGION((char *)p + size, cls - size);
+    return p;
 }
 
 static void fuzz_pool_free(void *ctx, void *p, size_t size)
 {
+    size_t cls;
     (void)ctx;
-    for (unsigned i = 0; size >= POOL_MIN && size <= POOL_BYTES - fuzz_pool_bytes && i < POOL_SLOTS;
-         i++) {
+    if (size < POOL_MIN || size > POOL_BYTES) {
+        free(p);
+        return;
+    }
+    cls = fuzz_pool_class(size);
+    for (unsigned i = 0; cls <= POOL_BYTES - fuzz_pool_bytes && i < POOL_SLOTS; i++) {
         if (fuzz_pool_slots[i].p == NULL) {
             fuzz_pool_slots[i].p = p;
-            fuzz_pool_slots[i].size = size;
-            fuzz_pool_bytes += size;
-            ASAN_POISON_MEMORY_REGION(p, size);
+            fuzz_pool_slots[i].size = cls;
+            fuzz_pool_bytes += cls;
+            ASAN_POISON_MEMORY_REGION(p, cls);
             return;
         }
     }
+    /* free() must not see poisoned bytes it does not own: unpoison first. */
+    ASAN_UNPOISON_MEMORY_REGION(p, cls);
     free(p);
 }
 

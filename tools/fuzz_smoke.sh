@@ -17,6 +17,8 @@ SECONDS_EACH="${FUZZ_SECONDS:-10}"
 GRACE="${FUZZ_GRACE:-5}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+# Say so when a command of this script itself fails (set -e would end it silently).
+trap 'echo "fuzz: this script failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 export CC=clang CXX=clang++
 export CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
@@ -50,9 +52,11 @@ for bin in "$OUT"/fuzz_*; do
         note=" (stopped at the time bound, inside the seed corpus)"
     fi
     if [ "$rc" -eq 0 ]; then
-        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-        echo "fuzz: $name ok: ${execs:-0} executions, $cov$note"
+        # A run interrupted early may have printed no stats and no coverage
+        # line yet: that is not a failure (and must not end the script).
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+        echo "fuzz: $name ok: ${execs:-0} executions, ${cov:-no coverage line yet}$note"
         total_execs=$((total_execs + ${execs:-0}))
     else
         echo "fuzz: $name FAILED; last lines of its log:"

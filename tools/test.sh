@@ -9,6 +9,8 @@
 #   6. tools/hardening_test.sh           (release build: PIE, full RELRO, NX stack, stack
 #                                         protector, FORTIFY, CET, checked with readelf)
 #   7. tools/fuzz_smoke.sh               (every harness, FUZZ_SECONDS each, default 10)
+#      tools/check_build.sh              (what OSS-Fuzz's check_build checks, per sanitizer of
+#                                         project.yaml: instrumented, no missing library, runs)
 #   8. fuzz/regress.sh                   (every corpus and regression input through every
 #                                         harness in the fuzzing build, ASan + UBSan, no engine;
 #                                         then the same under MemorySanitizer)
@@ -37,8 +39,12 @@ step() {
     echo "=== $name"
     local start=$SECONDS
     local log="$STEP_LOGS/step$((passed + failed)).log"
-    "$@" 2>&1 | tee "$log"
-    if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    # Run in this shell (count_script adds to the counters), its output
+    # also kept in the step's log.
+    local rc=0
+    "$@" > >(tee "$log") 2>&1 || rc=$?
+    wait "$!" 2>/dev/null || true
+    if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
         echo "=== $name: ok ($((SECONDS - start)) s)"
     else
@@ -93,6 +99,7 @@ step "bazel build --config=afl //fuzz:all_fuzzers" \
     bazel build "${BAZEL_FLAGS[@]}" --config=afl //fuzz:all_fuzzers
 step "release hardening (bazel build --config=release, check_hardening.sh)" tools/hardening_test.sh
 step "fuzz smoke run" tools/fuzz_smoke.sh
+step "OSS-Fuzz check_build (every harness under address, undefined, memory)" tools/check_build.sh
 step "fuzzing-mode regression replay (ASan+UBSan)" fuzz/regress.sh
 step "fuzzing-mode regression replay (MSan)" env REGRESS_SANITIZER=memory fuzz/regress.sh
 step "coverage of src/ (lines >= 90%, branches >= 80%)" tools/coverage.sh

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/bytes.h"
 #include "base/compiler.h"
 #include "base/endian.h"
 
@@ -129,11 +130,7 @@ static inline bool rc_zeros(struct rcursor *c, size_t n)
     const uint8_t *p = rc_take(c, n);
     if (p == NULL)
         return n == 0 && !c->failed;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != 0)
-            return false;
-    }
-    return true;
+    return bytes_all_zero(p, n);
 }
 
 static inline struct wcursor wc_make(void *data, size_t len)

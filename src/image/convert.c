@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/bytes.h"
 #include "base/checked.h"
 #include "format/constants.h"
 #include "image/copy.h"
@@ -227,7 +228,7 @@ static vhdx_status copy_plain(struct copy *c)
             st = failed(c, source_read(&c->src, ds, c->buf + run_len, n), VHDX_SIDE_SOURCE, ds);
             if (st != VHDX_OK)
                 break;
-            if (copy_all_zero(c->buf + run_len, n)) {
+            if (bytes_all_zero(c->buf + run_len, n)) {
                 st = write_run(c, run_start, &run_len);
             } else {
                 if (run_len == 0)

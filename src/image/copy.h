@@ -15,9 +15,6 @@
 /* Zeros are detected, and holes left, in pieces of this many bytes of the disk. */
 #define COPY_HOLE_GRAIN 4096u
 
-/* True when the n bytes at p are all zero (n may be 0). */
-bool copy_all_zero(const uint8_t *p, size_t n);
-
 /*
  * Passes buf (len disk bytes at disk offset off) to sink, leaving out every
  * piece that is all zeros: pieces end at multiples of grain on the disk.

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/bytes.h"
 #include "image/copy.h"
 #include "image/image.h"
 #include "io/fd.h"
@@ -62,27 +63,6 @@ static vhdx_status fd_sink(void *ctx, uint64_t offset, const void *buf, size_t l
     return copy_pwrite_all(t->fd, buf, len, offset);
 }
 
-bool copy_all_zero(const uint8_t *p, size_t n)
-{
-    /* Bytes up to an 8-byte boundary, then four words at a time, then the tail. */
-    size_t i = 0;
-    while (i < n && ((uintptr_t)(p + i) % sizeof(uint64_t)) != 0) {
-        if (p[i] != 0)
-            return false;
-        i++;
-    }
-    for (; i + 4 * sizeof(uint64_t) <= n; i += 4 * sizeof(uint64_t)) {
-        uint64_t w[4];
-        memcpy(w, p + i, sizeof(w));
-        if ((w[0] | w[1] | w[2] | w[3]) != 0)
-            return false;
-    }
-    for (; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
-}
-
 vhdx_status copy_sparse(vhdx_sink_fn sink, void *ctx, const uint8_t *buf, size_t len,
                         uint64_t off, size_t grain)
 {
@@ -93,7 +73,7 @@ vhdx_status copy_sparse(vhdx_sink_fn sink, void *ctx, const uint8_t *buf, size_t
         size_t piece = grain - (size_t)((off + pos) % grain);
         if (piece > len - pos)
             piece = len - pos;
-        if (copy_all_zero(buf + pos, piece)) {
+        if (bytes_all_zero(buf + pos, piece)) {
             if (in_run) {
                 vhdx_status st = sink(ctx, off + run, buf + run, pos - run);
                 if (st != VHDX_OK)

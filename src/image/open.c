@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bytes.h"
 #include "base/checked.h"
 #include "base/endian.h"
 #include "base/utf16.h"
@@ -479,7 +480,8 @@ static bool region_usable(const struct vhdx_image *img, const struct region_entr
 
 struct metadata_load {
     struct metadata_table *table;
-    uint8_t *item;     /* one item buffer, METADATA_ITEM_MAX_LENGTH */
+    uint8_t *item;     /* one item buffer of item_cap bytes */
+    size_t item_cap;   /* the largest entry length, at most METADATA_ITEM_MAX_LENGTH */
     size_t item_len;
 };
 
@@ -493,7 +495,7 @@ static vhdx_status read_item(struct vhdx_image *img, struct metadata_load *ml, c
     ml->item_len = 0;
     if (e == NULL)
         return VHDX_E_MISSING; /* metadata_table_validate reported it */
-    if (e->length > METADATA_ITEM_MAX_LENGTH ||
+    if (e->length > ml->item_cap ||
         (uint64_t)e->offset + e->length > img->metadata_region.length)
         return VHDX_E_RANGE; /* reported by the table validation */
     off = img->metadata_region.file_offset + e->offset;
@@ -552,7 +554,7 @@ static vhdx_status load_parent_locator(struct vhdx_image *img, struct metadata_l
 
 static vhdx_status load_metadata(struct vhdx_image *img)
 {
-    struct metadata_load ml = {NULL, NULL, 0};
+    struct metadata_load ml = {NULL, NULL, 0, 0};
     const struct region_entry *r = &img->metadata_region;
     struct file_parameters fp;
     struct virtual_disk_size vds;
@@ -579,11 +581,6 @@ static vhdx_status load_metadata(struct vhdx_image *img)
     ml.table = acct_alloc(&img->acct, sizeof(*ml.table), &st);
     if (ml.table == NULL)
         return io_failure(img, st, "the metadata table", r->file_offset, sizeof(*ml.table));
-    ml.item = acct_alloc(&img->acct, METADATA_ITEM_MAX_LENGTH, &st);
-    if (ml.item == NULL) {
-        st = io_failure(img, st, "a metadata item", r->file_offset, METADATA_ITEM_MAX_LENGTH);
-        goto out;
-    }
     st = read_alloc(img, r->file_offset, METADATA_TABLE_SIZE, &table_buf);
     if (st != VHDX_OK) {
         st = io_failure(img, st, "the metadata table", r->file_offset, METADATA_TABLE_SIZE);
@@ -595,6 +592,23 @@ static vhdx_status load_metadata(struct vhdx_image *img)
     if (st != VHDX_OK)
         goto out;
     first = metadata_table_validate(ml.table, r->length, sink_at(img, r->file_offset));
+
+    /*
+     * One buffer for the items, as long as the longest entry (an item
+     * longer than METADATA_ITEM_MAX_LENGTH is never read: the table
+     * validation reported it), not a MiB whatever the items are.
+     */
+    ml.item_cap = 1;
+    for (uint32_t i = 0; i < ml.table->entry_count; i++) {
+        uint32_t len = ml.table->entries[i].length;
+        if (len <= METADATA_ITEM_MAX_LENGTH && len > ml.item_cap)
+            ml.item_cap = len;
+    }
+    ml.item = acct_alloc(&img->acct, ml.item_cap, &st);
+    if (ml.item == NULL) {
+        st = io_failure(img, st, "a metadata item", r->file_offset, ml.item_cap);
+        goto out;
+    }
 
     /* The five items every file needs (§5.4); each decoder insists on its exact length. */
     st = read_item(img, &ml, &VHDX_GUID_FILE_PARAMETERS, "file parameters", &off);
@@ -645,7 +659,8 @@ static vhdx_status load_metadata(struct vhdx_image *img)
     if (st == VHDX_OK && fp.has_parent)
         st = load_parent_locator(img, &ml);
 out:
-    acct_free(&img->acct, ml.item, METADATA_ITEM_MAX_LENGTH);
+    if (ml.item != NULL)
+        acct_free(&img->acct, ml.item, ml.item_cap);
     acct_free(&img->acct, ml.table, sizeof(*ml.table));
     return st;
 }
@@ -683,6 +698,11 @@ static void report_overlaps(struct vhdx_image *img, struct space_map *m)
 /* Entries the walk reads at once: 1 MiB of BAT. */
 #define WALK_ENTRIES ((size_t)128 * 1024)
 
+/* Entries the walk skips at once when all are zero (WALK_ENTRIES is a multiple). */
+#define ZERO_RUN ((size_t)32)
+
+
+
 /*
  * Validates every BAT entry (first pass) and claims the blocks it allocates.
  * The BAT is streamed a MiB at a time; an all-zero entry (NOT_PRESENT, no
@@ -695,11 +715,16 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
     bool chunk_has_partial = false;
     vhdx_status first = VHDX_OK, st;
     uint64_t allocated = 0;
-    uint8_t *page = acct_alloc(&img->acct, WALK_ENTRIES * BAT_ENTRY_SIZE, &st);
+    /* A MiB of entries, or the whole table when it is smaller. */
+    size_t page_entries = g->total_entries < WALK_ENTRIES ? (size_t)g->total_entries : WALK_ENTRIES;
+    uint8_t *page;
 
+    if (page_entries == 0)
+        page_entries = 1;
+    page = acct_alloc(&img->acct, page_entries * BAT_ENTRY_SIZE, &st);
     if (page == NULL)
         return io_failure(img, st, "a BAT page", img->bat_region.file_offset,
-                          WALK_ENTRIES * BAT_ENTRY_SIZE);
+                          page_entries * BAT_ENTRY_SIZE);
     /* group/pos: where slot `base + k` sits in the interleave, kept without division. */
     for (uint64_t base = 0, group = 0, pos = 0; base < g->total_entries; base += WALK_ENTRIES) {
         uint64_t n = g->total_entries - base;
@@ -720,8 +745,27 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
         }
         for (uint64_t k = 0; k < n; k++, pos = pos == g->chunk_ratio ? 0 : pos + 1,
                       group += pos == 0) {
-            uint64_t slot = base + k, number;
-            uint64_t raw = le64_load_no_bounds_check(page + k * BAT_ENTRY_SIZE);
+            uint64_t slot, number, raw;
+            /*
+             * Runs of all-zero entries, a ZERO_RUN at a time: each is valid
+             * in every slot and claims nothing (the first fast path below),
+             * unless a sector bitmap slot follows a PARTIALLY_PRESENT block.
+             * One test per run instead of one per entry; pos and group move
+             * on as the per-entry steps would.
+             */
+            while (!chunk_has_partial && n - k >= ZERO_RUN &&
+                   bytes_all_zero(page + k * BAT_ENTRY_SIZE, ZERO_RUN * BAT_ENTRY_SIZE)) {
+                k += ZERO_RUN;
+                pos += ZERO_RUN;
+                while (pos > g->chunk_ratio) {
+                    pos -= g->chunk_ratio + 1;
+                    group++;
+                }
+            }
+            if (k == n)
+                break;
+            slot = base + k;
+            raw = le64_load_no_bounds_check(page + k * BAT_ENTRY_SIZE);
             bool sb_slot = pos == g->chunk_ratio;
             bool payload = !sb_slot && group * g->chunk_ratio + pos < g->payload_blocks;
             struct bat_entry e;
@@ -781,7 +825,7 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
             }
         }
     }
-    acct_free(&img->acct, page, WALK_ENTRIES * BAT_ENTRY_SIZE);
+    acct_free(&img->acct, page, page_entries * BAT_ENTRY_SIZE);
     if (first_pass)
         img->blocks_allocated = allocated;
     if (first_pass && first != VHDX_E_CANCELLED && img->check_progress &&

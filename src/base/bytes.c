@@ -1,0 +1,26 @@
+#include "base/bytes.h"
+
+#include <string.h>
+
+#include "base/compiler.h"
+
+NO_COVERAGE bool bytes_all_zero(const uint8_t *p, size_t n)
+{
+    /* Bytes up to an 8-byte boundary, then four words at a time, then the tail. */
+    size_t i = 0;
+    while (i < n && ((uintptr_t)(p + i) % sizeof(uint64_t)) != 0) {
+        if (p[i] != 0)
+            return false;
+        i++;
+    }
+    for (; i + 4 * sizeof(uint64_t) <= n; i += 4 * sizeof(uint64_t)) {
+        uint64_t w[4];
+        memcpy(w, p + i, sizeof(w));
+        if ((w[0] | w[1] | w[2] | w[3]) != 0)
+            return false;
+    }
+    for (; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
