@@ -27,6 +27,14 @@
  *      child's sectors; a failure is allowed (the writable open of a
  *      hostile file may refuse what the read-only one accepted, e.g. a log
  *      it cannot replay in place), a crash or a leak is not.
+ *   5. vhdx_repair on a writable copy of the fuzzed file (an overlay), the
+ *      repair `vhdx check -r all` runs on untrusted images. A writable open
+ *      or a repair may fail (with a status); when the repair returns
+ *      VHDX_OK, a fresh read-only open of the result must succeed with no
+ *      finding of a damaged spare copy (image.header.one_valid,
+ *      image.header.spare_damaged, image.region_table.copy1_invalid,
+ *      .copy2_invalid, .mismatch), read the model when the original was
+ *      readable, and a second repair must find nothing to rewrite.
  * Every failure is a status: the harness aborts only on a broken
  * invariant.
  */
@@ -215,6 +223,80 @@ out:
     vhdx_io_close(&pmem);
 }
 
+/* Counts the findings that name a damaged spare copy. */
+static void count_spare(void *ctx, const vhdx_diag *d)
+{
+    static const char *const rules[] = {"image.header.one_valid", "image.header.spare_damaged",
+                                        "image.region_table.copy1_invalid",
+                                        "image.region_table.copy2_invalid",
+                                        "image.region_table.mismatch"};
+    unsigned *n = ctx;
+    for (size_t i = 0; d->rule != NULL && i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (strcmp(d->rule, rules[i]) == 0) {
+            fprintf(stderr, "after vhdx_repair: %s: %s\n", d->rule, d->message);
+            (*n)++;
+        }
+}
+
+static void try_repair(struct io_sparse *bytes, const vhdx_info *info, struct run *r,
+                       bool readable, uint8_t *buf)
+{
+    struct alloc_acct acct;
+    vhdx_io mem, file, b;
+    vhdx_open_options oo;
+    vhdx_image *img = NULL;
+    vhdx_repair_result res;
+    unsigned spare = 0;
+
+    alloc_acct_init(&acct, NULL, 0);
+    io_sparse_io(bytes, false, &mem);
+    FUZZ_CHECK(io_overlay_create(&mem, &acct, FILE_CAP, &file) == VHDX_OK);
+    memset(&oo, 0, sizeof(oo));
+    oo.flags = VHDX_OPEN_WRITABLE;
+    if (info->type == VHDX_DISK_DIFFERENCING)
+        oo.flags |= VHDX_OPEN_NO_PARENT;
+    b = file;
+    b.close = NULL;
+    if (vhdx_open(&b, &oo, &img) != VHDX_OK)
+        goto out; /* e.g. a log it cannot replay in place */
+    if (vhdx_repair(img, &res) != VHDX_OK) {
+        vhdx_close(img);
+        goto out;
+    }
+    vhdx_close(img);
+    img = NULL;
+
+    /* The result opens, with no damaged spare copy left, and reads as before. */
+    memset(&oo, 0, sizeof(oo));
+    if (info->type == VHDX_DISK_DIFFERENCING)
+        oo.flags |= VHDX_OPEN_NO_PARENT;
+    oo.on_diag = count_spare;
+    oo.diag_ctx = &spare;
+    b = file;
+    b.close = NULL;
+    FUZZ_CHECK(vhdx_open(&b, &oo, &img) == VHDX_OK);
+    FUZZ_CHECK(spare == 0);
+    if (readable) {
+        FUZZ_CHECK(vhdx_read(img, 0, buf, (size_t)r->size) == VHDX_OK);
+        FUZZ_CHECK(memcmp(buf, r->model, (size_t)r->size) == 0);
+    }
+    vhdx_close(img);
+    img = NULL;
+
+    /* A second repair finds nothing to rewrite. */
+    oo.flags |= VHDX_OPEN_WRITABLE;
+    oo.on_diag = NULL;
+    b = file;
+    b.close = NULL;
+    FUZZ_CHECK(vhdx_open(&b, &oo, &img) == VHDX_OK);
+    FUZZ_CHECK(vhdx_repair(img, &res) == VHDX_OK);
+    FUZZ_CHECK(res.header_rewritten == 0 && res.region_table_rewritten == 0);
+    vhdx_close(img);
+out:
+    vhdx_io_close(&file);
+    vhdx_io_close(&mem);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct io_sparse *file = image_input_load(data, size);
@@ -249,6 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     try_convert(img, &r, readable, h, buf);
     if (readable && info.type != VHDX_DISK_DIFFERENCING)
         try_commit(file, img, &r, h, buf);
+    try_repair(file, &info, &r, readable, buf);
 out:
     vhdx_close(img);
     free(model);
