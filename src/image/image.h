@@ -34,6 +34,7 @@ struct bat_page {
 struct bat_cache {
     struct bat_page pages[BAT_CACHE_PAGES];
     uint64_t clock;
+    uint64_t hot; /* the page of the last hit, looked at first (a walk stays on one page) */
 };
 
 struct vhdx_image {

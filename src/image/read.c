@@ -25,10 +25,16 @@ vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw)
     if (slot >= img->geo.total_entries)
         return VHDX_E_RANGE;
     c->clock++;
+    if (c->pages[c->hot].index == page) {
+        c->pages[c->hot].last_use = c->clock;
+        *raw = c->pages[c->hot].entries[slot % BAT_PAGE_ENTRIES];
+        return VHDX_OK;
+    }
     for (unsigned i = 0; i < BAT_CACHE_PAGES; i++) {
         struct bat_page *p = &c->pages[i];
         if (p->index == page) {
             p->last_use = c->clock;
+            c->hot = i;
             *raw = p->entries[slot % BAT_PAGE_ENTRIES];
             return VHDX_OK;
         }
@@ -57,6 +63,7 @@ vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw)
     }
     victim->index = page;
     victim->last_use = c->clock;
+    c->hot = (uint64_t)(victim - c->pages);
     *raw = victim->entries[slot % BAT_PAGE_ENTRIES];
     return VHDX_OK;
 }
