@@ -482,13 +482,16 @@ uint64_t crash_sim_count(const struct io_op *ops, size_t n_ops,
 
 void crash_sim_epochs(const struct io_op *ops, size_t n_ops,
                       const struct crash_sim_options *options, uint64_t *exhaustive,
-                      uint64_t *sampled)
+                      uint64_t *sampled, size_t *largest)
 {
     struct crash_sim_options o = options != NULL ? *options : crash_sim_defaults();
     size_t m = 0;
     *exhaustive = *sampled = 0;
+    *largest = 0;
     for (size_t i = 0; i <= n_ops; i++) {
         if (i == n_ops || ops[i].kind == IO_OP_FLUSH) {
+            if (m > *largest)
+                *largest = m;
             if (m >= 2 && m <= o.max_exhaustive)
                 (*exhaustive)++;
             else if (m >= 2)

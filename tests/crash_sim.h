@@ -137,11 +137,12 @@ uint64_t crash_sim_count(const struct io_op *ops, size_t n_ops,
 /*
  * How the epochs of these operations (those of at least two writes and
  * truncates) are enumerated: *exhaustive get every subset, *sampled get
- * random_subsets drawn ones.
+ * random_subsets drawn ones; *largest is the most writes and truncates of
+ * any epoch (what max_exhaustive would need to be to enumerate them all).
  */
 void crash_sim_epochs(const struct io_op *ops, size_t n_ops,
                       const struct crash_sim_options *options, uint64_t *exhaustive,
-                      uint64_t *sampled);
+                      uint64_t *sampled, size_t *largest);
 
 /*
  * The operations a recording back end holds, as an array from malloc (free

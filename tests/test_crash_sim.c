@@ -462,6 +462,7 @@ static void test_sim_torn_with_subsets_of_its_epoch(void **state)
     struct crash_sim_options o = crash_sim_defaults();
     struct seen *v = malloc(sizeof(*v));
     uint64_t visited = 0, exhaustive = 9, sampled = 9;
+    size_t largest = 99;
     (void)state;
     assert_non_null(v);
     two_epoch_ops(ops);
@@ -475,9 +476,10 @@ static void test_sim_torn_with_subsets_of_its_epoch(void **state)
     assert_int_equal(v->by_kind[CRASH_TORN], 4);
     assert_int_equal(v->by_kind[CRASH_SUBSET], 5);
     assert_int_equal(v->by_kind[CRASH_TORN_SUBSET], 10);
-    crash_sim_epochs(ops, 6, &o, &exhaustive, &sampled);
+    crash_sim_epochs(ops, 6, &o, &exhaustive, &sampled, &largest);
     assert_int_equal(exhaustive, 2);
     assert_int_equal(sampled, 0);
+    assert_int_equal(largest, 3);
     /* Epoch 1: its subsets (11-14), then the torn writes with subsets. */
     assert_state(v, 14, CRASH_SUBSET, 0, 0, 0, 3);
     assert_state(v, 15, CRASH_TORN_SUBSET, 0, 512, 0, 2);
