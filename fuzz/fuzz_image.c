@@ -16,7 +16,8 @@
  * the file is a sparse store reused across inputs (holes read as zeros,
  * the bytes the library sees are the same) and the library allocates
  * through the pooling allocator of fuzz_pool.h (blocks poisoned while
- * cached, reused only for the same size). The invariants are unchanged.
+ * cached, reused only within its power-of-two size class, the bytes past
+ * the size asked for poisoned). The invariants are unchanged.
  */
 #include <stdbool.h>
 #include <stdio.h>
