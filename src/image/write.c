@@ -788,7 +788,17 @@ static vhdx_status write_data(vhdx_image *img, uint64_t offset, const void *data
 static vhdx_status write_zero_bytes(struct vhdx_image *img, uint64_t offset, uint64_t len)
 {
     while (len > 0) {
-        size_t n = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+        /*
+         * Chunks end on multiples of 64 KiB (of every sector size), so each
+         * sector is written by one chunk only. Chunks from an unaligned
+         * offset wrote the sector on each boundary twice (the tail of one
+         * chunk, then the head of the next): a power loss between them left
+         * it half zeroed, a state no single change gives (regression input
+         * fuzz_write_ops/partial-sector-after-crash).
+         */
+        size_t n = sizeof(zeros) - (size_t)(offset % sizeof(zeros));
+        if (n > len)
+            n = (size_t)len;
         vhdx_status st = vhdx_write(img, offset, zeros, n);
         if (st != VHDX_OK)
             return st;
