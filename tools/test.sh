@@ -39,11 +39,10 @@ step() {
     echo "=== $name"
     local start=$SECONDS
     local log="$STEP_LOGS/step$((passed + failed)).log"
-    # Run in this shell (count_script adds to the counters), its output
-    # also kept in the step's log.
-    local rc=0
-    "$@" > >(tee "$log") 2>&1 || rc=$?
-    wait "$!" 2>/dev/null || true
+    # The step runs in a subshell of the pipeline: what it counts goes
+    # through a file (count_script), not through variables.
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
     if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
         echo "=== $name: ok ($((SECONDS - start)) s)"
@@ -114,8 +113,7 @@ count_script() {
     f=$(tail -n 1 "$log" | sed -n 's/^[a-z_]*: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
     rm -f "$log"
     [ -n "$p" ] || { p=0; f=1; }
-    cases_passed=$((cases_passed + p))
-    cases_failed=$((cases_failed + f))
+    echo "$p $f" >>"$STEP_LOGS/script_counts"
     [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]
 }
 step "Python package (pytest, beside Debian's pyvhdi)" count_script tools/python_test.sh
@@ -131,6 +129,13 @@ nbdkit_step() {
 step "nbdkit plugin (nbdcopy, qemu-io, nbdinfo over a Unix socket)" nbdkit_step
 
 bazel shutdown >/dev/null 2>&1 || true
+# The cases counted by count_script inside the steps.
+if [ -f "$STEP_LOGS/script_counts" ]; then
+    while read -r p f; do
+        cases_passed=$((cases_passed + p))
+        cases_failed=$((cases_failed + f))
+    done <"$STEP_LOGS/script_counts"
+fi
 # A failed step is named again at the end, with the lines that say why
 # (a failed or timed-out bazel test, a sanitizer report, a FAILED line),
 # so that the tail of the output is enough to tell what failed.
