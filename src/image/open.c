@@ -701,8 +701,6 @@ static void report_overlaps(struct vhdx_image *img, struct space_map *m)
 /* Entries the walk skips at once when all are zero (WALK_ENTRIES is a multiple). */
 #define ZERO_RUN ((size_t)32)
 
-
-
 /*
  * Validates every BAT entry (first pass) and claims the blocks it allocates.
  * The BAT is streamed a MiB at a time; an all-zero entry (NOT_PRESENT, no
