@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/bytes.h"
 #include "base/checked.h"
 #include "format/constants.h"
 
@@ -14,6 +15,18 @@ struct bat_entry bat_entry_decode(uint64_t raw)
     e.reserved = (uint32_t)((raw & BAT_RESERVED_MASK) >> 3);
     e.file_offset_mb = raw >> 20;
     return e;
+}
+
+NO_COVERAGE uint64_t bat_zero_prefix(const uint8_t *entries, uint64_t n)
+{
+    uint64_t k = 0;
+    if (n == 0 || bytes_all_zero(entries, (size_t)n * BAT_ENTRY_SIZE))
+        return n;
+    while (n - k >= 32 && bytes_all_zero(entries + k * BAT_ENTRY_SIZE, (size_t)32 * BAT_ENTRY_SIZE))
+        k += 32;
+    while (k < n && bytes_all_zero(entries + k * BAT_ENTRY_SIZE, BAT_ENTRY_SIZE))
+        k++;
+    return k;
 }
 
 uint64_t bat_entry_encode(const struct bat_entry *e)

@@ -42,6 +42,14 @@ struct bat_entry {
 struct bat_entry bat_entry_decode(uint64_t raw);
 uint64_t bat_entry_encode(const struct bat_entry *e);
 
+/*
+ * How many of the n 8-byte entries at `entries` (raw on-disk bytes or host
+ * order: zero is zero in both) are all-zero before the first that is not:
+ * the whole span in one test when it is all zero (a sparse table), else
+ * 32 entries and then one at a time.
+ */
+uint64_t bat_zero_prefix(const uint8_t *entries, uint64_t n);
+
 /* File byte offset of an entry (FileOffsetMB << 20; never overflows: 44 + 20 = 64 bits). */
 static inline uint64_t bat_entry_file_offset(const struct bat_entry *e)
 {

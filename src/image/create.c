@@ -286,7 +286,7 @@ static vhdx_status create_unsealed(vhdx_io *io, const vhdx_create_options *o)
         st = write_fixed_bat(io, &l, buf, cap);
     /* The metadata region. */
     if (st == VHDX_OK) {
-        memset(buf, 0, cap);
+        memset(buf, 0, ITEMS_OFFSET + ITEMS_CAP); /* what is written of it */
         st = build_metadata(o, &l, buf, mt);
     }
     if (st == VHDX_OK)

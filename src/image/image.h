@@ -133,6 +133,14 @@ void image_writer_close(struct vhdx_image *img);
 /* The raw BAT entry in slot s (through the page cache). */
 MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64_t *raw);
 
+/*
+ * The raw entries from slot s on, as the page cache holds them: *entries
+ * points at slot s's and *count (1 to max) entries follow in the same
+ * cached page. Valid until the next BAT lookup or change; max > 0.
+ */
+MUST_USE vhdx_status image_bat_span(struct vhdx_image *img, uint64_t slot, uint64_t max,
+                                    const uint64_t **entries, uint64_t *count);
+
 /* The same entry decoded. */
 MUST_USE vhdx_status image_bat_entry(struct vhdx_image *img, uint64_t slot, struct bat_entry *e);
 

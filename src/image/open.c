@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/bytes.h"
 #include "base/checked.h"
 #include "base/endian.h"
 #include "base/utf16.h"
@@ -698,8 +697,6 @@ static void report_overlaps(struct vhdx_image *img, struct space_map *m)
 /* Entries the walk reads at once: 1 MiB of BAT. */
 #define WALK_ENTRIES ((size_t)128 * 1024)
 
-/* Entries the walk skips at once when all are zero (WALK_ENTRIES is a multiple). */
-#define ZERO_RUN ((size_t)32)
 
 /*
  * Validates every BAT entry (first pass) and claims the blocks it allocates.
@@ -745,20 +742,23 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
                       group += pos == 0) {
             uint64_t slot, number, raw;
             /*
-             * Runs of all-zero entries, a ZERO_RUN at a time: each is valid
-             * in every slot and claims nothing (the first fast path below),
-             * unless a sector bitmap slot follows a PARTIALLY_PRESENT block.
-             * One test per run instead of one per entry; pos and group move
-             * on as the per-entry steps would.
+             * Runs of all-zero entries (bat_zero_prefix): each is valid in
+             * every slot and claims nothing (the first fast path below),
+             * unless it is the sector bitmap slot of a chunk with a
+             * PARTIALLY_PRESENT block: after such a block only the entries
+             * before the chunk's sector bitmap slot are skipped. A few
+             * tests per run instead of one per entry; pos and group move on
+             * as the per-entry steps would (pos counts in chunk_ratio + 1).
              */
-            while (!chunk_has_partial && n - k >= ZERO_RUN &&
-                   bytes_all_zero(page + k * BAT_ENTRY_SIZE, ZERO_RUN * BAT_ENTRY_SIZE)) {
-                k += ZERO_RUN;
-                pos += ZERO_RUN;
-                while (pos > g->chunk_ratio) {
-                    pos -= g->chunk_ratio + 1;
-                    group++;
-                }
+            uint64_t span = n - k, zeros;
+            if (chunk_has_partial && span > g->chunk_ratio - pos)
+                span = g->chunk_ratio - pos;
+            zeros = bat_zero_prefix(page + k * BAT_ENTRY_SIZE, span);
+            if (zeros != 0) {
+                k += zeros;
+                pos += zeros;
+                group += pos / ((uint64_t)g->chunk_ratio + 1);
+                pos %= (uint64_t)g->chunk_ratio + 1;
             }
             if (k == n)
                 break;

@@ -404,20 +404,32 @@ static vhdx_status trim_tail(struct vhdx_image *img)
         if (r->file_offset + r->length > used)
             used = r->file_offset + r->length;
     }
-    for (uint64_t slot = 0; slot < img->geo.total_entries; slot++) {
-        uint64_t number, end;
-        struct bat_entry e;
-        vhdx_status st = image_bat_entry(img, slot, &e);
+    /* The BAT a cached span at a time, passing over runs of all-zero entries. */
+    for (uint64_t slot = 0; slot < img->geo.total_entries;) {
+        const uint64_t *ents = NULL;
+        uint64_t count = 0;
+        vhdx_status st = image_bat_span(img, slot, img->geo.total_entries - slot, &ents, &count);
         if (st != VHDX_OK)
             return fail(img, st);
-        if (e.file_offset_mb == 0)
-            continue;
-        end = bat_entry_file_offset(&e) +
-              (bat_slot_classify(&img->geo, slot, &number) == BAT_SLOT_SECTOR_BITMAP
-                   ? VHDX_SECTOR_BITMAP_BLOCK_SIZE
-                   : img->block_size);
-        if (end > used)
-            used = end;
+        for (uint64_t i = 0; i < count;) {
+            uint64_t number, end;
+            struct bat_entry e;
+            if (ents[i] == 0) {
+                i += bat_zero_prefix((const uint8_t *)(ents + i), count - i);
+                continue;
+            }
+            e = bat_entry_decode(ents[i]);
+            if (e.file_offset_mb != 0) {
+                end = bat_entry_file_offset(&e) +
+                      (bat_slot_classify(&img->geo, slot + i, &number) == BAT_SLOT_SECTOR_BITMAP
+                           ? VHDX_SECTOR_BITMAP_BLOCK_SIZE
+                           : img->block_size);
+                if (end > used)
+                    used = end;
+            }
+            i++;
+        }
+        slot += count;
     }
     w->released = false;
     size = round_up_mib(used);
