@@ -98,7 +98,9 @@
  *                   (the one meeting the stop torn after (t & 15) * 4096
  *                   bytes), then the file stops. Then close and reopen.
  *     7 finish      vhdx_finish, then a fresh read-only open must see the model
- *                   (unsealed: the seal, then vhdx_finish again)
+ *                   (unsealed: the seal, then vhdx_finish again); the open
+ *                   is skipped when neither the model nor (by the handle)
+ *                   the file changed since the last such open saw it
  * Operations touch the first 64 MiB (the model's window); past it (after a
  * resize to a huge size) every extent must be ZERO. Lengths are cut at the
  * window's or the disk's end. Once MAX_COST thousand BAT entries have been
@@ -251,6 +253,8 @@ struct session {
     bool unsealed; /* built by vhdx_create_open and not sealed yet: the file has no signature */
     uint64_t synced; /* unsealed: the fault back end's writes and truncates at the last flush */
     bool judged;     /* unsealed: vhdx_check has judged the file after a flush */
+    bool read_back;  /* a fresh reader saw the model after vhdx_finish on this handle... */
+    uint64_t read_back_at; /* ...when the handle had made this many writes and truncates */
 };
 
 static struct model m;
@@ -461,6 +465,7 @@ static void model_reset(void)
 
 static void note_touched(uint64_t start, uint64_t end)
 {
+    s.read_back = false; /* the model changed: a reader must see it again */
     mark(&m.ever, start, end);
     FUZZ_CHECK(m.ntouched < MAX_RANGES);
     m.touched[m.ntouched].start = start;
@@ -540,6 +545,7 @@ static void model_resize(uint64_t new_size)
         note_touched(lo, hi);
         note_zeroed(lo, hi);
     }
+    s.read_back = false;
     FUZZ_CHECK(m.nsizes < MAX_RANGES);
     m.sizes[m.nsizes++] = new_size;
     m.size = new_size;
@@ -674,6 +680,7 @@ static void close_image(void)
 {
     vhdx_close(s.img);
     s.img = NULL;
+    s.read_back = false;
     memset(&s.fault, 0, sizeof(s.fault));
 }
 
@@ -870,6 +877,33 @@ static void compare_range(vhdx_image *img, uint64_t start, uint64_t end)
     }
 }
 
+/* u = a | b (| c when not NULL). */
+static NO_COVERAGE void pages_union(struct pages *u, const struct pages *a, const struct pages *b,
+                                    const struct pages *c)
+{
+    for (size_t i = 0; i < ARRAY_LEN(u->w); i++)
+        u->w[i] = a->w[i] | b->w[i] | (c != NULL ? c->w[i] : 0u);
+}
+
+/*
+ * The next run of pages marked in `u`, from page *pg on and below byte
+ * `end`, at most CHUNK bytes: [*off, *off + *n), cut at `end`. *pg moves
+ * past it. False when none is left.
+ */
+static bool next_run(const struct pages *u, uint64_t *pg, uint64_t end, uint64_t *off, size_t *n)
+{
+    uint64_t last = end_page(end), first = next_marked(u, NULL, *pg, last), stop;
+    if (first >= last)
+        return false;
+    stop = first + 1;
+    while (stop < last && (stop - first) * PAGE < CHUNK && page_marked(u, stop))
+        stop++;
+    *off = first * PAGE;
+    *n = (size_t)((stop * PAGE < end ? stop * PAGE : end) - *off);
+    *pg = stop;
+    return true;
+}
+
 /*
  * The image reads as the model's latest content on the pages of [0, end)
  * that may hold data or that an operation of this input touched, a run of
@@ -879,20 +913,17 @@ static void compare_range(vhdx_image *img, uint64_t start, uint64_t end)
  */
 static void compare_marked(vhdx_image *img, uint64_t end)
 {
-    uint64_t last = end_page(win(end));
+    struct pages u;
+    uint64_t pg = 0, off;
+    size_t n;
+    pages_union(&u, &m.dirty_latest, &m.ever, NULL);
     check_tail(img, end, false);
-    for (uint64_t pg = next_marked(&m.dirty_latest, &m.ever, 0, last); pg < last;) {
-        uint64_t stop = pg + 1, off = pg * PAGE, n;
-        while (stop < last && (stop - pg) * PAGE < CHUNK &&
-               (page_marked(&m.dirty_latest, stop) || page_marked(&m.ever, stop)))
-            stop++;
-        n = (stop * PAGE < win(end) ? stop * PAGE : win(end)) - off;
-        read_exact(img, off, (size_t)n);
-        if (memcmp(rbuf, m.latest + off, (size_t)n) != 0) {
-            report_mismatch(off, rbuf, m.latest + off, (size_t)n);
+    while (next_run(&u, &pg, win(end), &off, &n)) {
+        read_exact(img, off, n);
+        if (memcmp(rbuf, m.latest + off, n) != 0) {
+            report_mismatch(off, rbuf, m.latest + off, n);
             FUZZ_CHECK(0);
         }
-        pg = next_marked(&m.dirty_latest, &m.ever, stop, last);
     }
 }
 
@@ -957,7 +988,9 @@ static void verify_exact(bool full)
 static void verify_after_crash(void)
 {
     vhdx_info info;
-    uint64_t zero_end = 0;
+    struct pages u;
+    uint64_t pg = 0, off;
+    size_t n;
     bool size_ok;
     FUZZ_CHECK(vhdx_get_info(s.img, &info) == VHDX_OK);
     add_cost(info.virtual_size);
@@ -971,19 +1004,18 @@ static void verify_after_crash(void)
     FUZZ_CHECK(size_ok);
     check_tail(s.img, info.virtual_size, true);
     qsort(m.hashes, m.nhashes, sizeof(*m.hashes), cmp_unit_hash);
-    for (uint64_t off = 0; off < win(info.virtual_size); off += CHUNK) {
-        size_t n = (size_t)(win(info.virtual_size) - off < CHUNK ? win(info.virtual_size) - off
-                                                                  : CHUNK);
-        /* Zeros are allowed where both models hold zeros. */
-        if (clean(&m.dirty_latest, &m.dirty_durable, off, off + n) &&
-            mapped_zero(s.img, info.virtual_size, off, n, &zero_end))
-            continue;
+    /*
+     * The pages either model holds data on or an operation touched: what
+     * a crash can change. The rest (zeros no operation touched) is left
+     * to the sweep at the end of the input.
+     */
+    pages_union(&u, &m.dirty_latest, &m.dirty_durable, &m.ever);
+    while (next_run(&u, &pg, win(info.virtual_size), &off, &n)) {
         read_exact(s.img, off, n);
         if (memcmp(rbuf, m.latest + off, n) == 0)
             continue;
         for (size_t i = 0; i < n; i += UNIT) {
-            uint64_t u = (off + i) / UNIT;
-            if (!unit_allowed(u, rbuf + i)) {
+            if (!unit_allowed((off + i) / UNIT, rbuf + i)) {
                 fprintf(stderr, "op %u: unit at %llu after the crash is neither durable, "
                                 "latest, zeroed nor written since\n",
                         s.op_index, (unsigned long long)(off + i));
@@ -1359,9 +1391,18 @@ static enum op_result run_op(const struct op *op, bool armed)
         vhdx_open_options o = open_options(VHDX_OPEN_READ_ONLY);
         vhdx_image *ro = NULL;
         vhdx_io io = borrow(&s.file);
+        struct io_fault_stats now;
         if (!seal(armed) || failed("vhdx_finish", vhdx_finish(s.img), armed))
             return OP_FAILED;
         model_durable();
+        /*
+         * Not a byte written or truncated since a fresh reader last saw
+         * the model: the file is the one it saw (the handle's fault back
+         * end counts every change), so it would see the same again.
+         */
+        now = io_fault_stats(&s.fault);
+        if (s.read_back && mutations(&now) == s.read_back_at)
+            return OP_DONE;
         add_cost(m.size);
         /* A fresh reader of the file sees the model: nothing is left in memory only. */
         st = vhdx_open(&io, &o, &ro);
@@ -1372,6 +1413,8 @@ static enum op_result run_op(const struct op *op, bool armed)
         check_info(ro, true);
         compare_marked(ro, m.size);
         vhdx_close(ro);
+        s.read_back = true;
+        s.read_back_at = mutations(&now);
         return OP_DONE;
     }
     default:
