@@ -915,30 +915,59 @@ static vhdx_status data_past(struct vhdx_image *img, uint64_t from, uint64_t to,
 {
     uint8_t buf[64 * 1024];
     *found = false;
+    /* Extent by extent: only DATA is read (a run of unallocated blocks is one extent). */
     while (from < to) {
-        uint64_t b = from / img->block_size;
-        uint64_t block_end = b * img->block_size + block_span(img, b);
-        uint64_t slot;
-        struct bat_entry e;
-        vhdx_status st = block_slot(img, b, &slot, &e);
+        vhdx_extent e;
+        uint64_t end;
+        vhdx_status st = vhdx_map_next(img, from, &e);
         if (st != VHDX_OK)
             return st;
-        if (block_end > to)
-            block_end = to;
-        if (holds_data(e.state)) {
-            for (uint64_t p = from; p < block_end;) {
-                size_t n = block_end - p > sizeof(buf) ? sizeof(buf) : (size_t)(block_end - p);
-                st = vhdx_read(img, p, buf, n);
-                if (st != VHDX_OK)
-                    return st;
-                if (!is_zero(buf, n)) {
-                    *found = true;
-                    return VHDX_OK;
-                }
-                p += n;
+        end = e.length < to - from ? from + e.length : to;
+        for (uint64_t p = from; e.kind == VHDX_EXTENT_DATA && p < end;) {
+            size_t n = end - p > sizeof(buf) ? sizeof(buf) : (size_t)(end - p);
+            st = vhdx_read(img, p, buf, n);
+            if (st != VHDX_OK)
+                return st;
+            if (!is_zero(buf, n)) {
+                *found = true;
+                return VHDX_OK;
             }
+            p += n;
         }
-        from = block_end;
+        from = end;
+    }
+    return VHDX_OK;
+}
+
+/*
+ * How many of the payload blocks [from, to) hold data: the BAT a cached
+ * span (within one chunk) at a time, runs of all-zero entries passed over.
+ */
+static vhdx_status count_data_blocks(struct vhdx_image *img, uint64_t from, uint64_t to,
+                                     uint64_t *count)
+{
+    const struct bat_geometry *g = &img->geo;
+    *count = 0;
+    for (uint64_t b = from; b < to;) {
+        const uint64_t *ents = NULL;
+        uint64_t slot = 0, n = 0, max = g->chunk_ratio - b % g->chunk_ratio;
+        vhdx_status st;
+        if (max > to - b)
+            max = to - b;
+        st = bat_payload_index(g, b, &slot);
+        if (st == VHDX_OK)
+            st = image_bat_span(img, slot, max, &ents, &n);
+        if (st != VHDX_OK)
+            return st;
+        for (uint64_t i = 0; i < n;) {
+            if (ents[i] == 0) {
+                i += bat_zero_prefix((const uint8_t *)(ents + i), n - i);
+                continue;
+            }
+            *count += holds_data(bat_entry_decode(ents[i]).state) ? 1u : 0u;
+            i++;
+        }
+        b += n;
     }
     return VHDX_OK;
 }
@@ -1093,13 +1122,10 @@ static vhdx_status resize_disk(vhdx_image *img, uint64_t new_size, unsigned flag
         if (found)
             return VHDX_E_STATE;
     }
-    for (uint64_t b = g2.payload_blocks; b < old.payload_blocks; b++) {
-        uint64_t slot;
-        struct bat_entry e;
-        st = block_slot(img, b, &slot, &e);
+    if (g2.payload_blocks < old.payload_blocks) {
+        st = count_data_blocks(img, g2.payload_blocks, old.payload_blocks, &dropped);
         if (st != VHDX_OK)
             return st;
-        dropped += holds_data(e.state) ? 1u : 0u;
     }
     st = writer_begin(img, &w);
     if (st == VHDX_OK)
