@@ -141,6 +141,14 @@ MUST_USE vhdx_status image_bat_get(struct vhdx_image *img, uint64_t slot, uint64
 MUST_USE vhdx_status image_bat_span(struct vhdx_image *img, uint64_t slot, uint64_t max,
                                     const uint64_t **entries, uint64_t *count);
 
+/*
+ * The same for payload blocks: the entries of blocks b, b + 1, ... (at
+ * most max, within b's chunk, whose payload slots are consecutive).
+ * b < payload_blocks; max > 0.
+ */
+MUST_USE vhdx_status image_bat_payload_span(struct vhdx_image *img, uint64_t b, uint64_t max,
+                                            const uint64_t **entries, uint64_t *count);
+
 /* The same entry decoded. */
 MUST_USE vhdx_status image_bat_entry(struct vhdx_image *img, uint64_t slot, struct bat_entry *e);
 

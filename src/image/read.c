@@ -96,6 +96,18 @@ vhdx_status image_bat_span(struct vhdx_image *img, uint64_t slot, uint64_t max,
     return VHDX_OK;
 }
 
+vhdx_status image_bat_payload_span(struct vhdx_image *img, uint64_t b, uint64_t max,
+                                   const uint64_t **entries, uint64_t *count)
+{
+    const struct bat_geometry *g = &img->geo;
+    uint64_t slot = 0, in_chunk;
+    vhdx_status st = bat_payload_index(g, b, &slot);
+    if (st != VHDX_OK)
+        return st;
+    in_chunk = g->chunk_ratio - b % g->chunk_ratio;
+    return image_bat_span(img, slot, max < in_chunk ? max : in_chunk, entries, count);
+}
+
 vhdx_status image_bat_entry(struct vhdx_image *img, uint64_t slot, struct bat_entry *e)
 {
     uint64_t raw;
@@ -387,14 +399,9 @@ vhdx_status vhdx_map_next(vhdx_image *img, uint64_t offset, vhdx_extent *out)
      * (NOT_PRESENT) are passed over by bat_zero_prefix.
      */
     for (uint64_t b = block + 1; pos < img->virtual_size;) {
-        const struct bat_geometry *g = &img->geo;
         const uint64_t *ents = NULL;
-        uint64_t slot = 0, count = 0, i = 0, max = g->chunk_ratio - b % g->chunk_ratio;
-        if (max > g->payload_blocks - b)
-            max = g->payload_blocks - b;
-        st = bat_payload_index(g, b, &slot);
-        if (st == VHDX_OK)
-            st = image_bat_span(img, slot, max, &ents, &count);
+        uint64_t count = 0, i = 0;
+        st = image_bat_payload_span(img, b, img->geo.payload_blocks - b, &ents, &count);
         if (st != VHDX_OK)
             return fail_io(img, st);
         while (i < count) {

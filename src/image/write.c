@@ -946,17 +946,11 @@ static vhdx_status data_past(struct vhdx_image *img, uint64_t from, uint64_t to,
 static vhdx_status count_data_blocks(struct vhdx_image *img, uint64_t from, uint64_t to,
                                      uint64_t *count)
 {
-    const struct bat_geometry *g = &img->geo;
     *count = 0;
     for (uint64_t b = from; b < to;) {
         const uint64_t *ents = NULL;
-        uint64_t slot = 0, n = 0, max = g->chunk_ratio - b % g->chunk_ratio;
-        vhdx_status st;
-        if (max > to - b)
-            max = to - b;
-        st = bat_payload_index(g, b, &slot);
-        if (st == VHDX_OK)
-            st = image_bat_span(img, slot, max, &ents, &n);
+        uint64_t n = 0;
+        vhdx_status st = image_bat_payload_span(img, b, to - b, &ents, &n);
         if (st != VHDX_OK)
             return st;
         for (uint64_t i = 0; i < n;) {
