@@ -387,6 +387,14 @@ static uint64_t end_page(uint64_t end)
     return (end + PAGE - 1u) / PAGE;
 }
 
+/* [*lo, *hi): the part of page pg inside [start, end). */
+static NO_COVERAGE void clip(uint64_t pg, uint64_t start, uint64_t end, uint64_t *lo,
+                             uint64_t *hi)
+{
+    *lo = start > pg * PAGE ? start : pg * PAGE;
+    *hi = end < (pg + 1u) * PAGE ? end : (pg + 1u) * PAGE;
+}
+
 /* Marks the pages of [start, end) (inside the window) as possibly non-zero. */
 static NO_COVERAGE void mark(struct pages *mask, uint64_t start, uint64_t end)
 {
@@ -408,10 +416,10 @@ static NO_COVERAGE void zero_range(uint8_t *a, struct pages *mask, uint64_t star
 {
     for (uint64_t pg = next_marked(mask, NULL, first_page(start), end_page(end));
          pg < end_page(end); pg = next_marked(mask, NULL, pg + 1u, end_page(end))) {
-        uint64_t p0 = pg * PAGE, p1 = p0 + PAGE;
-        uint64_t lo = start > p0 ? start : p0, hi = end < p1 ? end : p1;
+        uint64_t lo, hi;
+        clip(pg, start, end, &lo, &hi);
         memset(a + lo, 0, (size_t)(hi - lo));
-        if (lo == p0 && hi == p1)
+        if (hi - lo == PAGE)
             page_unmark(mask, pg);
     }
 }
@@ -421,8 +429,8 @@ static NO_COVERAGE bool latest_zero(uint64_t start, uint64_t end)
 {
     for (uint64_t pg = next_marked(&m.dirty_latest, NULL, first_page(start), end_page(end));
          pg < end_page(end); pg = next_marked(&m.dirty_latest, NULL, pg + 1u, end_page(end))) {
-        uint64_t lo = start > pg * PAGE ? start : pg * PAGE;
-        uint64_t hi = end < (pg + 1u) * PAGE ? end : (pg + 1u) * PAGE;
+        uint64_t lo, hi;
+        clip(pg, start, end, &lo, &hi);
         if (!all_zero(m.latest + lo, (size_t)(hi - lo)))
             return false;
     }
@@ -436,8 +444,8 @@ static NO_COVERAGE void copy_durable(uint64_t start, uint64_t end)
                                    end_page(end));
          pg < end_page(end);
          pg = next_marked(&m.dirty_latest, &m.dirty_durable, pg + 1u, end_page(end))) {
-        uint64_t lo = start > pg * PAGE ? start : pg * PAGE;
-        uint64_t hi = end < (pg + 1u) * PAGE ? end : (pg + 1u) * PAGE;
+        uint64_t lo, hi;
+        clip(pg, start, end, &lo, &hi);
         if (page_marked(&m.dirty_latest, pg)) {
             memcpy(m.durable + lo, m.latest + lo, (size_t)(hi - lo));
             mark(&m.dirty_durable, lo, hi);
@@ -447,11 +455,10 @@ static NO_COVERAGE void copy_durable(uint64_t start, uint64_t end)
     }
 }
 
-/* durable = latest over the whole window. */
+/* durable = latest over the whole window (which leaves the two masks equal). */
 static void copy_all_durable(void)
 {
     copy_durable(0, WINDOW);
-    m.dirty_durable = m.dirty_latest;
 }
 
 static void model_reset(void)
@@ -860,11 +867,13 @@ static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint6
     return e.length >= n;
 }
 
-/* The image reads [start, end) as the model's latest content. */
+/*
+ * The image reads [start, end) as the model's latest content in the window
+ * (past it: check_tail).
+ */
 static void compare_range(vhdx_image *img, uint64_t start, uint64_t end)
 {
     uint64_t wend = win(end), zero_end = 0;
-    check_tail(img, end, false);
     for (uint64_t off = start; off < wend; off += CHUNK) {
         size_t n = (size_t)(wend - off < CHUNK ? wend - off : CHUNK);
         if (clean(&m.dirty_latest, NULL, off, off + n) && mapped_zero(img, m.size, off, n, &zero_end))
@@ -909,7 +918,7 @@ static bool next_run(const struct pages *u, uint64_t *pg, uint64_t end, uint64_t
  * that may hold data or that an operation of this input touched, a run of
  * such pages (at most CHUNK bytes) per read. What no operation touched and
  * the model holds as zeros is left to the sweep at the end of the input
- * (compare_range).
+ * (compare_range); past the window, to check_tail.
  */
 static void compare_marked(vhdx_image *img, uint64_t end)
 {
@@ -917,7 +926,6 @@ static void compare_marked(vhdx_image *img, uint64_t end)
     uint64_t pg = 0, off;
     size_t n;
     pages_union(&u, &m.dirty_latest, &m.ever, NULL);
-    check_tail(img, end, false);
     while (next_run(&u, &pg, win(end), &off, &n)) {
         read_exact(img, off, n);
         if (memcmp(rbuf, m.latest + off, n) != 0) {
@@ -1247,10 +1255,10 @@ static enum op_result reopen_clean(bool full)
 static enum op_result flush_storm(const struct op *op, bool armed)
 {
     uint64_t nblocks = (win(m.size) + s.block - 1) / s.block;
-    unsigned rounds = op->a % 96u + 1u;
-    if (rounds > s.storm_left)
-        rounds = s.storm_left > 0 ? s.storm_left : 1u;
-    s.storm_left -= rounds < s.storm_left ? rounds : s.storm_left;
+    unsigned rounds = op->a % 96u + 1u, budget = s.storm_left > 0 ? s.storm_left : 1u;
+    if (rounds > budget)
+        rounds = budget;
+    s.storm_left = s.storm_left > rounds ? s.storm_left - rounds : 0u;
     for (unsigned i = 0; i < rounds; i++) {
         uint64_t first = i % nblocks * (s.block / s.sector);
         struct op sub[4];
@@ -1411,6 +1419,7 @@ static enum op_result run_op(const struct op *op, bool armed)
                     vhdx_status_name(st));
         FUZZ_CHECK(st == VHDX_OK);
         check_info(ro, true);
+        check_tail(ro, m.size, false);
         compare_marked(ro, m.size);
         vhdx_close(ro);
         s.read_back = true;
