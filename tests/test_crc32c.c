@@ -311,6 +311,56 @@ static void test_with_zero_field_ignores_the_stored_checksum(void **state)
     assert_int_not_equal(crc32c(0, a, sizeof(a)), crc32c(0, b, sizeof(b)));
 }
 
+/* crc32c_zeros against the bitwise loop over real zeros, from several states. */
+static void test_zeros_match_reference(void **state)
+{
+    static const size_t lens[] = {0, 1, 2, 3, 4, 7, 8, 9, 63, 64, 65, 255, 4095, 4096, 65536, 1048583};
+    static const uint32_t crcs[] = {0, 1, 0xE3069283u, 0xFFFFFFFFu, 0x80000000u};
+    uint8_t *zeros = calloc(1, 1048583);
+
+    (void)state;
+    assert_non_null(zeros);
+    for (size_t i = 0; i < ARRAY_LEN(lens); i++)
+        for (size_t j = 0; j < ARRAY_LEN(crcs); j++)
+            assert_crc(crc32c_zeros(crcs[j], lens[i]), crc32c_bitwise(crcs[j], zeros, lens[i]),
+                       &dispatch, lens[i], j);
+    free(zeros);
+}
+
+/*
+ * Structures that end in zeros (a region table, a header): a run of random
+ * bytes, then zeros, the last non-zero byte on and around the 64-byte and
+ * 4 KiB steps crc32c_with_zero_field looks for the zeros in; and all zeros.
+ */
+static void test_with_zero_field_over_a_zero_tail(void **state)
+{
+    static const size_t lens[] = {4096, 65536};
+    static const size_t ends[] = {0, 1, 8, 9, 63, 64, 65, 100, 4031, 4032, 4033, 4095, 4096, 4097,
+                                  61439, 61440, 61441, 65535, 65536};
+    struct test_rng rng;
+
+    (void)state;
+    test_rng_seed(&rng, 11);
+    for (size_t i = 0; i < ARRAY_LEN(lens); i++) {
+        for (size_t k = 0; k < ARRAY_LEN(ends); k++) {
+            size_t len = lens[i], end = ends[k];
+            uint8_t *buf;
+            if (end > len)
+                continue;
+            buf = calloc(1, len);
+            assert_non_null(buf);
+            test_rng_fill(&rng, buf, end);
+            if (end > 0)
+                buf[end - 1] = 0x5A; /* the last non-zero byte is exactly there */
+            assert_crc(crc32c_with_zero_field(buf, len, 4), crc_of_zeroed_copy(buf, len, 4),
+                       &dispatch, len, end);
+            assert_crc(crc32c_with_zero_field(buf, len, 0), crc_of_zeroed_copy(buf, len, 0),
+                       &dispatch, len, end);
+            free(buf);
+        }
+    }
+}
+
 /*
  * field_off + 4 > len is a caller bug: only the field's bytes inside the
  * buffer count as zero and nothing past the end is read (the buffer is
@@ -357,6 +407,8 @@ int main(void)
         cmocka_unit_test(test_with_zero_field_equals_crc_of_zeroed_copy),
         cmocka_unit_test(test_with_zero_field_ignores_the_stored_checksum),
         cmocka_unit_test(test_with_zero_field_clamps_field_past_end_without_overread),
+        cmocka_unit_test(test_zeros_match_reference),
+        cmocka_unit_test(test_with_zero_field_over_a_zero_tail),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

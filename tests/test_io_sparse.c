@@ -1,7 +1,8 @@
 /*
  * The sparse memory back end (src/io/sparse.h), test and fuzz
  * infrastructure: against a flat byte array under random writes, zero
- * ranges, truncates, freezes and rewinds; its cap; and an image created,
+ * ranges, truncates, freezes and rewinds (reads, and the holes
+ * io_sparse_hole_len reports); its cap; and an image created,
  * written and reopened through it.
  */
 #include <setjmp.h>
@@ -51,6 +52,22 @@ static void expect_flat(vhdx_io *io, const uint8_t *want, uint64_t size, uint8_t
     if (size > 8) {
         assert_status(io->read(io->ctx, buf, 16, size - 8, &got), VHDX_OK);
         assert_int_equal(got, 8);
+    }
+}
+
+/*
+ * io_sparse_hole_len at random offsets: the run of zeros of `want` from
+ * there, inside the size and at most `max`. (The test writes only non-zero
+ * bytes, so the zeros of `want` are exactly the store's holes.)
+ */
+static void expect_holes(const struct io_sparse *sp, const uint8_t *want, uint64_t size)
+{
+    for (int k = 0; k < 64; k++) {
+        uint64_t off = next() % (size + 2), max = k % 4 == 0 ? UINT64_MAX : next() % 100000;
+        uint64_t run = 0;
+        while (off + run < size && run < max && want[off + run] == 0)
+            run++;
+        assert_int_equal(io_sparse_hole_len(sp, off, max), run);
     }
 }
 
@@ -129,10 +146,13 @@ static void test_sparse_matches_flat_array(void **state)
             }
             break;
         }
-        if (round % 500 == 0)
+        if (round % 500 == 0) {
             expect_flat(&io, want, size, buf);
+            expect_holes(sp, want, size);
+        }
     }
     expect_flat(&io, want, size, buf);
+    expect_holes(sp, want, size);
     /* The extents are sorted, disjoint and inside the size. */
     {
         uint64_t prev_end = 0, o = 0, l = 0;

@@ -1,5 +1,6 @@
 #include "base/alloc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,7 +36,8 @@ static void *large_alloc(size_t size)
     return p;
 }
 
-void *acct_alloc(struct alloc_acct *acct, size_t size, vhdx_status *status)
+/* acct_alloc and acct_alloc_uninit: `zero` says whether the memory must read zeros. */
+static void *alloc_accounted(struct alloc_acct *acct, size_t size, bool zero, vhdx_status *status)
 {
     uint64_t after;
     void *p;
@@ -54,12 +56,12 @@ void *acct_alloc(struct alloc_acct *acct, size_t size, vhdx_status *status)
     }
     if (acct->allocator.alloc != NULL) {
         p = acct->allocator.alloc(acct->allocator.ctx, size);
-        if (p != NULL)
+        if (p != NULL && zero)
             memset(p, 0, size);
     } else if (size >= ALLOC_LARGE) {
         p = large_alloc(size);
     } else {
-        p = calloc(1, size);
+        p = zero ? calloc(1, size) : malloc(size);
     }
     if (p == NULL) {
         *status = VHDX_E_NOMEM;
@@ -71,6 +73,16 @@ void *acct_alloc(struct alloc_acct *acct, size_t size, vhdx_status *status)
         acct->peak = after;
     *status = VHDX_OK;
     return p;
+}
+
+void *acct_alloc(struct alloc_acct *acct, size_t size, vhdx_status *status)
+{
+    return alloc_accounted(acct, size, true, status);
+}
+
+void *acct_alloc_uninit(struct alloc_acct *acct, size_t size, vhdx_status *status)
+{
+    return alloc_accounted(acct, size, false, status);
 }
 
 void *acct_alloc_array(struct alloc_acct *acct, size_t count, size_t size, vhdx_status *status)

@@ -28,6 +28,12 @@ void alloc_acct_init(struct alloc_acct *acct, const vhdx_allocator *allocator, u
 /* Zeroed memory of `size` bytes, or NULL with *status set. size 0 is INVALID_ARG. */
 MUST_USE void *acct_alloc(struct alloc_acct *acct, size_t size, vhdx_status *status);
 
+/*
+ * As acct_alloc, but the contents are unspecified: for a buffer the caller
+ * fills whole before reading any of it (a read that fails frees it unread).
+ */
+MUST_USE void *acct_alloc_uninit(struct alloc_acct *acct, size_t size, vhdx_status *status);
+
 /* count * size bytes, failing with VHDX_E_OVERFLOW when that overflows. */
 MUST_USE void *acct_alloc_array(struct alloc_acct *acct, size_t count, size_t size,
                                 vhdx_status *status);

@@ -31,3 +31,16 @@ NO_COVERAGE bool bytes_all_zero(const uint8_t *p, size_t n)
             return false;
     return true;
 }
+
+NO_COVERAGE size_t bytes_zero_suffix(const uint8_t *p, size_t n)
+{
+    size_t k = 0;
+    /* Whole 4 KiB and 64-byte pieces from the end, then bytes. */
+    while (n - k >= 4096 && bytes_all_zero(p + n - k - 4096, 4096))
+        k += 4096;
+    while (n - k >= 64 && bytes_all_zero(p + n - k - 64, 64))
+        k += 64;
+    while (k < n && p[n - k - 1] == 0)
+        k++;
+    return k;
+}

@@ -13,4 +13,7 @@
  */
 bool bytes_all_zero(const uint8_t *p, size_t n);
 
+/* How many of the n bytes at p, counted from the end, are zero (n when all are). */
+size_t bytes_zero_suffix(const uint8_t *p, size_t n);
+
 #endif

@@ -29,6 +29,12 @@ uint32_t crc32c_hw(uint32_t crc, const void *data, size_t len);
 bool crc32c_hw_available(void);
 
 /*
+ * crc32c(crc, z, n) for n zero bytes z, without reading any: O(log n)
+ * multiplications in GF(2)[x] mod P.
+ */
+uint32_t crc32c_zeros(uint32_t crc, uint64_t n);
+
+/*
  * CRC of a structure whose 4-byte checksum field at `field_off` counts as
  * zero, without copying the buffer. field_off + 4 must be <= len.
  */

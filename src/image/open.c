@@ -93,11 +93,14 @@ static void describe_damage(const struct held_findings *h, char *buf, size_t cap
         (void)snprintf(buf, cap, "%s and %zu more problem%s", rule, more, more == 1 ? "" : "s");
 }
 
-/* Reads into an accounted buffer; the caller frees it with acct_free(len). */
+/*
+ * Reads into an accounted buffer; the caller frees it with acct_free(len).
+ * Not zeroed first: the read fills it whole, or it is freed unread.
+ */
 static vhdx_status read_alloc(struct vhdx_image *img, uint64_t off, size_t len, uint8_t **out)
 {
     vhdx_status st;
-    uint8_t *buf = acct_alloc(&img->acct, len, &st);
+    uint8_t *buf = acct_alloc_uninit(&img->acct, len, &st);
     *out = NULL;
     if (buf == NULL)
         return NEVER(st == VHDX_OK) ? VHDX_E_NOMEM : st;

@@ -137,6 +137,20 @@ static size_t find(const struct io_sparse *sp, uint64_t x)
     return lo;
 }
 
+uint64_t io_sparse_hole_len(const struct io_sparse *sp, uint64_t off, uint64_t max)
+{
+    size_t i = find(sp, off);
+    uint64_t end = sp->size;
+    if (off >= end)
+        return 0;
+    if (i < sp->n) {
+        if (sp->ext[i].off <= off)
+            return 0;
+        end = sp->ext[i].off < end ? sp->ext[i].off : end;
+    }
+    return end - off < max ? end - off : max;
+}
+
 /* Bytes the extents hold inside [a, b). */
 static uint64_t covered(const struct io_sparse *sp, uint64_t a, uint64_t b)
 {

@@ -63,6 +63,13 @@ void io_sparse_io(struct io_sparse *sp, bool writable, vhdx_io *out);
 /* The store behind a back end io_sparse_io made; NULL for any other. */
 struct io_sparse *io_sparse_of(const vhdx_io *io);
 
+/*
+ * How many bytes from `off` on (at most `max`) fall in a hole inside the
+ * size: bytes a read returns as zeros without any extent behind them. 0
+ * when `off` is inside an extent or at or past the size.
+ */
+uint64_t io_sparse_hole_len(const struct io_sparse *sp, uint64_t off, uint64_t max);
+
 /* The number of extents, and the i-th (ascending); false past the last. */
 size_t io_sparse_extents(const struct io_sparse *sp);
 bool io_sparse_extent(const struct io_sparse *sp, size_t i, uint64_t *off, uint64_t *len);
