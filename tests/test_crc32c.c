@@ -328,6 +328,28 @@ static void test_zeros_match_reference(void **state)
 }
 
 /*
+ * Every power of two up to 2^63 zero bytes: 2^k of them are 2^(k-1) twice
+ * over, so each step is checked against the one before it, down to the
+ * lengths test_zeros_match_reference checks against the bitwise loop.
+ */
+static void test_zeros_double_at_every_power_of_two(void **state)
+{
+    static const uint32_t crcs[] = {0, 0x12345678u, 0xFFFFFFFFu};
+
+    (void)state;
+    for (size_t j = 0; j < ARRAY_LEN(crcs); j++) {
+        for (unsigned k = 1; k < 64; k++) {
+            uint64_t half = (uint64_t)1 << (k - 1);
+            assert_crc(crc32c_zeros(crcs[j], half * 2), crc32c_zeros(crc32c_zeros(crcs[j], half), half),
+                       &dispatch, k, j);
+        }
+        assert_crc(crc32c_zeros(crcs[j], UINT64_MAX),
+                   crc32c_zeros(crc32c_zeros(crcs[j], (uint64_t)1 << 63), ((uint64_t)1 << 63) - 1),
+                   &dispatch, 64, j);
+    }
+}
+
+/*
  * Structures that end in zeros (a region table, a header): a run of random
  * bytes, then zeros, the last non-zero byte on and around the 64-byte and
  * 4 KiB steps crc32c_with_zero_field looks for the zeros in; and all zeros.
@@ -408,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_with_zero_field_ignores_the_stored_checksum),
         cmocka_unit_test(test_with_zero_field_clamps_field_past_end_without_overread),
         cmocka_unit_test(test_zeros_match_reference),
+        cmocka_unit_test(test_zeros_double_at_every_power_of_two),
         cmocka_unit_test(test_with_zero_field_over_a_zero_tail),
     };
 
