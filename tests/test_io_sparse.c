@@ -2,7 +2,7 @@
  * The sparse memory back end (src/io/sparse.h), test and fuzz
  * infrastructure: against a flat byte array under random writes, zero
  * ranges, truncates, freezes and rewinds (reads, and the holes
- * io_sparse_hole_len reports); its cap; and an image created,
+ * io_sparse_hole_len reports, writes of zeros among them); its cap; and an image created,
  * written and reopened through it.
  */
 #include <setjmp.h>
@@ -57,8 +57,9 @@ static void expect_flat(vhdx_io *io, const uint8_t *want, uint64_t size, uint8_t
 
 /*
  * io_sparse_hole_len at random offsets: the run of zeros of `want` from
- * there, inside the size and at most `max`. (The test writes only non-zero
- * bytes, so the zeros of `want` are exactly the store's holes.)
+ * there, inside the size and at most `max`. (The test writes non-zero bytes
+ * or only zeros, which the store keeps as holes, so the zeros of `want`
+ * are exactly its holes.)
  */
 static void expect_holes(const struct io_sparse *sp, const uint8_t *want, uint64_t size)
 {
@@ -98,6 +99,13 @@ static void test_sparse_matches_flat_array(void **state)
                 src[i] = (uint8_t)(next() | 1);
             assert_status(io.write(io.ctx, src, len, off), VHDX_OK);
             memcpy(want + off, src, len);
+            if (len > 0 && off + len > size)
+                size = off + len;
+            break;
+        case 9: /* a write of zeros (a hole, as a zero is) */
+            memset(src, 0, len);
+            assert_status(io.write(io.ctx, src, len, off), VHDX_OK);
+            memset(want + off, 0, len);
             if (len > 0 && off + len > size)
                 size = off + len;
             break;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/bytes.h"
+
 struct sp_extent {
     uint64_t off, len;
     size_t at; /* where its bytes start in the arena */
@@ -273,6 +275,9 @@ vhdx_status io_sparse_write(struct io_sparse *sp, const void *buf, size_t len, u
         return VHDX_OK;
     if (off > UINT64_MAX - len)
         return VHDX_E_RANGE;
+    /* Zeros are kept as a hole: they read the same and cost nothing to hold. */
+    if (bytes_all_zero(buf, len))
+        return io_sparse_zero(sp, off, len);
     i = find(sp, off);
     if (i < sp->n && sp->ext[i].off <= off && off + len <= sp->ext[i].off + sp->ext[i].len &&
         sp->ext[i].at >= sp->frozen_used) {

@@ -13,7 +13,8 @@
  *   read:     extent bytes, zeros in holes; short only at the size.
  *   write:    stores the bytes (in place when they fall inside one extent
  *             written since the freeze, else as a new extent replacing the
- *             parts of the ones it covers); extends the size.
+ *             parts of the ones it covers); extends the size. A write of
+ *             only zeros is a zero (a hole).
  *   zero:     punches a hole; extends the size.
  *   truncate: sets the size; shrinking drops the data past it, growing
  *             again reads zeros.
