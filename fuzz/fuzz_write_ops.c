@@ -14,17 +14,25 @@
  *     without VHDX_RESIZE_FORCE exactly when the model has a non-zero byte
  *     past the new end, and VHDX_E_UNSUPPORTED (only) from resizing a
  *     differencing image;
- *   - a read of the range an operation touched that differs from the model;
- *   - after every reopen and vhdx_finish: a page (4 KiB) that an operation
- *     of the input touched, or that the model holds data on, differing from
- *     the model (untouched zeros are mapped ZERO or read only at the end);
+ *   - a read of the range an operation touched that differs from the model
+ *     (through the same handle; a range over 512 KiB is sampled: its ends
+ *     and the edges of its blocks);
+ *   - after every fresh open of the file (a reopen, a crash, the read-back
+ *     after vhdx_finish): a page (4 KiB) that an operation touched since
+ *     the last fresh open, or the first page of each block either model
+ *     holds data on, differing from the model. Every fresh open falls on a
+ *     durable point, so these pages include all that a crash may change;
+ *     a block's mapping going astray shows on its first page;
  *   - at the end of the input (a clean close and open): the whole disk
  *     differing from the model, or vhdx_check on the file (a fresh
- *     read-only open) reporting an error; after every crash: both, over
- *     the rules below. (A writable or read-only vhdx_open that succeeds
- *     validates every structure vhdx_check does, so the check runs where
- *     it adds something: after a crash, whose replay changed the file, and
- *     at the end.)
+ *     read-only open) reporting an error; after every crash: vhdx_check,
+ *     and the pages above over the rules below. A range the model holds
+ *     as zeros is passed over where the image's map says it reads zeros:
+ *     a ZERO extent, a DATA extent over a hole of the file's sparse store,
+ *     a PARENT extent over the same in the parent. (A writable or
+ *     read-only vhdx_open that succeeds validates every structure
+ *     vhdx_check does, so the check runs where it adds something: after a
+ *     crash, whose replay changed the file, and at the end.)
  *
  * Durability (include/vhdx.h, "Writing"): what was on the disk at the last
  * successful vhdx_flush / vhdx_finish is durable; a power loss after it may
@@ -128,7 +136,11 @@
  * before; corpus inputs without the bit now get the small disk), and
  * MAX_COST is 600 (was 2000): an input that grows the disk to HUGE_SIZE
  * still moves the BAT and reopens, checks and walks it a few times, but no
- * longer fifteen.
+ * longer fifteen. Then (the fourth step): a fresh open compares what was
+ * touched since the last one, and a page per block, where it compared every
+ * page holding data (the whole disk is still swept at the end); a touched
+ * range is sampled past 512 KiB (was 4 MiB); DATA extents over holes of the
+ * store count as zeros; fill() mixes once per 512-byte unit, not per word.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -223,7 +235,13 @@ struct model {
     uint8_t *durable;    /* the disk at the last durable point; zeros past durable_size */
     uint64_t size, durable_size;
     struct pages dirty_latest, dirty_durable; /* pages that may hold a non-zero byte */
-    struct pages ever; /* pages an operation of this input touched (or a crash brought back) */
+    /*
+     * Pages an operation touched since a fresh open of the file (a reopen,
+     * a crash, the read-back after vhdx_finish) last compared them: every
+     * such open falls on a durable point, so these include every page a
+     * crash may change.
+     */
+    struct pages unchecked;
     struct range touched[MAX_RANGES]; /* changed since the durable point */
     size_t ntouched;
     struct range zeroed[MAX_RANGES];  /* read zeros at some point since */
@@ -291,27 +309,38 @@ static NO_COVERAGE uint64_t mix64(uint64_t x)
 
 /*
  * The bytes operation `op` writes at virtual offset `off`: distinct per
- * operation and place. Byte v is byte (v & 7) of the word
- * mix64((op << 48) ^ (v >> 3) ^ 0x5741), little-endian, so aligned words
- * are stored whole.
+ * operation and place. Byte v is byte (v & 7) of the little-endian word
+ * mix64((op << 48) ^ (v >> 9) ^ 0x5741) ^ ((v >> 3) & 63) * 0x9e3779b97f4a7c15:
+ * one mix per 512-byte unit, and aligned words are stored whole.
  */
+static NO_COVERAGE uint64_t fill_word(unsigned op, uint64_t v)
+{
+    return mix64(((uint64_t)op << 48) ^ (v >> 9) ^ 0x5741u) ^
+           (((v >> 3) & 63u) * 0x9e3779b97f4a7c15u);
+}
+
 static NO_COVERAGE void fill(uint8_t *buf, uint64_t off, size_t len, unsigned op)
 {
     size_t i = 0;
-    while (i < len) {
-        uint64_t v = off + i;
-        uint64_t w = mix64(((uint64_t)op << 48) ^ (v >> 3) ^ 0x5741u);
-        if ((v & 7u) == 0 && len - i >= 8) {
-            uint8_t le[8];
-            for (unsigned b = 0; b < 8u; b++)
-                le[b] = (uint8_t)(w >> (b * 8u));
-            memcpy(buf + i, le, 8); /* one store */
-            i += 8;
-            continue;
+    /* The bytes before the first aligned word, one at a time. */
+    for (; i < len && ((off + i) & 7u) != 0; i++)
+        buf[i] = (uint8_t)(fill_word(op, off + i) >> (((off + i) & 7u) * 8u));
+    /* Whole words: one mix per unit, then a multiply per word. */
+    while (len - i >= 8) {
+        uint64_t v = off + i, base = fill_word(op, v) ^ (((v >> 3) & 63u) * 0x9e3779b97f4a7c15u);
+        size_t words = (size_t)(64u - ((v >> 3) & 63u));
+        if (words > (len - i) / 8)
+            words = (len - i) / 8;
+        for (size_t k = 0; k < words; k++, i += 8) {
+            uint64_t w = base ^ ((((off + i) >> 3) & 63u) * 0x9e3779b97f4a7c15u);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            w = __builtin_bswap64(w);
+#endif
+            memcpy(buf + i, &w, 8);
         }
-        for (unsigned b = (unsigned)(v & 7u); b < 8u && i < len; b++, i++)
-            buf[i] = (uint8_t)(w >> (b * 8u));
     }
+    for (; i < len; i++)
+        buf[i] = (uint8_t)(fill_word(op, off + i) >> (((off + i) & 7u) * 8u));
 }
 
 static NO_COVERAGE uint64_t unit_hash(const uint8_t *p)
@@ -465,7 +494,7 @@ static void model_reset(void)
 {
     zero_range(m.latest, &m.dirty_latest, 0, WINDOW);
     zero_range(m.durable, &m.dirty_durable, 0, WINDOW);
-    memset(&m.ever, 0, sizeof(m.ever));
+    memset(&m.unchecked, 0, sizeof(m.unchecked));
     m.size = m.durable_size = 0;
     m.ntouched = m.nzeroed = m.nhashes = m.nsizes = 0;
 }
@@ -473,7 +502,7 @@ static void model_reset(void)
 static void note_touched(uint64_t start, uint64_t end)
 {
     s.read_back = false; /* the model changed: a reader must see it again */
-    mark(&m.ever, start, end);
+    mark(&m.unchecked, start, end);
     FUZZ_CHECK(m.ntouched < MAX_RANGES);
     m.touched[m.ntouched].start = start;
     m.touched[m.ntouched].end = end;
@@ -481,7 +510,7 @@ static void note_touched(uint64_t start, uint64_t end)
 }
 
 /* Records the latest content of every unit overlapping [start, end) as one a crash may keep. */
-static void note_states(uint64_t start, uint64_t end)
+static NO_COVERAGE void note_states(uint64_t start, uint64_t end)
 {
     for (uint64_t u = start / UNIT; u * UNIT < end; u++) {
         FUZZ_CHECK(m.nhashes < MAX_HASHES);
@@ -529,7 +558,6 @@ static NO_COVERAGE void model_take(uint64_t off, const uint8_t *buf, size_t n)
         } else {
             memcpy(m.latest + off + i, buf + i, k);
             mark(&m.dirty_latest, off + i, off + i + k);
-            mark(&m.ever, off + i, off + i + k);
         }
         i += k;
     }
@@ -824,21 +852,39 @@ static void check_tail(vhdx_image *img, uint64_t size, bool walk)
 }
 
 /*
- * Whether the image maps all of [off, off + n) as ZERO, or as PARENT where
- * the parent maps ZERO. Where the model holds zeros too, reading would
- * only compare zeros with zeros: skipping it keeps the cost of a
+ * Bytes of extent `e` (of the image, or with `parent` of the parent) from
+ * its start on that must read zeros without their bytes being read: a ZERO
+ * extent, or a DATA one as far as it lies in a hole of its file's store (a
+ * hole reads zeros: tests/test_io_sparse.c).
+ */
+static uint64_t zeros_behind(const vhdx_extent *e, bool parent)
+{
+    if (e->kind == VHDX_EXTENT_ZERO)
+        return e->length;
+    if (e->kind == VHDX_EXTENT_DATA)
+        return io_sparse_hole_len(parent ? parent_store : file_store, e->file_offset, e->length);
+    return 0;
+}
+
+/*
+ * Whether [off, off + n) must read zeros by the image's map: ZERO extents,
+ * DATA extents over holes of the file's store, and PARENT extents where the
+ * parent's map says the same. Where the model holds zeros too, reading
+ * would only compare zeros with zeros: skipping it keeps the cost of a
  * comparison to the data the disk holds. (The parent's written runs are
  * marked in the model, so what a PARENT extent reads from the parent's data
- * is still read and compared.) *zero_end carries the end of the last such
- * run seen between calls (0 at first). Not on a disk (of disk_size bytes)
- * past the window: an extent there runs to the end of a huge disk, and
- * finding that end visits every BAT entry.
+ * is still read and compared; so is every byte a write or a crash left in
+ * the file's store.) *zero_end carries the end of the last such run seen
+ * between calls (0 at first). Not on a disk (of disk_size bytes) past the
+ * window: an extent there runs to the end of a huge disk, and finding that
+ * end visits every BAT entry.
  */
 static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint64_t n,
                         uint64_t *zero_end)
 {
     vhdx_extent e;
     vhdx_status st;
+    uint64_t zeros;
     if (off + n <= *zero_end)
         return true;
     if (disk_size > WINDOW)
@@ -856,15 +902,16 @@ static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint6
             fprintf(stderr, "op %u: vhdx_map_next(%llu) of the parent: %s\n", s.op_index,
                     (unsigned long long)off, vhdx_status_name(st));
         FUZZ_CHECK(st == VHDX_OK && pe.offset == off && pe.length > 0);
-        if (pe.kind != VHDX_EXTENT_ZERO)
-            return false;
-        e.kind = VHDX_EXTENT_ZERO;
-        e.length = pe.length < e.length ? pe.length : e.length;
+        zeros = zeros_behind(&pe, true);
+        if (zeros > e.length)
+            zeros = e.length;
+    } else {
+        zeros = zeros_behind(&e, false);
     }
-    if (e.kind != VHDX_EXTENT_ZERO)
+    if (zeros == 0)
         return false;
-    *zero_end = off + e.length;
-    return e.length >= n;
+    *zero_end = off + zeros;
+    return zeros >= n;
 }
 
 /*
@@ -884,14 +931,6 @@ static void compare_range(vhdx_image *img, uint64_t start, uint64_t end)
             FUZZ_CHECK(0);
         }
     }
-}
-
-/* u = a | b (| c when not NULL). */
-static NO_COVERAGE void pages_union(struct pages *u, const struct pages *a, const struct pages *b,
-                                    const struct pages *c)
-{
-    for (size_t i = 0; i < ARRAY_LEN(u->w); i++)
-        u->w[i] = a->w[i] | b->w[i] | (c != NULL ? c->w[i] : 0u);
 }
 
 /*
@@ -914,43 +953,78 @@ static bool next_run(const struct pages *u, uint64_t *pg, uint64_t end, uint64_t
 }
 
 /*
- * The image reads as the model's latest content on the pages of [0, end)
- * that may hold data or that an operation of this input touched, a run of
- * such pages (at most CHUNK bytes) per read. What no operation touched and
- * the model holds as zeros is left to the sweep at the end of the input
- * (compare_range); past the window, to check_tail.
+ * The pages a fresh open of the file compares: those an operation touched
+ * since the last such open (m.unchecked), and in every block of the window
+ * the first page either model holds data on. A block's mapping (its BAT
+ * entry, a differencing block's sector bitmap) going astray shows on that
+ * page; what is wrong only inside a block no operation touched since is
+ * left to the sweep at the end of the input.
+ */
+static void pages_to_check(struct pages *u)
+{
+    uint64_t per_block = s.block / PAGE;
+    *u = m.unchecked;
+    for (uint64_t b = 0; b < WINDOW / PAGE; b += per_block) {
+        uint64_t pg = next_marked(&m.dirty_latest, &m.dirty_durable, b, b + per_block);
+        if (pg < b + per_block)
+            u->w[pg / 64u] |= (uint64_t)1 << (pg % 64u);
+    }
+}
+
+/*
+ * The next run of pages_to_check() below byte `end` (see next_run) that
+ * the image must read back: a run the model holds as zeros and the image
+ * maps as ZERO (mapped_zero) is passed over. `zero_end` as for mapped_zero.
+ */
+static bool next_check(vhdx_image *img, const struct pages *u, uint64_t disk_size, uint64_t *pg,
+                       uint64_t end, uint64_t *zero_end, uint64_t *off, size_t *n)
+{
+    while (next_run(u, pg, end, off, n)) {
+        if (!clean(&m.dirty_latest, NULL, *off, *off + *n) ||
+            !mapped_zero(img, disk_size, *off, *n, zero_end))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The image reads as the model's latest content on pages_to_check() of
+ * [0, end); they are checked then. The rest is left to the sweep at the
+ * end of the input (compare_range); past the window, to check_tail.
  */
 static void compare_marked(vhdx_image *img, uint64_t end)
 {
     struct pages u;
-    uint64_t pg = 0, off;
+    uint64_t pg = 0, off, zero_end = 0;
     size_t n;
-    pages_union(&u, &m.dirty_latest, &m.ever, NULL);
-    while (next_run(&u, &pg, win(end), &off, &n)) {
+    pages_to_check(&u);
+    while (next_check(img, &u, m.size, &pg, win(end), &zero_end, &off, &n)) {
         read_exact(img, off, n);
         if (memcmp(rbuf, m.latest + off, n) != 0) {
             report_mismatch(off, rbuf, m.latest + off, n);
             FUZZ_CHECK(0);
         }
     }
+    memset(&m.unchecked, 0, sizeof(m.unchecked));
 }
 
 /*
- * After an operation: the range it touched reads as the model. A range over
- * 4 MiB is sampled (its first and last 2 MiB, 8 KiB around each block
- * boundary): the next reopen reads all of it.
+ * After an operation: the range it touched reads as the model, through the
+ * same handle. A range over 512 KiB is sampled (its first and last 128 KiB,
+ * 8 KiB around each block boundary): it is in m.unchecked, so the next
+ * fresh open reads all of it.
  */
 static void compare_touched(uint64_t start, uint64_t end)
 {
-    if (end - start <= 4 * MIB) {
+    const uint64_t edge = 128 * 1024;
+    if (end - start <= 4 * edge) {
         compare_range(s.img, start, end);
         return;
     }
-    compare_range(s.img, start, start + 2 * MIB);
-    for (uint64_t b = (start + 2 * MIB) / s.block * s.block + s.block; b < end - 2 * MIB;
-         b += s.block)
+    compare_range(s.img, start, start + edge);
+    for (uint64_t b = (start + edge) / s.block * s.block + s.block; b < end - edge; b += s.block)
         compare_range(s.img, b - 4096, b + 4096);
-    compare_range(s.img, end - 2 * MIB, end);
+    compare_range(s.img, end - edge, end);
 }
 
 static void check_info(vhdx_image *img, bool clean)
@@ -997,7 +1071,7 @@ static void verify_after_crash(void)
 {
     vhdx_info info;
     struct pages u;
-    uint64_t pg = 0, off;
+    uint64_t pg = 0, off, zero_end = 0;
     size_t n;
     bool size_ok;
     FUZZ_CHECK(vhdx_get_info(s.img, &info) == VHDX_OK);
@@ -1013,12 +1087,13 @@ static void verify_after_crash(void)
     check_tail(s.img, info.virtual_size, true);
     qsort(m.hashes, m.nhashes, sizeof(*m.hashes), cmp_unit_hash);
     /*
-     * The pages either model holds data on or an operation touched: what
-     * a crash can change. The rest (zeros no operation touched) is left
-     * to the sweep at the end of the input.
+     * The pages an operation touched since the last fresh open (all that a
+     * crash may change), and a page of each block holding data: the rest
+     * is left to the sweep at the end of the input.
      */
-    pages_union(&u, &m.dirty_latest, &m.dirty_durable, &m.ever);
-    while (next_run(&u, &pg, win(info.virtual_size), &off, &n)) {
+    pages_to_check(&u);
+    while (next_check(s.img, &u, info.virtual_size, &pg, win(info.virtual_size), &zero_end, &off,
+                      &n)) {
         read_exact(s.img, off, n);
         if (memcmp(rbuf, m.latest + off, n) == 0)
             continue;
@@ -1039,6 +1114,7 @@ static void verify_after_crash(void)
     copy_all_durable();
     m.size = m.durable_size = info.virtual_size;
     m.ntouched = m.nzeroed = m.nhashes = m.nsizes = 0;
+    memset(&m.unchecked, 0, sizeof(m.unchecked));
     check_info(s.img, false);
     check_file();
 }
@@ -1549,6 +1625,7 @@ static void make_parent(const struct geometry *g)
         FUZZ_CHECK(vhdx_write(p, offs[i], wbuf, len) == VHDX_OK);
         memcpy(m.latest + offs[i], wbuf, len);
         mark(&m.dirty_latest, offs[i], offs[i] + len);
+        mark(&m.unchecked, offs[i], offs[i] + len); /* the child's first open reads it all */
     }
     FUZZ_CHECK(vhdx_finish(p) == VHDX_OK);
     vhdx_close(p);
