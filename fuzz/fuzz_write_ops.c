@@ -867,28 +867,24 @@ static uint64_t zeros_behind(const vhdx_extent *e, bool parent)
 }
 
 /*
- * Whether [off, off + n) must read zeros by the image's map: ZERO extents,
- * DATA extents over holes of the file's store, and PARENT extents where the
- * parent's map says the same. Where the model holds zeros too, reading
- * would only compare zeros with zeros: skipping it keeps the cost of a
- * comparison to the data the disk holds. (The parent's written runs are
- * marked in the model, so what a PARENT extent reads from the parent's data
- * is still read and compared; so is every byte a write or a crash left in
- * the file's store.) *zero_end carries the end of the last such run seen
- * between calls (0 at first). Not on a disk (of disk_size bytes) past the
- * window: an extent there runs to the end of a huge disk, and finding that
- * end visits every BAT entry.
+ * How many bytes from `off` on must read zeros by the image's map (0: not
+ * known): a ZERO extent, a DATA extent as far as it lies over a hole of the
+ * file's sparse store, a PARENT extent as far as the same holds in the
+ * parent. Where the model holds zeros too, reading would only compare
+ * zeros with zeros: skipping it keeps the cost of a comparison to the data
+ * the disk holds. (The parent's written runs are marked in the model, so
+ * what a PARENT extent reads from the parent's data is still read and
+ * compared; so is every byte a write or a crash left in the file's store.)
+ * 0 on a disk (of disk_size bytes) past the window: an extent there runs to
+ * the end of a huge disk, and finding that end visits every BAT entry.
  */
-static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint64_t n,
-                        uint64_t *zero_end)
+static uint64_t zero_run(vhdx_image *img, uint64_t disk_size, uint64_t off)
 {
     vhdx_extent e;
     vhdx_status st;
     uint64_t zeros;
-    if (off + n <= *zero_end)
-        return true;
     if (disk_size > WINDOW)
-        return false;
+        return 0;
     st = vhdx_map_next(img, off, &e);
     if (st != VHDX_OK)
         fprintf(stderr, "op %u: vhdx_map_next(%llu): %s\n", s.op_index, (unsigned long long)off,
@@ -903,33 +899,66 @@ static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint6
                     (unsigned long long)off, vhdx_status_name(st));
         FUZZ_CHECK(st == VHDX_OK && pe.offset == off && pe.length > 0);
         zeros = zeros_behind(&pe, true);
-        if (zeros > e.length)
-            zeros = e.length;
-    } else {
-        zeros = zeros_behind(&e, false);
+        return zeros < e.length ? zeros : e.length;
     }
+    return zeros_behind(&e, false);
+}
+
+/*
+ * Whether [off, off + n) must read zeros by the map (zero_run). *zero_end
+ * carries the end of the last such run seen between calls (0 at first).
+ */
+static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint64_t n,
+                        uint64_t *zero_end)
+{
+    uint64_t zeros;
+    if (off + n <= *zero_end)
+        return true;
+    zeros = zero_run(img, disk_size, off);
     if (zeros == 0)
         return false;
     *zero_end = off + zeros;
     return zeros >= n;
 }
 
+/* The first page from pg on (below `last`) that `mask` marks (`marked`) or does not. */
+static NO_COVERAGE uint64_t run_stop(const struct pages *mask, uint64_t pg, uint64_t last,
+                                     bool marked)
+{
+    while (pg < last && page_marked(mask, pg) != marked)
+        pg++;
+    return pg;
+}
+
 /*
  * The image reads [start, end) as the model's latest content in the window
- * (past it: check_tail).
+ * (past it: check_tail): a run of pages the model holds data on (at most
+ * CHUNK bytes) a read; a run it holds as zeros passed over as far as the
+ * map says it reads zeros (zero_run), else read.
  */
 static void compare_range(vhdx_image *img, uint64_t start, uint64_t end)
 {
-    uint64_t wend = win(end), zero_end = 0;
-    for (uint64_t off = start; off < wend; off += CHUNK) {
-        size_t n = (size_t)(wend - off < CHUNK ? wend - off : CHUNK);
-        if (clean(&m.dirty_latest, NULL, off, off + n) && mapped_zero(img, m.size, off, n, &zero_end))
-            continue;
+    uint64_t wend = win(end), off = start;
+    while (off < wend) {
+        uint64_t pg = first_page(off);
+        bool data = page_marked(&m.dirty_latest, pg);
+        uint64_t stop = run_stop(&m.dirty_latest, pg, end_page(wend), !data) * PAGE;
+        uint64_t run = (stop < wend ? stop : wend) - off;
+        size_t n;
+        if (!data) {
+            uint64_t zeros = zero_run(img, m.size, off);
+            if (zeros > 0) {
+                off += zeros < run ? zeros : run;
+                continue;
+            }
+        }
+        n = (size_t)(run < CHUNK ? run : CHUNK);
         read_exact(img, off, n);
         if (memcmp(rbuf, m.latest + off, n) != 0) {
             report_mismatch(off, rbuf, m.latest + off, n);
             FUZZ_CHECK(0);
         }
+        off += n;
     }
 }
 
