@@ -352,13 +352,15 @@ static void test_zeros_double_at_every_power_of_two(void **state)
 /*
  * Structures that end in zeros (a region table, a header): a run of random
  * bytes, then zeros, the last non-zero byte on and around the 64-byte and
- * 4 KiB steps crc32c_with_zero_field looks for the zeros in; and all zeros.
+ * 4 KiB steps crc32c_with_zero_field looks for the zeros in, at lengths on
+ * both sides of the 16 KiB below which it does not look; and all zeros.
  */
 static void test_with_zero_field_over_a_zero_tail(void **state)
 {
-    static const size_t lens[] = {4096, 65536};
-    static const size_t ends[] = {0, 1, 8, 9, 63, 64, 65, 100, 4031, 4032, 4033, 4095, 4096, 4097,
-                                  61439, 61440, 61441, 65535, 65536};
+    static const size_t lens[] = {4096, 16387, 16388, 16392, 65536};
+    static const size_t ends[] = {0,     1,     8,     9,     63,    64,    65,    100,
+                                  4031,  4032,  4033,  4095,  4096,  4097,  12287, 12288,
+                                  12289, 16383, 16384, 61439, 61440, 61441, 65535, 65536};
     struct test_rng rng;
 
     (void)state;

@@ -625,6 +625,8 @@ NO_COVERAGE uint32_t crc32c_zeros(uint32_t crc, uint64_t n)
     return ~state;
 }
 
+#define ZERO_TAIL_MIN ((size_t)16384)
+
 uint32_t crc32c_with_zero_field(const uint8_t *data, size_t len, size_t field_off)
 {
     size_t prefix = field_off < len ? field_off : len;
@@ -634,13 +636,16 @@ uint32_t crc32c_with_zero_field(const uint8_t *data, size_t len, size_t field_of
     /*
      * field_off + 4 > len is a caller bug. Only the bytes of the field that
      * lie inside the buffer count as zero, and nothing past len is read.
-     * The zeros that end the structure (most of a 64 KiB region table or a
-     * 4 KiB header) are found at memcmp speed and folded in arithmetically.
+     * In a long structure the zeros that end it (most of a 64 KiB region
+     * table) are found at memcmp speed and folded in arithmetically; below
+     * ZERO_TAIL_MIN bytes (a 4 KiB header) finding them costs more than the
+     * checksum.
      */
     crc = crc32c_zeros(crc32c(0, data, prefix), field);
     if (prefix + field < len) {
         const uint8_t *rest = data + prefix + field;
-        size_t n = len - prefix - field, zeros = bytes_zero_suffix(rest, n);
+        size_t n = len - prefix - field;
+        size_t zeros = n >= ZERO_TAIL_MIN ? bytes_zero_suffix(rest, n) : 0;
         crc = crc32c_zeros(crc32c(crc, rest, n - zeros), zeros);
     }
     return crc;
