@@ -137,18 +137,26 @@ static vhdx_status load_identifier(struct vhdx_image *img)
     if (img->io.size == NULL || img->io.size(img->io.ctx, &img->file_size) != VHDX_OK)
         return DIAG_ERROR(sink_at(img, 0), VHDX_E_IO, "image.io", IMAGE, VHDX_OFFSET_NONE,
                           "cannot get the size of the file");
-    /* §1.1: the fixed 1 MiB header section comes first. */
-    if (img->file_size < VHDX_HEADER_SECTION_SIZE) {
-        /* Still say whether it is a VHDX file at all, which is the more useful message. */
+    /*
+     * Whether it is a VHDX file at all, from its first 8 bytes: before 64 KiB
+     * are read, and before the size, which is the less useful message.
+     * (vhdx_create_open's file has zeros there until the seal.)
+     */
+    if (!img->unsealed || img->file_size < VHDX_HEADER_SECTION_SIZE) {
         uint8_t sig[8];
-        if (image_read_exact(img, 0, sig, sizeof(sig)) == VHDX_OK &&
-            memcmp(sig, VHDX_SIG_FILE, 8) != 0)
+        st = image_read_exact(img, 0, sig, sizeof(sig));
+        if (st == VHDX_OK && memcmp(sig, VHDX_SIG_FILE, 8) != 0)
             return DIAG_ERROR(sink_at(img, 0), VHDX_E_SIGNATURE, "file_identifier.signature",
                               "file identifier", 0, "signature is not 'vhdxfile': not a VHDX file");
+        /* A short file is refused for its size below, whatever this read did. */
+        if (st != VHDX_OK && img->file_size >= VHDX_HEADER_SECTION_SIZE)
+            return io_failure(img, st, "the file identifier", 0, FILE_IDENTIFIER_SIZE);
+    }
+    /* §1.1: the fixed 1 MiB header section comes first. */
+    if (img->file_size < VHDX_HEADER_SECTION_SIZE)
         return DIAG_ERROR(sink_at(img, 0), VHDX_E_TRUNCATED, "image.file.too_small", IMAGE, 0,
                           "the file is %llu bytes, smaller than the 1 MiB header section",
                           (unsigned long long)img->file_size);
-    }
     st = read_alloc(img, 0, FILE_IDENTIFIER_SIZE, &buf);
     if (st != VHDX_OK)
         return io_failure(img, st, "the file identifier", 0, FILE_IDENTIFIER_SIZE);
@@ -719,7 +727,8 @@ static vhdx_status walk_bat(struct vhdx_image *img, struct space_map *m, bool fi
 
     if (page_entries == 0)
         page_entries = 1;
-    page = acct_alloc(&img->acct, page_entries * BAT_ENTRY_SIZE, &st);
+    /* Not zeroed: each pass reads the entries it looks at first. */
+    page = acct_alloc_uninit(&img->acct, page_entries * BAT_ENTRY_SIZE, &st);
     if (page == NULL)
         return io_failure(img, st, "a BAT page", img->bat_region.file_offset,
                           page_entries * BAT_ENTRY_SIZE);
