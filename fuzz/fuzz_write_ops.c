@@ -774,6 +774,7 @@ static void check_refused(bool judge)
     vhdx_io io = borrow(&s.file);
     vhdx_status st;
     memset(&o, 0, sizeof(o)); /* no on_diag: the refusal is expected */
+    o.allocator = &FUZZ_POOL;
     st = vhdx_open(&io, &o, &ro);
     if (!refused(st))
         fprintf(stderr, "op %u: read-only open of the unsealed file: %s\n", s.op_index,
@@ -1642,6 +1643,7 @@ static void make_parent(const struct geometry *g)
     FUZZ_CHECK(vhdx_create(&s.pfile, &c) == VHDX_OK);
     memset(&o, 0, sizeof(o));
     o.flags = VHDX_OPEN_WRITABLE;
+    o.allocator = &FUZZ_POOL;
     FUZZ_CHECK(io_fault_create(&s.pfile, &s.acct, UINT64_MAX, &io) == VHDX_OK);
     FUZZ_CHECK(vhdx_open(&io, &o, &p) == VHDX_OK);
     offs[0] = 0;
