@@ -19,10 +19,10 @@
  *     and the edges of its blocks);
  *   - after every fresh open of the file (a reopen, a crash, the read-back
  *     after vhdx_finish): a page (4 KiB) that an operation touched since
- *     the last fresh open, or the first page of each block either model
- *     holds data on, differing from the model. Every fresh open falls on a
- *     durable point, so these pages include all that a crash may change;
- *     a block's mapping going astray shows on its first page;
+ *     the last fresh open, or the first or last page of a block whose data
+ *     is older than that, differing from the model. Every fresh open falls
+ *     on a durable point, so these pages include all that a crash may
+ *     change; a block's mapping going astray shows on its older pages;
  *   - at the end of the input (a clean close and open): the whole disk
  *     differing from the model, or vhdx_check on the file (a fresh
  *     read-only open) reporting an error; after every crash: vhdx_check,
@@ -137,10 +137,11 @@
  * MAX_COST is 600 (was 2000): an input that grows the disk to HUGE_SIZE
  * still moves the BAT and reopens, checks and walks it a few times, but no
  * longer fifteen. Then (the fourth step): a fresh open compares what was
- * touched since the last one, and a page per block, where it compared every
- * page holding data (the whole disk is still swept at the end); a touched
- * range is sampled past 512 KiB (was 4 MiB); DATA extents over holes of the
- * store count as zeros; fill() mixes once per 512-byte unit, not per word.
+ * touched since the last one and two older pages per block, where it
+ * compared every page holding data (the whole disk is still swept at the
+ * end); a touched range is sampled past 512 KiB (was 4 MiB); DATA extents
+ * over holes of the store count as zeros; fill() mixes once per 512-byte
+ * unit, not per word.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -982,22 +983,48 @@ static bool next_run(const struct pages *u, uint64_t *pg, uint64_t end, uint64_t
     return true;
 }
 
+/* The last page in [first, end) marked in `a`; `end` if none. */
+static NO_COVERAGE uint64_t last_marked(const struct pages *a, uint64_t first, uint64_t end)
+{
+    uint64_t at = end;
+    while (at > first) {
+        uint64_t top = at - 1u, w = a->w[top / 64u];
+        unsigned keep = (unsigned)(top % 64u) + 1u;
+        if (keep < 64u)
+            w &= ((uint64_t)1 << keep) - 1u;
+        if (w != 0) {
+            uint64_t pg = top / 64u * 64u + 63u - (uint64_t)__builtin_clzll(w);
+            return pg >= first ? pg : end;
+        }
+        at = top / 64u * 64u;
+    }
+    return end;
+}
+
 /*
  * The pages a fresh open of the file compares: those an operation touched
  * since the last such open (m.unchecked), and in every block of the window
- * the first page either model holds data on. A block's mapping (its BAT
- * entry, a differencing block's sector bitmap) going astray shows on that
- * page; what is wrong only inside a block no operation touched since is
- * left to the sweep at the end of the input.
+ * the first and the last page whose data is older than that (either model
+ * holds data on it, no operation touched it since). A block's mapping (its
+ * BAT entry, a differencing block's sector bitmap) going astray shows on
+ * those pages, also when a later write gave the block new data elsewhere;
+ * what is wrong only inside such a block, between them, is left to the
+ * sweep at the end of the input.
  */
 static void pages_to_check(struct pages *u)
 {
     uint64_t per_block = s.block / PAGE;
+    struct pages old;
+    for (size_t i = 0; i < ARRAY_LEN(old.w); i++)
+        old.w[i] = (m.dirty_latest.w[i] | m.dirty_durable.w[i]) & ~m.unchecked.w[i];
     *u = m.unchecked;
     for (uint64_t b = 0; b < WINDOW / PAGE; b += per_block) {
-        uint64_t pg = next_marked(&m.dirty_latest, &m.dirty_durable, b, b + per_block);
-        if (pg < b + per_block)
-            u->w[pg / 64u] |= (uint64_t)1 << (pg % 64u);
+        uint64_t first = next_marked(&old, NULL, b, b + per_block);
+        uint64_t last = last_marked(&old, b, b + per_block);
+        if (first < b + per_block)
+            u->w[first / 64u] |= (uint64_t)1 << (first % 64u);
+        if (last < b + per_block)
+            u->w[last / 64u] |= (uint64_t)1 << (last % 64u);
     }
 }
 
