@@ -34,6 +34,7 @@
  */
 #include <string.h>
 
+#include "base/bytes.h"
 #include "base/checked.h"
 #include "base/endian.h"
 #include "format/constants.h"
@@ -68,11 +69,6 @@ static const uint8_t zeros[64 * 1024];
 static uint64_t round_up_mib(uint64_t v)
 {
     return (v + VHDX_MiB - 1) & ~(VHDX_MiB - 1);
-}
-
-static bool is_zero(const uint8_t *p, size_t n)
-{
-    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
 /* ---- Failure: the handle is failed after any write or flush error ---- */
@@ -223,8 +219,8 @@ static vhdx_status txn_commit(struct vhdx_image *img)
         descs[k].file_offset = b->zeros[i].off;
         descs[k].sequence_number = w->seq + 1;
     }
-    for (size_t i = 0; i < b->npages; i++) {
-        if (is_zero(b->pages[i].data, PAGE)) {
+    for (size_t i = 0; i < cap_data; i++) { /* cap_data is b->npages */
+        if (bytes_all_zero(b->pages[i].data, PAGE)) {
             if (k > b->nzeros && descs[k - 1].kind == LOG_DESCRIPTOR_ZERO &&
                 descs[k - 1].file_offset + descs[k - 1].zero_length == b->pages[i].off) {
                 descs[k - 1].zero_length += PAGE;
@@ -664,14 +660,14 @@ static vhdx_status write_sparse(struct vhdx_image *img, uint64_t off, const uint
         /* Skip zero pieces. */
         while (i < n) {
             piece = n - i < PAGE ? n - i : PAGE;
-            if (!is_zero(buf + i, piece))
+            if (!bytes_all_zero(buf + i, piece))
                 break;
             i += piece;
         }
         start = i;
         while (i < n) {
             piece = n - i < PAGE ? n - i : PAGE;
-            if (is_zero(buf + i, piece))
+            if (bytes_all_zero(buf + i, piece))
                 break;
             i += piece;
         }
@@ -694,7 +690,7 @@ static vhdx_status block_write(struct vhdx_image *img, uint64_t b, uint64_t in_b
     struct bat_entry e;
     vhdx_status st;
 
-    if (whole && !img->leave_blocks_allocated && is_zero(buf, n))
+    if (whole && !img->leave_blocks_allocated && bytes_all_zero(buf, n))
         return block_release(img, b, BAT_PAYLOAD_ZERO);
     st = block_slot(img, b, &slot, &e);
     if (st != VHDX_OK)
@@ -928,7 +924,7 @@ static vhdx_status data_past(struct vhdx_image *img, uint64_t from, uint64_t to,
             st = vhdx_read(img, p, buf, n);
             if (st != VHDX_OK)
                 return st;
-            if (!is_zero(buf, n)) {
+            if (!bytes_all_zero(buf, n)) {
                 *found = true;
                 return VHDX_OK;
             }
