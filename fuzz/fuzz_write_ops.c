@@ -379,12 +379,16 @@ static NO_COVERAGE void page_unmark(struct pages *p, uint64_t pg)
     p->w[pg / 64u] &= ~((uint64_t)1 << (pg % 64u));
 }
 
-/* The first page in [pg, end) marked in `a` or (if not NULL) `b`; `end` if none. */
-static NO_COVERAGE uint64_t next_marked(const struct pages *a, const struct pages *b, uint64_t pg,
-                                        uint64_t end)
+/*
+ * The first page in [pg, end) whose bit in `a` | `b` (b may be NULL), xor
+ * `flip` (0, or all ones to look for an unmarked page), is set; `end` if
+ * none. A word of the masks at a time.
+ */
+static NO_COVERAGE uint64_t scan_pages(const struct pages *a, const struct pages *b,
+                                       uint64_t flip, uint64_t pg, uint64_t end)
 {
     while (pg < end) {
-        uint64_t w = a->w[pg / 64u] | (b != NULL ? b->w[pg / 64u] : 0u);
+        uint64_t w = (a->w[pg / 64u] | (b != NULL ? b->w[pg / 64u] : 0u)) ^ flip;
         w >>= pg % 64u;
         if (w != 0) {
             pg += (uint64_t)__builtin_ctzll(w);
@@ -393,6 +397,13 @@ static NO_COVERAGE uint64_t next_marked(const struct pages *a, const struct page
         pg = (pg / 64u + 1u) * 64u;
     }
     return end;
+}
+
+/* The first page in [pg, end) marked in `a` or (if not NULL) `b`; `end` if none. */
+static NO_COVERAGE uint64_t next_marked(const struct pages *a, const struct pages *b, uint64_t pg,
+                                        uint64_t end)
+{
+    return scan_pages(a, b, 0, pg, end);
 }
 
 static uint64_t first_page(uint64_t off)
@@ -911,23 +922,10 @@ static bool mapped_zero(vhdx_image *img, uint64_t disk_size, uint64_t off, uint6
     return zeros >= n;
 }
 
-/*
- * The first page from pg on (below `last`) that `mask` marks (`marked`) or
- * does not; `last` if none. A word of the mask at a time.
- */
-static NO_COVERAGE uint64_t run_stop(const struct pages *mask, uint64_t pg, uint64_t last,
-                                     bool marked)
+/* The first page from pg on (below `last`) that `mask` marks (`marked`) or does not. */
+static uint64_t run_stop(const struct pages *mask, uint64_t pg, uint64_t last, bool marked)
 {
-    while (pg < last) {
-        uint64_t w = marked ? mask->w[pg / 64u] : ~mask->w[pg / 64u];
-        w >>= pg % 64u;
-        if (w != 0) {
-            pg += (uint64_t)__builtin_ctzll(w);
-            return pg < last ? pg : last;
-        }
-        pg = (pg / 64u + 1u) * 64u;
-    }
-    return last;
+    return scan_pages(mask, NULL, marked ? 0 : UINT64_MAX, pg, last);
 }
 
 /*
